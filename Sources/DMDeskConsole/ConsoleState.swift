@@ -1,0 +1,385 @@
+import DMDeskCore
+import Foundation
+
+public enum Pane: Sendable, Equatable {
+    case list, conversation
+}
+
+public enum ConnectionState: Sendable, Equatable {
+    case connecting
+    case connected
+    /// The socket dropped; `attempt` counts reconnect tries so far.
+    case reconnecting(attempt: Int)
+}
+
+public enum HistoryState: Sendable, Equatable {
+    case loading
+    case loaded(hasOlder: Bool)
+}
+
+/// A one-line note at the bottom of the screen (errors in red).
+public struct Notice: Sendable, Equatable {
+    public var text: String
+    public var isError: Bool
+    public var at: EpochMillis
+
+    public init(_ text: String, isError: Bool, at: EpochMillis = nowMillis()) {
+        self.text = text
+        self.isError = isError
+        self.at = at
+    }
+}
+
+/// What applying a server line asks the app to do (the reducer itself performs no I/O).
+public struct ApplyOutcome: Sendable, Equatable {
+    /// A new inbound message in a thread a human is handling.
+    public var ringBell = false
+    /// The open thread got new inbound messages while the user is looking at it: send `mark_read`.
+    public var markRead: String? = nil
+    /// Something visible changed.
+    public var changed = false
+
+    public init(ringBell: Bool = false, markRead: String? = nil, changed: Bool = false) {
+        self.ringBell = ringBell
+        self.markRead = markRead
+        self.changed = changed
+    }
+}
+
+/// Everything the console knows, separate from drawing: a pure reducer over server lines and replies,
+/// unit-testable without a terminal.
+public struct ConsoleState: Sendable {
+    public private(set) var threads: [String: ThreadSummary] = [:]
+    /// All thread ids, most recent activity first. Kept sorted incrementally: one event moves one row.
+    public private(set) var sortedThreadIDs: [String] = []
+    /// `sortedThreadIDs` narrowed by `filter`.
+    public private(set) var visibleThreadIDs: [String] = []
+    /// Per thread, oldest first.
+    public private(set) var messages: [String: [MessageView]] = [:]
+    public var history: [String: HistoryState] = [:]
+    /// Customer read receipts: our messages at or before this time were seen.
+    public private(set) var readWatermarks: [String: EpochMillis] = [:]
+
+    public var selectedThreadID: String?
+    public var openThreadID: String?
+    /// The highlighted message in the open thread; nil means "the newest", following new arrivals.
+    public var selectedMessageID: String?
+    public var focus: Pane = .list
+    public private(set) var filter = ""
+
+    public var status: DaemonStatus?
+    public var hello: ServerLine?
+    public var connection: ConnectionState = .connecting
+    /// The last event `seq` seen; a reconnect subscribes with `since` = this.
+    public var lastSeq: Int64 = 0
+    public var notice: Notice?
+
+    public init() {}
+
+    // MARK: - Reducer
+
+    /// Applies one line from the server. Replies to requests are routed by the app to the typed
+    /// functions below (`loadThreads`, `loadHistory`, …); events and id-less errors land here.
+    @discardableResult
+    public mutating func apply(_ line: ServerLine) -> ApplyOutcome {
+        switch line.type {
+        case "hello":
+            hello = line
+            return ApplyOutcome(changed: true)
+        case "error":
+            if line.id == nil, let error = line.error {
+                notice = Notice("daemon: \(error.message)", isError: true)
+                return ApplyOutcome(changed: true)
+            }
+            return ApplyOutcome()
+        case "event":
+            if let seq = line.seq { lastSeq = max(lastSeq, seq) }
+            return applyEvent(line)
+        default:
+            return ApplyOutcome()
+        }
+    }
+
+    private mutating func applyEvent(_ line: ServerLine) -> ApplyOutcome {
+        guard let event = line.event, let data = line.data else { return ApplyOutcome() }
+        var outcome = ApplyOutcome(changed: true)
+        switch event {
+        case EventType.messageReceived, EventType.messageSent:
+            guard let message = try? data.decode(MessageView.self) else { return ApplyOutcome() }
+            let isNew = upsertMessage(message)
+            touchThread(for: message, countUnread: isNew)
+            if isNew && message.direction == .inbound {
+                if threads[message.thread]?.mode == .human { outcome.ringBell = true }
+                if message.thread == openThreadID { outcome.markRead = message.thread }
+            }
+        case EventType.messageUpdated:
+            guard let message = try? data.decode(MessageView.self) else { return ApplyOutcome() }
+            upsertMessage(message)
+        case EventType.outboundUpdated:
+            guard let outbound = try? data.decode(OutboundView.self) else { return ApplyOutcome() }
+            applyOutbound(outbound)
+        case EventType.threadUpdated:
+            guard let summary = try? data.decode(ThreadSummary.self) else { return ApplyOutcome() }
+            upsertThread(summary)
+        case EventType.reaction:
+            guard let thread = line.thread, let mid = data["mid"]?.stringValue else { return ApplyOutcome() }
+            let reaction = data["reaction"]?.stringValue
+            updateMessage(in: thread, where: { $0.mid == mid || $0.id == mid }) {
+                $0.reactions = reaction.map { [$0] } ?? []
+            }
+        case EventType.read:
+            guard let thread = line.thread else { return ApplyOutcome() }
+            var watermark = data["watermark"]?.int64Value
+            if watermark == nil, let mid = data["mid"]?.stringValue {
+                watermark = messages[thread]?.last(where: { $0.mid == mid || $0.id == mid })?.timestamp
+            }
+            if let watermark { readWatermarks[thread] = max(readWatermarks[thread] ?? 0, watermark) }
+        case EventType.daemonStatus:
+            guard let status = try? data.decode(DaemonStatus.self) else { return ApplyOutcome() }
+            self.status = status
+        case EventType.agentStep:
+            guard let thread = line.thread else { return ApplyOutcome() }
+            let summary = data["summary"]?.stringValue ?? data.encodedString()
+            let step = MessageView(id: "step:\(line.seq ?? 0)", thread: thread, direction: .outbound, author: .system,
+                                   text: summary, timestamp: line.at ?? nowMillis())
+            upsertMessage(step)
+        default:
+            return ApplyOutcome()
+        }
+        return outcome
+    }
+
+    // MARK: - Replies
+
+    /// A `threads` reply: the whole list, replacing what we had.
+    public mutating func loadThreads(_ list: [ThreadSummary]) {
+        threads = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        sortedThreadIDs = threads.values.sorted(by: Self.isMoreRecent).map(\.id)
+        refilter()
+        if selectedThreadID.map({ threads[$0] == nil }) ?? true { selectedThreadID = visibleThreadIDs.first }
+    }
+
+    /// A `history` reply (oldest first), merged with whatever live events already delivered.
+    public mutating func loadHistory(thread: String, _ list: [MessageView], limit: Int) {
+        var merged = messages[thread] ?? []
+        if merged.isEmpty {
+            merged = list.sorted { $0.timestamp < $1.timestamp }
+        } else {
+            var byID = Dictionary(merged.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+            for message in list where byID[message.id] == nil { byID[message.id] = message }
+            merged = byID.values.sorted { ($0.timestamp, $0.id) < ($1.timestamp, $1.id) }
+        }
+        messages[thread] = merged
+        history[thread] = .loaded(hasOlder: list.count >= limit)
+    }
+
+    /// A `{"thread": ThreadSummary}` reply or a `thread.updated` event.
+    public mutating func upsertThread(_ summary: ThreadSummary) {
+        threads[summary.id] = summary
+        reposition(summary.id)
+    }
+
+    /// A `send` reply or an `outbound.updated` event: shows or updates our message's delivery mark.
+    public mutating func applyOutbound(_ outbound: OutboundView) {
+        if outbound.channel == .whatsapp || outbound.kind == .managerNotification {
+            switch outbound.status {
+            case .sent: notice = Notice("manager notified on WhatsApp", isError: false)
+            case .failed: notice = Notice("manager notification failed: \(outbound.error ?? "unknown error")", isError: true)
+            case .pending: break
+            }
+            return
+        }
+        guard let thread = outbound.thread else { return }
+        if outbound.kind == .reaction {
+            if outbound.status == .failed {
+                notice = Notice("reaction failed: \(outbound.error ?? "unknown error")", isError: true)
+            }
+            return
+        }
+        let key = "out:\(outbound.id)"
+        let found = updateMessage(in: thread, where: { $0.outboundId == outbound.id || $0.id == key }) {
+            $0.delivery = outbound.status
+            $0.error = outbound.error
+        }
+        if !found {
+            let message = MessageView(id: key, thread: thread, direction: .outbound, author: outbound.author,
+                                      text: outbound.text, timestamp: outbound.createdAt, delivery: outbound.status,
+                                      error: outbound.error, outboundId: outbound.id)
+            upsertMessage(message)
+            touchThread(for: message, countUnread: false)
+        }
+        if outbound.status == .failed && thread == openThreadID {
+            notice = Notice("send failed: \(outbound.error ?? "unknown error")", isError: true)
+        }
+    }
+
+    // MARK: - Filter and selection
+
+    public mutating func setFilter(_ text: String) {
+        filter = text
+        refilter()
+        if let selected = selectedThreadID, visibleThreadIDs.contains(selected) { return }
+        selectedThreadID = visibleThreadIDs.first
+    }
+
+    public var selectedThreadIndex: Int? {
+        guard let selectedThreadID else { return nil }
+        return visibleThreadIDs.firstIndex(of: selectedThreadID)
+    }
+
+    public mutating func moveThreadSelection(by delta: Int) {
+        guard !visibleThreadIDs.isEmpty else { selectedThreadID = nil; return }
+        let current = selectedThreadIndex ?? (delta > 0 ? -1 : visibleThreadIDs.count)
+        let next = min(max(current + delta, 0), visibleThreadIDs.count - 1)
+        selectedThreadID = visibleThreadIDs[next]
+    }
+
+    public mutating func selectThread(at index: Int) {
+        guard !visibleThreadIDs.isEmpty else { return }
+        selectedThreadID = visibleThreadIDs[min(max(index, 0), visibleThreadIDs.count - 1)]
+    }
+
+    /// The next thread with unread messages after the selected one (wrapping), if any.
+    public func nextUnreadThreadID() -> String? {
+        guard !visibleThreadIDs.isEmpty else { return nil }
+        let start = selectedThreadIndex ?? -1
+        for step in 1...visibleThreadIDs.count {
+            let id = visibleThreadIDs[(start + step + visibleThreadIDs.count) % visibleThreadIDs.count]
+            if (threads[id]?.unread ?? 0) > 0 && id != openThreadID { return id }
+        }
+        return nil
+    }
+
+    public var openMessages: [MessageView] { openThreadID.flatMap { messages[$0] } ?? [] }
+
+    /// Index of the highlighted message in the open thread (the newest when none is chosen).
+    public var selectedMessageIndex: Int? {
+        let list = openMessages
+        guard !list.isEmpty else { return nil }
+        if let selectedMessageID, let index = list.lastIndex(where: { $0.id == selectedMessageID }) { return index }
+        return list.count - 1
+    }
+
+    public var selectedMessage: MessageView? { selectedMessageIndex.map { openMessages[$0] } }
+
+    public mutating func moveMessageSelection(by delta: Int) {
+        let list = openMessages
+        guard let current = selectedMessageIndex else { return }
+        let next = min(max(current + delta, 0), list.count - 1)
+        selectedMessageID = next == list.count - 1 ? nil : list[next].id
+    }
+
+    public mutating func selectMessage(at index: Int) {
+        let list = openMessages
+        guard !list.isEmpty else { return }
+        let i = min(max(index, 0), list.count - 1)
+        selectedMessageID = i == list.count - 1 ? nil : list[i].id
+    }
+
+    /// Opens a thread: clears its unread count locally (the app tells the daemon with `mark_read`).
+    public mutating func open(thread id: String) {
+        if openThreadID != id { selectedMessageID = nil }
+        openThreadID = id
+        selectedThreadID = id
+        if var summary = threads[id], summary.unread > 0 {
+            summary.unread = 0
+            threads[id] = summary
+        }
+    }
+
+    public var unreadThreadCount: Int { threads.values.reduce(0) { $0 + ($1.unread > 0 ? 1 : 0) } }
+
+    /// The customer's newest message in a thread (for the manager-notification prompt).
+    public func lastCustomerMessage(in thread: String) -> MessageView? {
+        messages[thread]?.last { $0.author == .customer }
+    }
+
+    /// The newest of our messages in a thread that failed to send and can be retried.
+    public func lastFailedOutbound(in thread: String) -> MessageView? {
+        messages[thread]?.last { $0.delivery == .failed && $0.outboundId != nil }
+    }
+
+    public func isSeen(_ message: MessageView) -> Bool {
+        guard message.direction == .outbound, let watermark = readWatermarks[message.thread] else { return false }
+        return message.timestamp <= watermark
+    }
+
+    // MARK: - Internals
+
+    static func isMoreRecent(_ a: ThreadSummary, _ b: ThreadSummary) -> Bool {
+        let ta = a.lastAt ?? 0, tb = b.lastAt ?? 0
+        return ta != tb ? ta > tb : a.id < b.id
+    }
+
+    /// Moves one thread to its sorted place: O(n) instead of re-sorting everything per event.
+    private mutating func reposition(_ id: String) {
+        if let old = sortedThreadIDs.firstIndex(of: id) { sortedThreadIDs.remove(at: old) }
+        guard let summary = threads[id] else { return }
+        var low = 0, high = sortedThreadIDs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if let other = threads[sortedThreadIDs[mid]], Self.isMoreRecent(other, summary) { low = mid + 1 } else { high = mid }
+        }
+        sortedThreadIDs.insert(id, at: low)
+        refilter()
+        if selectedThreadID == nil { selectedThreadID = visibleThreadIDs.first }
+    }
+
+    private mutating func refilter() {
+        let needle = filter.trimmingCharacters(in: .whitespaces).lowercased()
+        guard !needle.isEmpty else { visibleThreadIDs = sortedThreadIDs; return }
+        visibleThreadIDs = sortedThreadIDs.filter { id in
+            guard let t = threads[id] else { return false }
+            return t.displayName.lowercased().contains(needle) || (t.username?.lowercased().contains(needle) ?? false)
+                || (t.lastText?.lowercased().contains(needle) ?? false) || t.id.contains(needle)
+        }
+    }
+
+    /// Inserts or replaces a message (by id, or by outbox id for our own); returns true when it was new.
+    @discardableResult
+    private mutating func upsertMessage(_ message: MessageView) -> Bool {
+        var list = messages[message.thread] ?? []
+        if let index = list.lastIndex(where: {
+            $0.id == message.id || (message.outboundId != nil && $0.outboundId == message.outboundId)
+        }) {
+            var updated = message
+            if updated.reactions.isEmpty { updated.reactions = list[index].reactions }
+            list[index] = updated
+            messages[message.thread] = list
+            return false
+        }
+        // Usually the newest: search from the end for its place by time.
+        var position = list.count
+        while position > 0 && list[position - 1].timestamp > message.timestamp { position -= 1 }
+        list.insert(message, at: position)
+        messages[message.thread] = list
+        return true
+    }
+
+    @discardableResult
+    private mutating func updateMessage(in thread: String, where match: (MessageView) -> Bool,
+                                        _ change: (inout MessageView) -> Void) -> Bool
+    {
+        guard var list = messages[thread], let index = list.lastIndex(where: match) else { return false }
+        change(&list[index])
+        messages[thread] = list
+        return true
+    }
+
+    /// Updates the thread row for a new message: preview, time, unread, 24-hour window.
+    private mutating func touchThread(for message: MessageView, countUnread: Bool) {
+        guard message.author != .system else { return }
+        var summary = threads[message.thread] ?? ThreadSummary(id: message.thread)
+        let preview = message.text ?? message.attachments.first.map { "[\($0.type)]" }
+        if message.timestamp >= (summary.lastAt ?? 0) {
+            summary.lastText = preview ?? summary.lastText
+            summary.lastAt = message.timestamp
+        }
+        if message.direction == .inbound {
+            summary.lastInboundAt = max(summary.lastInboundAt ?? 0, message.timestamp)
+            if countUnread && message.thread != openThreadID { summary.unread += 1 }
+        }
+        threads[message.thread] = summary
+        reposition(message.thread)
+    }
+}

@@ -1,0 +1,177 @@
+/// A key press, decoded from curses input.
+public enum Key: Hashable, Sendable {
+    case char(Character)
+    /// Ctrl + a letter (lowercase), e.g. `.ctrl("w")`.
+    case ctrl(Character)
+    case enter, altEnter, tab, backTab, escape, backspace, delete
+    case up, down, left, right, home, end, pageUp, pageDown
+    case resize
+
+    /// How the key is written in the help overlay.
+    public var label: String {
+        switch self {
+        case .char(" "): return "Space"
+        case .char(let c): return String(c)
+        case .ctrl(let c): return "Ctrl-" + String(c).uppercased()
+        case .enter: return "Enter"
+        case .altEnter: return "Alt+Enter"
+        case .tab: return "Tab"
+        case .backTab: return "Shift+Tab"
+        case .escape: return "Esc"
+        case .backspace: return "Backspace"
+        case .delete: return "Delete"
+        case .up: return "↑"
+        case .down: return "↓"
+        case .left: return "←"
+        case .right: return "→"
+        case .home: return "Home"
+        case .end: return "End"
+        case .pageUp: return "PgUp"
+        case .pageDown: return "PgDn"
+        case .resize: return "resize"
+        }
+    }
+}
+
+/// Everything a key can ask for. Dispatch goes through these names, never through raw keys.
+public enum ConsoleCommand: String, CaseIterable, Sendable {
+    // browsing
+    case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
+    case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit
+    // editing (compose line and prompts)
+    case send, newline, cancel
+    case cursorLeft, cursorRight, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
+    case deleteToEnd, cursorUp, cursorDown
+}
+
+/// Which table applies: browsing the inbox, or typing in the compose line / a prompt.
+public enum KeyContext: String, CaseIterable, Sendable {
+    case inbox, editor
+
+    public var title: String {
+        switch self {
+        case .inbox: return "Inbox"
+        case .editor: return "Compose and prompts"
+        }
+    }
+}
+
+public struct KeyBinding: Sendable {
+    public var context: KeyContext
+    public var keys: [Key]
+    public var command: ConsoleCommand
+    public var description: String
+
+    public init(_ context: KeyContext, _ keys: [Key], _ command: ConsoleCommand, _ description: String) {
+        self.context = context
+        self.keys = keys
+        self.command = command
+        self.description = description
+    }
+}
+
+/// The one table that drives both key dispatch and the `?` help overlay (as in tig).
+public struct KeyMap: Sendable {
+    public var bindings: [KeyBinding]
+    private var lookup: [KeyContext: [Key: ConsoleCommand]] = [:]
+
+    public init(_ bindings: [KeyBinding]) {
+        self.bindings = bindings
+        for binding in bindings {
+            for key in binding.keys where lookup[binding.context]?[key] == nil {
+                lookup[binding.context, default: [:]][key] = binding.command
+            }
+        }
+    }
+
+    public func command(for key: Key, in context: KeyContext) -> ConsoleCommand? {
+        lookup[context]?[key]
+    }
+
+    /// Keys bound more than once in the same context (the table must have none).
+    public func duplicateKeys() -> [(KeyContext, Key)] {
+        var seen: Set<String> = []
+        var duplicates: [(KeyContext, Key)] = []
+        for binding in bindings {
+            for key in binding.keys {
+                let id = "\(binding.context.rawValue)|\(key)"
+                if !seen.insert(id).inserted { duplicates.append((binding.context, key)) }
+            }
+        }
+        return duplicates
+    }
+
+    /// The help overlay's text, straight from the table: a heading per context, then "keys  description".
+    public func helpLines() -> [String] {
+        let keyColumn = bindings.map { TextWidth.width($0.keys.map(\.label).joined(separator: " ")) }.max() ?? 0
+        var lines: [String] = []
+        for context in KeyContext.allCases {
+            if !lines.isEmpty { lines.append("") }
+            lines.append(context.title)
+            for binding in bindings where binding.context == context {
+                let keys = binding.keys.map(\.label).joined(separator: " ")
+                lines.append("  " + TextWidth.fit(keys, to: keyColumn) + "  " + binding.description)
+            }
+        }
+        return lines
+    }
+
+    public static let standard = KeyMap([
+        KeyBinding(.inbox, [.char("j"), .down], .moveDown, "next thread / next message"),
+        KeyBinding(.inbox, [.char("k"), .up], .moveUp, "previous thread / previous message"),
+        KeyBinding(.inbox, [.enter, .char("o")], .openThread, "open the selected thread"),
+        KeyBinding(.inbox, [.tab, .backTab], .switchPane, "switch between thread list and conversation"),
+        KeyBinding(.inbox, [.char("r"), .char("i")], .compose, "write a reply in the open thread"),
+        KeyBinding(.inbox, [.char("t")], .takeOver, "take the thread over from the bot"),
+        KeyBinding(.inbox, [.char("a")], .handBack, "hand the thread back to the bot"),
+        KeyBinding(.inbox, [.char("n")], .notifyManager, "notify the manager on WhatsApp"),
+        KeyBinding(.inbox, [.char("e")], .react, "react to the selected message"),
+        KeyBinding(.inbox, [.char("u")], .nextUnread, "jump to the next unread thread"),
+        KeyBinding(.inbox, [.char("/")], .filter, "filter threads by text (Esc clears)"),
+        KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
+        KeyBinding(.inbox, [.char("R")], .retryFailed, "retry a failed send"),
+        KeyBinding(.inbox, [.pageUp, .ctrl("b")], .pageUp, "scroll up a page"),
+        KeyBinding(.inbox, [.pageDown, .ctrl("f")], .pageDown, "scroll down a page"),
+        KeyBinding(.inbox, [.char("g"), .home], .top, "go to the top (newest thread / oldest message)"),
+        KeyBinding(.inbox, [.char("G"), .end], .bottom, "go to the bottom"),
+        KeyBinding(.inbox, [.char("?")], .help, "show or hide this help"),
+        KeyBinding(.inbox, [.char("q")], .quit, "quit (asks first if a draft would be lost)"),
+
+        KeyBinding(.editor, [.enter], .send, "send the reply / accept the prompt"),
+        KeyBinding(.editor, [.altEnter], .newline, "new line in the reply"),
+        KeyBinding(.editor, [.escape], .cancel, "stop editing (the draft is kept for later)"),
+        KeyBinding(.editor, [.left], .cursorLeft, "cursor left"),
+        KeyBinding(.editor, [.right], .cursorRight, "cursor right"),
+        KeyBinding(.editor, [.up], .cursorUp, "cursor to the line above"),
+        KeyBinding(.editor, [.down], .cursorDown, "cursor to the line below"),
+        KeyBinding(.editor, [.home, .ctrl("a")], .lineStart, "start of line"),
+        KeyBinding(.editor, [.end, .ctrl("e")], .lineEnd, "end of line"),
+        KeyBinding(.editor, [.backspace], .deleteBack, "delete the character before the cursor"),
+        KeyBinding(.editor, [.delete, .ctrl("d")], .deleteForward, "delete the character under the cursor"),
+        KeyBinding(.editor, [.ctrl("w")], .deleteWord, "delete the word before the cursor"),
+        KeyBinding(.editor, [.ctrl("u")], .deleteToStart, "delete to the start of the line"),
+        KeyBinding(.editor, [.ctrl("k")], .deleteToEnd, "delete to the end of the line"),
+    ])
+}
+
+/// The reactions offered by `e`. Instagram's Send API takes "love" (shown as a heart); the others are
+/// passed on for the daemon to map or refuse.
+public enum ReactionChoice: String, CaseIterable, Sendable {
+    case love, like, laugh, wow, sad, angry
+
+    public var symbol: String {
+        switch self {
+        case .love: return "♥"
+        case .like: return "👍"
+        case .laugh: return "😆"
+        case .wow: return "😮"
+        case .sad: return "😢"
+        case .angry: return "😠"
+        }
+    }
+
+    /// The symbol for a reaction name from the daemon (unknown names are shown as text).
+    public static func symbol(for name: String) -> String {
+        ReactionChoice(rawValue: name.lowercased())?.symbol ?? Sanitizer.visible(name, newlines: .space)
+    }
+}

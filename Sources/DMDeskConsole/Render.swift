@@ -1,0 +1,481 @@
+import DMDeskCore
+import Foundation
+
+/// A run of text in one style.
+struct Segment: Equatable {
+    var text: String
+    var role: UIRole
+    init(_ text: String, _ role: UIRole) {
+        self.text = text
+        self.role = role
+    }
+}
+
+/// One screen row of the conversation pane.
+struct ConversationLine: Equatable {
+    var segments: [Segment]
+    /// Index into the open thread's messages (nil for day separators).
+    var messageIndex: Int?
+}
+
+/// Lays out one message as conversation rows. Pure: the same message and width give the same rows.
+enum MessageLayout {
+    static let clockWidth = 5
+
+    static func labelWidth(paneWidth: Int) -> Int { min(10, max(3, paneWidth / 8)) }
+    static func prefixWidth(paneWidth: Int) -> Int { clockWidth + 1 + labelWidth(paneWidth: paneWidth) + 1 }
+
+    static func role(for author: MessageAuthor) -> UIRole {
+        switch author {
+        case .customer: return .customer
+        case .bot: return .bot
+        case .operator: return .operator
+        case .system: return .system
+        }
+    }
+
+    static func label(for message: MessageView, customerName: String) -> String {
+        switch message.author {
+        case .customer: return customerName
+        case .bot: return "bot"
+        case .operator: return "you"
+        case .system: return "·"
+        }
+    }
+
+    static func lines(for message: MessageView, customerName: String, seen: Bool, width: Int) -> [[Segment]] {
+        let prefix = prefixWidth(paneWidth: width)
+        let textWidth = max(8, width - prefix)
+        let role = role(for: message.author)
+        var body: [[Segment]] = []
+        func addWrapped(_ text: String, _ role: UIRole) {
+            for line in TextWidth.wrap(text, width: textWidth) { body.append([Segment(line, role)]) }
+        }
+        if let story = message.replyToStory {
+            addWrapped("↪ replied to your story " + Sanitizer.visible(story, newlines: .space), .muted)
+        }
+        if message.deleted {
+            body.append([Segment("(message deleted)", .muted)])
+        } else if let text = message.text, !text.isEmpty {
+            addWrapped(Sanitizer.visible(text), role)
+        }
+        for attachment in message.attachments {
+            let kind = Sanitizer.visible(attachment.type, newlines: .space)
+            let url = attachment.url.map { " " + Sanitizer.visible($0, newlines: .space) } ?? ""
+            addWrapped("[\(kind)]\(url)", .muted)
+        }
+        if body.isEmpty { body.append([Segment("(empty message)", .muted)]) }
+
+        // Delivery and edit marks go after the text when they fit, else on their own rows.
+        var marks: [Segment] = []
+        if message.edited { marks.append(Segment(" (edited)", .muted)) }
+        switch message.delivery {
+        case .sent?: marks.append(Segment(seen ? " ✓ seen" : " ✓", .muted))
+        case .pending?: marks.append(Segment(" …", .muted))
+        case .failed?: marks.append(Segment(" ✗ failed: " + Sanitizer.visible(message.error ?? "unknown error", newlines: .space), .error))
+        case nil: break
+        }
+        if !marks.isEmpty {
+            let lastWidth = body[body.count - 1].reduce(0) { $0 + TextWidth.width($1.text) }
+            let marksWidth = marks.reduce(0) { $0 + TextWidth.width($1.text) }
+            if lastWidth + marksWidth <= textWidth {
+                body[body.count - 1].append(contentsOf: marks)
+            } else {
+                for mark in marks {
+                    for line in TextWidth.wrap(String(mark.text.drop(while: { $0 == " " })), width: textWidth) {
+                        body.append([Segment(line, mark.role)])
+                    }
+                }
+            }
+        }
+        if !message.reactions.isEmpty {
+            body.append([Segment(message.reactions.map { ReactionChoice.symbol(for: $0) }.joined(separator: " "), .error)])
+        }
+
+        let labelWidth = labelWidth(paneWidth: width)
+        let head = TimeFormat.clock(message.timestamp) + " "
+            + TextWidth.fit(label(for: message, customerName: customerName), to: labelWidth) + " "
+        let blank = String(repeating: " ", count: prefix)
+        return body.enumerated().map { index, segments in
+            [Segment(index == 0 ? head : blank, index == 0 ? role : .list)] + segments
+        }
+    }
+}
+
+/// Rows of each message, kept between frames: only changed messages (or a new width) are laid out again.
+struct MessageRenderCache {
+    private struct Entry {
+        var message: MessageView
+        var width: Int
+        var seen: Bool
+        var name: String
+        var lines: [[Segment]]
+    }
+
+    private var entries: [String: Entry] = [:]
+
+    mutating func lines(for message: MessageView, customerName: String, seen: Bool, width: Int) -> [[Segment]] {
+        let key = message.thread + "\u{0}" + message.id
+        if let entry = entries[key], entry.width == width, entry.seen == seen, entry.name == customerName,
+           entry.message == message
+        {
+            return entry.lines
+        }
+        let lines = MessageLayout.lines(for: message, customerName: customerName, seen: seen, width: width)
+        if entries.count > 20_000 { entries.removeAll(keepingCapacity: true) }
+        entries[key] = Entry(message: message, width: width, seen: seen, name: customerName, lines: lines)
+        return lines
+    }
+}
+
+// MARK: - Drawing
+
+extension ConsoleController {
+    func render() {
+        screen.beginFrame()
+        let rows = screen.rows, cols = screen.cols
+        var cursor: (y: Int, x: Int)? = nil
+        if rows < 6 || cols < 24 {
+            screen.put("Terminal too small (\(cols)×\(rows)).", y: 0, x: 0, width: cols, role: .error)
+            screen.endFrame(cursor: nil)
+            return
+        }
+        drawTitleBar(width: cols)
+        let bodyTop = 1
+        let bodyHeight = rows - 3
+        if isTwoPane {
+            let listWidth = min(52, max(34, cols * 2 / 5))
+            drawThreadList(x: 0, y: bodyTop, width: listWidth, height: bodyHeight)
+            screen.verticalLine(y: bodyTop, x: listWidth, height: bodyHeight, role: .border)
+            cursor = drawConversation(x: listWidth + 1, y: bodyTop, width: cols - listWidth - 1, height: bodyHeight)
+        } else if state.focus == .list || state.openThreadID == nil {
+            drawThreadList(x: 0, y: bodyTop, width: cols, height: bodyHeight)
+        } else {
+            cursor = drawConversation(x: 0, y: bodyTop, width: cols, height: bodyHeight)
+        }
+        if let promptCursor = drawNoticeLine(y: rows - 2, width: cols) { cursor = promptCursor }
+        drawStatusBar(y: rows - 1, width: cols)
+        if mode == .help {
+            drawHelp(rows: rows, cols: cols)
+            cursor = nil
+        }
+        screen.endFrame(cursor: cursor)
+    }
+
+    private func drawTitleBar(width: Int) {
+        screen.fill(y: 0, x: 0, width: width, role: .title)
+        var left = " dmdesk"
+        if let account = state.hello?.account, !account.isEmpty { left += " · " + Sanitizer.visible(account, newlines: .space) }
+        if let open = state.openThreadID, let thread = state.threads[open], !isTwoPane && state.focus == .conversation {
+            left += " · " + Sanitizer.visible(thread.displayName, newlines: .space)
+        }
+        var right = state.filter.isEmpty ? "? help " : "filter: \(Sanitizer.visible(state.filter, newlines: .space)) · ? help "
+        if width < 50 { right = "" }
+        let rightWidth = TextWidth.width(right)
+        screen.put(left, y: 0, x: 0, width: width - rightWidth - 1, role: .title)
+        screen.put(right, y: 0, x: width - rightWidth, width: rightWidth, role: .title)
+    }
+
+    // MARK: Thread list
+
+    private func drawThreadList(x: Int, y: Int, width: Int, height: Int) {
+        let ids = state.visibleThreadIDs
+        let capacity = max(1, height / 2)
+        lastListCapacity = capacity
+        if ids.isEmpty {
+            let text: String
+            let loading = pending.values.contains { if case .threads = $0 { return true } else { return false } }
+            if state.connection != .connected && state.threads.isEmpty { text = "Waiting for the daemon…" }
+            else if loading { text = "Loading threads…" }
+            else if !state.filter.isEmpty { text = "No threads match “\(Sanitizer.visible(state.filter, newlines: .space))”. Esc clears." }
+            else { text = "No conversations yet." }
+            screen.put(text, y: y + 1, x: x + 2, width: width - 3, role: .muted)
+            return
+        }
+        let selected = state.selectedThreadIndex ?? 0
+        if selected < listTop { listTop = selected }
+        if selected >= listTop + capacity { listTop = selected - capacity + 1 }
+        listTop = max(0, min(listTop, max(0, ids.count - capacity)))
+        let now = nowMillis()
+        for row in 0..<capacity {
+            let index = listTop + row
+            guard index < ids.count, let thread = state.threads[ids[index]] else { break }
+            drawThreadRow(thread, x: x, y: y + row * 2, width: width, isSelected: index == selected, now: now)
+        }
+        if ids.count > capacity {  // a scroll position hint in the corner
+            let hint = " \(selected + 1)/\(ids.count) "
+            let w = TextWidth.width(hint)
+            screen.put(hint, y: y + height - 1, x: x + width - w, width: w, role: .muted)
+        }
+    }
+
+    private func drawThreadRow(_ thread: ThreadSummary, x: Int, y: Int, width: Int, isSelected: Bool, now: EpochMillis) {
+        let highlight = isSelected && (state.focus == .list || !isTwoPane)
+        if highlight {
+            screen.fill(y: y, x: x, width: width, role: .selection)
+            screen.fill(y: y + 1, x: x, width: width, role: .selection)
+        }
+        // Line 1: open marker, mode badge, name, unread count, time.
+        let isOpen = thread.id == state.openThreadID
+        screen.put(isOpen ? "▌" : (isSelected ? "›" : " "), y: y, x: x, width: 1, role: highlight ? .selection : .operator)
+        let badge = thread.mode == .human ? " YOU " : " BOT "
+        screen.put(badge, y: y, x: x + 1, width: 5, role: thread.mode == .human ? .badgeHuman : .badgeBot)
+        let time = TimeFormat.relative(thread.lastAt, now: now)
+        let unread = thread.unread > 0 ? "●\(thread.unread) " : ""
+        let rightWidth = TextWidth.width(unread) + TextWidth.width(time) + 1
+        let nameX = x + 7
+        let nameWidth = max(1, width - 7 - rightWidth)
+        let name = Sanitizer.visible(thread.displayName, newlines: .space)
+        screen.put(TextWidth.truncate(name, to: nameWidth), y: y, x: nameX, width: nameWidth,
+                   role: highlight ? .selection : (thread.unread > 0 ? .unread : .list))
+        var rx = x + width - rightWidth
+        rx += screen.put(unread, y: y, x: rx, width: TextWidth.width(unread), role: highlight ? .selection : .unread)
+        screen.put(time, y: y, x: rx, width: TextWidth.width(time), role: highlight ? .selection : .muted)
+
+        // Line 2: flags/status, preview, 24-hour window.
+        var px = nameX
+        let window = TimeFormat.window(thread, now: now)
+        let windowWidth = TextWidth.width(window) + 1
+        let previewEnd = x + width - windowWidth
+        if thread.awaitingOperator && thread.status == .open {
+            px += screen.put("⚑ needs you ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .error)
+        }
+        switch thread.status {
+        case .resolved: px += screen.put("✓ resolved · ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .muted)
+        case .snoozed: px += screen.put("◷ snoozed · ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .muted)
+        case .open: break
+        }
+        let preview = Sanitizer.visible(thread.lastText ?? "", newlines: .space)
+        screen.put(TextWidth.truncate(preview, to: previewEnd - px - 1), y: y + 1, x: px, width: previewEnd - px - 1,
+                   role: highlight ? .selection : (thread.unread > 0 ? .list : .muted))
+        screen.put(window, y: y + 1, x: x + width - windowWidth + 1, width: windowWidth - 1,
+                   role: highlight ? .selection : (window == "closed" ? .error : .muted))
+    }
+
+    // MARK: Conversation
+
+    /// Draws the conversation pane; returns where the terminal cursor belongs when composing.
+    private func drawConversation(x: Int, y: Int, width: Int, height: Int) -> (y: Int, x: Int)? {
+        guard let threadID = state.openThreadID, let thread = state.threads[threadID] else {
+            let hint = state.visibleThreadIDs.isEmpty ? "" : "Select a conversation and press Enter."
+            screen.put(hint, y: y + height / 2, x: x + max(1, (width - TextWidth.width(hint)) / 2), width: width - 2, role: .muted)
+            return nil
+        }
+        // Header: name, @username, mode, status, window.
+        let name = Sanitizer.visible(thread.displayName, newlines: .space)
+        var hx = x + 1
+        hx += screen.put(name, y: y, x: hx, width: width - 2, role: .unread)
+        if let username = thread.username, !username.isEmpty, thread.name?.isEmpty == false {
+            hx += screen.put("  @" + Sanitizer.visible(username, newlines: .space), y: y, x: hx, width: x + width - hx, role: .muted)
+        }
+        hx += 2
+        let badge = thread.mode == .human ? " YOU " : " BOT "
+        hx += screen.put(badge, y: y, x: hx, width: x + width - hx, role: thread.mode == .human ? .badgeHuman : .badgeBot)
+        let window = TimeFormat.window(thread)
+        var info = "  \(thread.status.rawValue) · " + (window == "closed" ? "24-hour window closed" : "\(window) left to reply")
+        if let assignee = thread.assignee, !assignee.isEmpty, thread.mode == .human { info += " · " + Sanitizer.visible(assignee, newlines: .space) }
+        screen.put(info, y: y, x: hx, width: x + width - hx, role: window == "closed" ? .error : .muted)
+        screen.horizontalLine(y: y + 1, x: x, width: width, role: .border)
+
+        // Compose area at the bottom.
+        let draft = drafts[threadID] ?? LineEditor()
+        let composing = mode == .compose
+        let draftRows = composing || !draft.isEmpty ? min(5, draft.lineCount) : 1
+        let composeTop = y + height - draftRows - 1
+        let cursor = drawCompose(thread: thread, draft: draft, composing: composing, x: x, y: composeTop, width: width, rows: draftRows)
+
+        // Messages between header and compose.
+        let top = y + 2
+        let messageHeight = max(1, composeTop - top)
+        lastConversationHeight = messageHeight
+        drawMessages(threadID: threadID, thread: thread, x: x, y: top, width: width, height: messageHeight)
+        return cursor
+    }
+
+    private func drawMessages(threadID: String, thread: ThreadSummary, x: Int, y: Int, width: Int, height: Int) {
+        let messages = state.openMessages
+        if messages.isEmpty {
+            let text = state.history[threadID] == .loading ? "Loading…" : "No messages yet."
+            screen.put(text, y: y, x: x + 1, width: width - 2, role: .muted)
+            return
+        }
+        let innerWidth = width - 1
+        let customerName = Sanitizer.visible(thread.name?.split(separator: " ").first.map(String.init) ?? thread.displayName, newlines: .space)
+        var lines: [ConversationLine] = []
+        var selectedRange: Range<Int>? = nil
+        let selectedIndex = state.selectedMessageIndex
+        var lastDay = -1
+        if state.history[threadID] == .loaded(hasOlder: true) {
+            lines.append(ConversationLine(segments: [Segment("  ↑ older messages: g or PgUp at the top loads them", .muted)], messageIndex: nil))
+        }
+        for (index, message) in messages.enumerated() {
+            let day = TimeFormat.day(message.timestamp)
+            if day.key != lastDay {
+                lastDay = day.key
+                let label = " \(day.label) "
+                let side = max(0, (innerWidth - TextWidth.width(label)) / 2)
+                let rule = String(repeating: "─", count: side)
+                lines.append(ConversationLine(segments: [Segment(rule + label + rule, .border)], messageIndex: nil))
+            }
+            let start = lines.count
+            let rows = renderCache.lines(for: message, customerName: customerName, seen: state.isSeen(message), width: innerWidth)
+            for row in rows { lines.append(ConversationLine(segments: row, messageIndex: index)) }
+            if index == selectedIndex { selectedRange = start..<lines.count }
+        }
+        let maxScroll = max(0, lines.count - height)
+        if keepSelectedMessageVisible, let range = selectedRange {
+            // Scroll just enough that the highlighted message is on screen.
+            let firstVisible = lines.count - height - conversationScroll
+            if range.lowerBound < firstVisible { conversationScroll = lines.count - height - range.lowerBound }
+            else if range.upperBound > firstVisible + height { conversationScroll = lines.count - range.upperBound }
+            keepSelectedMessageVisible = false
+        }
+        conversationScroll = max(0, min(conversationScroll, maxScroll))
+        if scrolledByPage && conversationScroll == maxScroll { loadOlderIfNeeded() }
+        scrolledByPage = false
+        let first = max(0, lines.count - height - conversationScroll)
+        let highlightSelection = state.focus == .conversation || !isTwoPane
+        for row in 0..<min(height, lines.count - first) {
+            let line = lines[first + row]
+            var cx = x + 1
+            for (segmentIndex, segment) in line.segments.enumerated() {
+                var role = segment.role
+                if segmentIndex == 0, highlightSelection, line.messageIndex != nil, line.messageIndex == selectedIndex,
+                   mode != .compose
+                {
+                    role = .selection
+                }
+                cx += screen.put(segment.text, y: y + row, x: cx, width: x + width - cx, role: role)
+            }
+        }
+        if conversationScroll > 0 {
+            let hint = " ↓ \(conversationScroll) more "
+            let w = TextWidth.width(hint)
+            screen.put(hint, y: y + height - 1, x: x + width - w - 1, width: w, role: .selection)
+        }
+    }
+
+    private func drawCompose(thread: ThreadSummary, draft: LineEditor, composing: Bool, x: Int, y: Int, width: Int,
+                             rows: Int) -> (y: Int, x: Int)?
+    {
+        screen.horizontalLine(y: y, x: x, width: width, role: .border)
+        if !composing && draft.isEmpty {
+            let hint = thread.mode == .human
+                ? " r reply · a hand back to the bot · e react · n notify manager · x resolve · ? help"
+                : " bot mode · t take over · r reply · e react · n notify manager · x resolve · ? help"
+            screen.put(TextWidth.truncate(hint, to: width), y: y + 1, x: x, width: width, role: .muted)
+            return nil
+        }
+        let bytes = draft.byteCount
+        let counter = " \(bytes)/\(maxMessageBytes) "
+        let title = composing ? " Reply to \(Sanitizer.visible(thread.displayName, newlines: .space)) · Enter send · Alt+Enter newline · Esc " : " Draft (r to continue) "
+        let counterWidth = TextWidth.width(counter)
+        let titleWidth = max(0, width - counterWidth - 3)
+        screen.put(TextWidth.truncate(title, to: titleWidth), y: y, x: x + 1, width: titleWidth, role: composing ? .title : .muted)
+        screen.put(counter, y: y, x: x + width - counterWidth - 1, width: counterWidth, role: bytes > maxMessageBytes ? .error : .muted)
+
+        let layout = draft.layout()
+        let fieldWidth = max(2, width - 2)
+        let firstLine = max(0, min(layout.cursorLine - rows + 1, layout.lines.count - rows))
+        let offset = LineEditor.scrollOffset(cursorColumn: layout.cursorColumn, width: fieldWidth)
+        for row in 0..<rows {
+            screen.fill(y: y + 1 + row, x: x, width: width, role: .compose)
+            let lineIndex = firstLine + row
+            guard lineIndex < layout.lines.count else { continue }
+            let lineOffset = lineIndex == layout.cursorLine ? offset : 0
+            // Control characters cannot be typed in (key decoding drops them) and zero-width ones
+            // are skipped by `put`, so the draft is drawn as is.
+            let visible = LineEditor.visibleSlice(layout.lines[lineIndex], offset: lineOffset, width: fieldWidth)
+            screen.put(visible, y: y + 1 + row, x: x + 1, width: fieldWidth, role: .compose)
+        }
+        guard composing else { return nil }
+        return (y + 1 + layout.cursorLine - firstLine, x + 1 + layout.cursorColumn - offset)
+    }
+
+    // MARK: Bottom lines
+
+    /// The message line: a prompt, the quit question, the reaction picker, or the latest notice.
+    private func drawNoticeLine(y: Int, width: Int) -> (y: Int, x: Int)? {
+        switch mode {
+        case .prompt(let kind):
+            let label = kind.label
+            let labelWidth = screen.put(label, y: y, x: 0, width: width, role: .title)
+            let fieldWidth = max(2, width - labelWidth - 1)
+            screen.fill(y: y, x: labelWidth, width: width - labelWidth, role: .compose)
+            let layout = prompt.layout()
+            let offset = LineEditor.scrollOffset(cursorColumn: layout.cursorColumn, width: fieldWidth)
+            let text = LineEditor.visibleSlice(layout.lines[layout.cursorLine], offset: offset, width: fieldWidth)
+            screen.put(text, y: y, x: labelWidth, width: fieldWidth, role: .compose)
+            return (y, labelWidth + layout.cursorColumn - offset)
+        case .confirmQuit:
+            screen.put("A draft would be lost. Quit anyway? (y/n)", y: y, x: 0, width: width, role: .error)
+        case .reactPicker:
+            let choices = ReactionChoice.allCases.enumerated().map { "\($0.offset + 1) \($0.element.symbol) \($0.element.rawValue)" }
+            screen.put("React: " + choices.joined(separator: "  ") + "  (Esc cancels)", y: y, x: 0, width: width, role: .title)
+        default:
+            if let notice = state.notice {
+                screen.put(Sanitizer.visible(notice.text, newlines: .space), y: y, x: 0, width: width,
+                           role: notice.isError ? .error : .muted)
+            }
+        }
+        return nil
+    }
+
+    private func drawStatusBar(y: Int, width: Int) {
+        screen.fill(y: y, x: 0, width: width, role: .statusbar)
+        var x = 0
+        func add(_ text: String, _ role: UIRole = .statusbar) {
+            x += screen.put(text, y: y, x: x, width: width - x, role: role)
+        }
+        switch state.connection {
+        case .connected:
+            add(" ● ")
+        case .connecting:
+            add(" connecting… ", .error)
+        case .reconnecting(let attempt):
+            add(attempt > 0 ? " reconnecting… (try \(attempt)) " : " reconnecting… ", .error)
+        }
+        let listener = state.status?.listener ?? state.hello?.listener
+        if let listener { add(Sanitizer.visible(listener, newlines: .space)) }
+        if let status = state.status {
+            add(" │ redis ")
+            add(status.redis, ["up", "ok", "connected"].contains(status.redis) ? .statusbar : .error)
+            add(" │ sqlite ")
+            add(status.sqlite, ["ok", "up"].contains(status.sqlite) ? .statusbar : .error)
+            add(" │ token ")
+            add(status.token, ["ok", "valid", "set"].contains(status.token) ? .statusbar : .error)
+            if status.pendingOutbound > 0 { add(" │ \(status.pendingOutbound) sending") }
+        }
+        let unread = state.unreadThreadCount
+        let counts = " \(state.threads.count) threads · \(unread) unread "
+        let countsWidth = TextWidth.width(counts)
+        if x + countsWidth < width {
+            screen.put(counts, y: y, x: width - countsWidth, width: countsWidth, role: .statusbar)
+        }
+    }
+
+    private func drawHelp(rows: Int, cols: Int) {
+        var lines = keyMap.helpLines()
+        lines.append("")
+        lines.append("Reaction picker: 1-6 choose, Enter or h = ♥ love, Esc cancels.")
+        lines.append("Quit question: y quits, any other key stays.")
+        let boxWidth = min(cols - 2, max(40, lines.map { TextWidth.width($0) }.max() ?? 40) + 4)
+        let boxHeight = min(rows - 2, lines.count + 3)
+        let left = (cols - boxWidth) / 2
+        let top = (rows - boxHeight) / 2
+        let inner = boxHeight - 3
+        helpScroll = max(0, min(helpScroll, max(0, lines.count - inner)))
+        for row in 0..<boxHeight { screen.fill(y: top + row, x: left, width: boxWidth, role: .help) }
+        let title = " dmdesk keys "
+        screen.put(title, y: top, x: left + 2, width: boxWidth - 4, role: .title)
+        for row in 0..<inner {
+            let index = helpScroll + row
+            guard index < lines.count else { break }
+            let line = lines[index]
+            let isHeading = !line.hasPrefix(" ") && !line.isEmpty && index < lines.count - 2
+            screen.put(line, y: top + 1 + row, x: left + 2, width: boxWidth - 4, role: isHeading ? .unread : .help)
+        }
+        let footer = lines.count > inner ? "j/k scroll · any other key closes" : "any key closes"
+        screen.put(footer, y: top + boxHeight - 1, x: left + 2, width: boxWidth - 4, role: .muted)
+    }
+}

@@ -1,0 +1,394 @@
+import Foundation
+
+/// Every styled element of the console. The raw value is the theme file's section name.
+public enum UIRole: String, CaseIterable, Sendable {
+    case list, selection, unread, muted
+    case customer, bot, `operator`, system
+    case error, statusbar, compose
+    case badgeBot = "badge_bot"
+    case badgeHuman = "badge_human"
+    case border, title, help
+}
+
+public enum TextAttribute: String, CaseIterable, Sendable {
+    case bold, underline, reverse, dim, italic, standout
+}
+
+/// A colour: -1 is the terminal's default, 0...255 an xterm palette index.
+public typealias ColourIndex = Int
+
+public struct RoleStyle: Equatable, Sendable {
+    public var fg: ColourIndex
+    public var bg: ColourIndex
+    /// Used when the terminal has fewer than 256 colours: -1 or 0...7.
+    public var fg8: ColourIndex
+    public var bg8: ColourIndex
+    public var attributes: Set<TextAttribute>
+
+    public init(fg: ColourIndex = -1, bg: ColourIndex = -1, fg8: ColourIndex = -1, bg8: ColourIndex = -1,
+                attributes: Set<TextAttribute> = [])
+    {
+        self.fg = fg
+        self.bg = bg
+        self.fg8 = fg8
+        self.bg8 = bg8
+        self.attributes = attributes
+    }
+}
+
+public struct ThemeError: Error, Equatable, CustomStringConvertible {
+    public var file: String
+    /// "section.key", or a line number when the file itself could not be read as TOML.
+    public var location: String?
+    public var problem: String
+
+    public init(file: String, location: String? = nil, problem: String) {
+        self.file = file
+        self.location = location
+        self.problem = problem
+    }
+
+    /// e.g. "themes/bad.toml: customer.fg: unknown colour 'blurple'"
+    public var description: String {
+        if let location { return "\(file): \(location): \(problem)" }
+        return "\(file): \(problem)"
+    }
+}
+
+/// Colours and attributes for every `UIRole`, loaded from `themes/*.toml`.
+public struct Theme: Equatable, Sendable {
+    public var name: String
+    public var styles: [UIRole: RoleStyle]
+
+    public init(name: String, styles: [UIRole: RoleStyle]) {
+        self.name = name
+        self.styles = styles
+    }
+
+    public subscript(role: UIRole) -> RoleStyle { styles[role] ?? RoleStyle() }
+
+    /// True when some role asks for a colour; mono themes never start curses colour.
+    public var usesColour: Bool {
+        styles.values.contains { $0.fg >= 0 || $0.bg >= 0 || $0.fg8 >= 0 || $0.bg8 >= 0 }
+    }
+
+    public static let builtInNames = ["default", "light", "solarized-dark", "high-contrast", "mono"]
+
+    /// The compiled-in default theme (always available, whatever the working directory).
+    public static var fallbackDefault: Theme { try! parse(BuiltinThemes.defaultTOML, file: "<built-in default>") }
+    public static var fallbackMono: Theme { try! parse(BuiltinThemes.monoTOML, file: "<built-in mono>") }
+
+    /// Picks the theme the user asked for: `NO_COLOR` (any non-empty value) wins and gives mono; then
+    /// `requested` (`--theme`), then `DMDESK_THEME`, then "default".
+    public static func resolve(requested: String?, environment: [String: String] = ProcessInfo.processInfo.environment,
+                               themesDirectory: String? = nil) throws(ThemeError) -> Theme
+    {
+        if let noColor = environment["NO_COLOR"], !noColor.isEmpty {
+            return try load(nameOrPath: "mono", themesDirectory: themesDirectory, environment: environment)
+        }
+        let name = requested ?? environment["DMDESK_THEME"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        return try load(nameOrPath: name, themesDirectory: themesDirectory, environment: environment)
+    }
+
+    /// A name ("light") is looked up in the themes directories; anything with a "/" or ending in ".toml"
+    /// is a path. Search order: `themesDirectory`, `$DMDESK_THEMES_DIR`, `<executable dir>/../share/dmdesk/themes`,
+    /// `./themes`, then the built-in default and mono.
+    public static func load(nameOrPath: String, themesDirectory: String? = nil,
+                            environment: [String: String] = ProcessInfo.processInfo.environment) throws(ThemeError) -> Theme
+    {
+        if nameOrPath.contains("/") || nameOrPath.hasSuffix(".toml") {
+            return try load(file: nameOrPath)
+        }
+        guard nameOrPath.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else {
+            throw ThemeError(file: nameOrPath, problem: "not a theme name or a path to a .toml file")
+        }
+        let directories = searchDirectories(themesDirectory: themesDirectory, environment: environment)
+        for directory in directories {
+            let candidate = (directory as NSString).appendingPathComponent(nameOrPath + ".toml")
+            if FileManager.default.fileExists(atPath: candidate) { return try load(file: candidate) }
+        }
+        switch nameOrPath {
+        case "default": return fallbackDefault
+        case "mono": return fallbackMono
+        default:
+            throw ThemeError(file: nameOrPath + ".toml",
+                             problem: "no such theme (looked in \(directories.joined(separator: ", ")))")
+        }
+    }
+
+    public static func searchDirectories(themesDirectory: String?, environment: [String: String]) -> [String] {
+        var directories: [String] = []
+        if let themesDirectory { directories.append(themesDirectory) }
+        if let env = environment["DMDESK_THEMES_DIR"], !env.isEmpty { directories.append(env) }
+        let executable = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
+        let executableDirectory = executable.deletingLastPathComponent()
+        directories.append(executableDirectory.appendingPathComponent("../share/dmdesk/themes").standardized.path)
+        directories.append("themes")
+        return directories
+    }
+
+    public static func load(file: String) throws(ThemeError) -> Theme {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            throw ThemeError(file: file, problem: "cannot read the file (missing or unreadable)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ThemeError(file: file, problem: "not UTF-8 text")
+        }
+        return try parse(text, file: file)
+    }
+
+    /// Parses a theme. Every role must be present; unknown sections or keys are errors (they are
+    /// almost always typos, and silently ignoring them would leave the user guessing).
+    public static func parse(_ text: String, file: String) throws(ThemeError) -> Theme {
+        let document: MiniTOML.Document
+        do {
+            document = try MiniTOML.parse(text)
+        } catch {
+            throw ThemeError(file: file, location: "line \(error.line)", problem: error.problem)
+        }
+        var name = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        for (key, value) in document.root {
+            switch (key, value) {
+            case ("name", .string(let s)): name = s
+            case ("description", .string): break
+            default: throw ThemeError(file: file, location: key, problem: "unknown top-level key")
+            }
+        }
+        for section in document.sections.keys where UIRole(rawValue: section) == nil {
+            let known = UIRole.allCases.map(\.rawValue).joined(separator: ", ")
+            throw ThemeError(file: file, location: "[\(section)]", problem: "unknown role (known: \(known))")
+        }
+        var styles: [UIRole: RoleStyle] = [:]
+        for role in UIRole.allCases {
+            guard let table = document.sections[role.rawValue] else {
+                throw ThemeError(file: file, location: "[\(role.rawValue)]", problem: "missing section")
+            }
+            styles[role] = try parseStyle(table, role: role.rawValue, file: file)
+        }
+        return Theme(name: name, styles: styles)
+    }
+
+    private static func parseStyle(_ table: [String: MiniTOML.Value], role: String, file: String) throws(ThemeError) -> RoleStyle {
+        var style = RoleStyle()
+        var fg8: ColourIndex? = nil
+        var bg8: ColourIndex? = nil
+        for (key, value) in table.sorted(by: { $0.key < $1.key }) {
+            let location = "\(role).\(key)"
+            switch key {
+            case "fg": style.fg = try colour(value, limit: 256, location: location, file: file)
+            case "bg": style.bg = try colour(value, limit: 256, location: location, file: file)
+            case "fg8": fg8 = try colour(value, limit: 8, location: location, file: file)
+            case "bg8": bg8 = try colour(value, limit: 8, location: location, file: file)
+            case "attrs", "attributes":
+                let names: [String]
+                switch value {
+                case .string(let s): names = s.split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
+                case .array(let items):
+                    var collected: [String] = []
+                    for item in items {
+                        guard case .string(let s) = item else {
+                            throw ThemeError(file: file, location: location, problem: "attributes must be strings")
+                        }
+                        collected.append(s)
+                    }
+                    names = collected
+                default: throw ThemeError(file: file, location: location, problem: "expected a list like [\"bold\"]")
+                }
+                for attributeName in names where attributeName != "none" && attributeName != "normal" {
+                    guard let attribute = TextAttribute(rawValue: attributeName.lowercased()) else {
+                        let known = TextAttribute.allCases.map(\.rawValue).joined(separator: ", ")
+                        throw ThemeError(file: file, location: location,
+                                         problem: "unknown attribute '\(attributeName)' (known: \(known))")
+                    }
+                    style.attributes.insert(attribute)
+                }
+            default:
+                throw ThemeError(file: file, location: location, problem: "unknown key (expected fg, bg, fg8, bg8, attrs)")
+            }
+        }
+        // Without an explicit fallback, basic and bright colours map onto the 8 basic ones.
+        style.fg8 = fg8 ?? (style.fg < 16 ? (style.fg < 0 ? -1 : style.fg % 8) : -1)
+        style.bg8 = bg8 ?? (style.bg < 16 ? (style.bg < 0 ? -1 : style.bg % 8) : -1)
+        return style
+    }
+
+    static let colourNames: [String: ColourIndex] = [
+        "default": -1, "none": -1,
+        "black": 0, "red": 1, "green": 2, "yellow": 3, "blue": 4, "magenta": 5, "cyan": 6, "white": 7,
+        "brightblack": 8, "gray": 8, "grey": 8, "brightred": 9, "brightgreen": 10, "brightyellow": 11,
+        "brightblue": 12, "brightmagenta": 13, "brightcyan": 14, "brightwhite": 15,
+    ]
+
+    private static func colour(_ value: MiniTOML.Value, limit: Int, location: String, file: String) throws(ThemeError) -> ColourIndex {
+        let index: ColourIndex
+        switch value {
+        case .integer(let n): index = n
+        case .string(let s):
+            let key = s.lowercased().replacingOccurrences(of: "_", with: "").replacingOccurrences(of: "-", with: "")
+            if let named = colourNames[key] {
+                index = named
+            } else if let n = Int(s) {
+                index = n
+            } else {
+                throw ThemeError(file: file, location: location, problem: "unknown colour '\(s)'")
+            }
+        default:
+            throw ThemeError(file: file, location: location, problem: "expected a colour name or a number 0-\(limit - 1)")
+        }
+        guard index >= -1 && index < limit else {
+            let what = limit == 8 ? "the 8-colour fallback must be one of the 8 basic colours or \"default\""
+                : "colour numbers go from 0 to 255"
+            throw ThemeError(file: file, location: location, problem: "colour \(index) out of range: \(what)")
+        }
+        return index
+    }
+}
+
+/// The small subset of TOML themes need: `[section]`, `key = "string" | 'literal' | integer | true/false |
+/// ["array", "of", "strings"]`, and `#` comments. (TOMLKit lives in Core; the console keeps its own reader.)
+enum MiniTOML {
+    enum Value: Equatable {
+        case string(String)
+        case integer(Int)
+        case bool(Bool)
+        case array([Value])
+    }
+
+    struct Document {
+        var root: [String: Value] = [:]
+        var sections: [String: [String: Value]] = [:]
+    }
+
+    struct ParseError: Error {
+        var line: Int
+        var problem: String
+    }
+
+    static func parse(_ text: String) throws(ParseError) -> Document {
+        var document = Document()
+        var section: String? = nil
+        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let lineNumber = offset + 1
+            var scanner = Scanner(Array(rawLine.unicodeScalars), line: lineNumber)
+            scanner.skipSpaces()
+            if scanner.atEndOrComment { continue }
+            if scanner.peek == "[" {
+                scanner.advance()
+                scanner.skipSpaces()
+                let name = scanner.bareKey()
+                scanner.skipSpaces()
+                guard !name.isEmpty, scanner.peek == "]" else { throw ParseError(line: lineNumber, problem: "expected [section]") }
+                scanner.advance()
+                scanner.skipSpaces()
+                guard scanner.atEndOrComment else { throw ParseError(line: lineNumber, problem: "unexpected text after [\(name)]") }
+                guard document.sections[name] == nil else {
+                    throw ParseError(line: lineNumber, problem: "section [\(name)] appears twice")
+                }
+                document.sections[name] = [:]
+                section = name
+                continue
+            }
+            let key = scanner.peek == "\"" ? try scanner.quotedString() : scanner.bareKey()
+            guard !key.isEmpty else { throw ParseError(line: lineNumber, problem: "expected key = value") }
+            scanner.skipSpaces()
+            guard scanner.peek == "=" else { throw ParseError(line: lineNumber, problem: "expected '=' after \(key)") }
+            scanner.advance()
+            scanner.skipSpaces()
+            let value = try scanner.value()
+            scanner.skipSpaces()
+            guard scanner.atEndOrComment else { throw ParseError(line: lineNumber, problem: "unexpected text after the value of \(key)") }
+            if let section {
+                guard document.sections[section]?[key] == nil else {
+                    throw ParseError(line: lineNumber, problem: "\(section).\(key) is set twice")
+                }
+                document.sections[section]?[key] = value
+            } else {
+                guard document.root[key] == nil else { throw ParseError(line: lineNumber, problem: "\(key) is set twice") }
+                document.root[key] = value
+            }
+        }
+        return document
+    }
+
+    private struct Scanner {
+        var chars: [Unicode.Scalar]
+        var index = 0
+        let line: Int
+
+        init(_ chars: [Unicode.Scalar], line: Int) {
+            self.chars = chars
+            self.line = line
+        }
+
+        var peek: Unicode.Scalar? { index < chars.count ? chars[index] : nil }
+        var atEndOrComment: Bool { peek == nil || peek == "#" || peek == "\r" }
+        mutating func advance() { index += 1 }
+
+        mutating func skipSpaces() {
+            while let c = peek, c == " " || c == "\t" { advance() }
+        }
+
+        mutating func bareKey() -> String {
+            var out = String.UnicodeScalarView()
+            while let c = peek, c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" {
+                out.append(c)
+                advance()
+            }
+            return String(out)
+        }
+
+        mutating func value() throws(ParseError) -> Value {
+            guard let c = peek else { throw ParseError(line: line, problem: "missing value") }
+            switch c {
+            case "\"", "'": return .string(try quotedString())
+            case "[":
+                advance()
+                var items: [Value] = []
+                while true {
+                    skipSpaces()
+                    if peek == "]" { advance(); return .array(items) }
+                    items.append(try value())
+                    skipSpaces()
+                    if peek == "," { advance(); continue }
+                    if peek == "]" { advance(); return .array(items) }
+                    throw ParseError(line: line, problem: "expected ',' or ']' in a list (lists must fit on one line)")
+                }
+            default:
+                var word = String.UnicodeScalarView()
+                while let c = peek, c != " " && c != "\t" && c != "#" && c != "," && c != "]" && c != "\r" {
+                    word.append(c)
+                    advance()
+                }
+                let text = String(word)
+                if text == "true" { return .bool(true) }
+                if text == "false" { return .bool(false) }
+                if let n = Int(text.replacingOccurrences(of: "_", with: "")) { return .integer(n) }
+                throw ParseError(line: line, problem: "cannot read value '\(text)' (strings need quotes)")
+            }
+        }
+
+        mutating func quotedString() throws(ParseError) -> String {
+            let quote = peek!
+            advance()
+            var out = String.UnicodeScalarView()
+            while let c = peek {
+                advance()
+                if c == quote { return String(out) }
+                if c == "\\" && quote == "\"" {
+                    guard let e = peek else { break }
+                    advance()
+                    switch e {
+                    case "n": out.append("\n")
+                    case "t": out.append("\t")
+                    case "\"": out.append("\"")
+                    case "\\": out.append("\\")
+                    default: throw ParseError(line: line, problem: "unsupported escape \\\(e)")
+                    }
+                } else {
+                    out.append(c)
+                }
+            }
+            throw ParseError(line: line, problem: "unterminated string")
+        }
+    }
+}

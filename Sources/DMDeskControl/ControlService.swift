@@ -1,0 +1,12 @@
+import DMDeskCore
+
+/// What the control socket needs from the daemon. The server owns framing, ordering, subscriptions
+/// and slow-client handling; the service owns meaning.
+public protocol ControlService: Sendable {
+    /// The first line every accepted client receives.
+    func helloLine() -> ServerLine
+    /// Answers one request. Never called for `subscribe`, which the server handles itself.
+    func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError>
+    /// Journal rows with `seq > after`, ascending, at most `limit` of them (replay for `subscribe since`).
+    func journal(after seq: Int64, limit: Int) throws -> [JournalEvent]
+}

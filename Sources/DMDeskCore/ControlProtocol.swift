@@ -1,0 +1,168 @@
+import Foundation
+
+/// The control socket's wire format: newline-delimited JSON, one object a line. See docs/PROTOCOL.md.
+public enum ControlProtocol {
+    public static let version = 1
+    public static let maxLineBytes = 1 << 20
+}
+
+/// Request names a client may send.
+public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
+    case threads, history, send, react, takeover, release, resolve, reopen
+    case markRead = "mark_read"
+    case notify, subscribe, status, retry
+}
+
+/// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.
+public struct ControlRequest: Codable, Sendable, Equatable {
+    public var id: JSONValue
+    public var type: String
+    public var thread: String?
+    public var text: String?
+    public var mid: String?
+    public var reaction: String?
+    public var before: EpochMillis?
+    public var limit: Int?
+    public var since: Int64?
+    public var mode: ThreadMode?
+    public var status: ThreadStatus?
+    public var unread: Bool?
+    public var search: String?
+    public var outbound: Int64?
+
+    public init(
+        id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,
+        reaction: String? = nil, before: EpochMillis? = nil, limit: Int? = nil, since: Int64? = nil,
+        mode: ThreadMode? = nil, status: ThreadStatus? = nil, unread: Bool? = nil, search: String? = nil,
+        outbound: Int64? = nil
+    ) {
+        self.id = id
+        self.type = type.rawValue
+        self.thread = thread
+        self.text = text
+        self.mid = mid
+        self.reaction = reaction
+        self.before = before
+        self.limit = limit
+        self.since = since
+        self.mode = mode
+        self.status = status
+        self.unread = unread
+        self.search = search
+        self.outbound = outbound
+    }
+}
+
+public struct ControlError: Codable, Sendable, Equatable, Error, CustomStringConvertible {
+    public var code: String
+    public var message: String
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { "\(code): \(message)" }
+
+    public static func badRequest(_ message: String) -> ControlError { .init(code: "bad_request", message: message) }
+    public static func notFound(_ message: String) -> ControlError { .init(code: "not_found", message: message) }
+}
+
+/// Every line the server writes. `type` is `hello`, `ok`, `error` or `event`.
+public struct ServerLine: Codable, Sendable, Equatable {
+    public var type: String
+    public var id: JSONValue?
+    // hello
+    public var `protocol`: Int?
+    public var daemon: String?
+    public var account: String?
+    public var listener: String?
+    // ok
+    public var result: JSONValue?
+    // error
+    public var error: ControlError?
+    // event
+    public var seq: Int64?
+    public var event: String?
+    public var thread: String?
+    public var data: JSONValue?
+    public var at: EpochMillis?
+
+    public init(type: String) { self.type = type }
+
+    public static func hello(daemon: String, account: String?, listener: String) -> ServerLine {
+        var line = ServerLine(type: "hello")
+        line.protocol = ControlProtocol.version
+        line.daemon = daemon
+        line.account = account
+        line.listener = listener
+        return line
+    }
+
+    public static func ok(id: JSONValue, result: JSONValue) -> ServerLine {
+        var line = ServerLine(type: "ok")
+        line.id = id
+        line.result = result
+        return line
+    }
+
+    public static func error(id: JSONValue?, _ error: ControlError) -> ServerLine {
+        var line = ServerLine(type: "error")
+        line.id = id
+        line.error = error
+        return line
+    }
+
+    public static func event(_ event: JournalEvent) -> ServerLine {
+        var line = ServerLine(type: "event")
+        line.seq = event.seq
+        line.event = event.type
+        line.thread = event.thread
+        line.data = event.data
+        line.at = event.at
+        return line
+    }
+}
+
+/// Event names in the journal and on the socket.
+public enum EventType {
+    public static let messageReceived = "message.received"
+    public static let messageSent = "message.sent"
+    public static let outboundUpdated = "outbound.updated"
+    public static let threadUpdated = "thread.updated"
+    public static let reaction = "reaction"
+    public static let read = "read"
+    public static let daemonStatus = "daemon.status"
+    public static let messageUpdated = "message.updated"
+    public static let postback = "postback"
+    public static let unknown = "webhook.unknown"
+    public static let agentStep = "agent.step"
+}
+
+/// One row of the events journal: what consoles receive live and resume from by `seq`.
+public struct JournalEvent: Codable, Sendable, Equatable {
+    public var seq: Int64
+    public var type: String
+    public var thread: String?
+    public var data: JSONValue
+    public var at: EpochMillis
+
+    public init(seq: Int64, type: String, thread: String?, data: JSONValue, at: EpochMillis) {
+        self.seq = seq
+        self.type = type
+        self.thread = thread
+        self.data = data
+        self.at = at
+    }
+}
+
+extension JSONValue {
+    /// Turns any Codable value into a JSONValue (for `result` and `data` fields).
+    public static func from<T: Encodable>(_ value: T) -> JSONValue {
+        guard let data = try? JSONEncoder.compact.encode(value), let json = try? JSONValue.parse(data) else { return .null }
+        return json
+    }
+
+    /// Decodes a JSONValue into a Codable type.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(T.self, from: encoded())
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+
+/// Milliseconds since the Unix epoch, the unit Meta's `messaging` timestamps use.
+public typealias EpochMillis = Int64
+
+public func nowMillis() -> EpochMillis { EpochMillis((Date().timeIntervalSince1970 * 1000).rounded()) }
+
+public enum ThreadMode: String, Codable, Sendable, CaseIterable {
+    case auto, human
+}
+
+public enum ThreadStatus: String, Codable, Sendable, CaseIterable {
+    case open, resolved, snoozed
+}
+
+public enum MessageDirection: String, Codable, Sendable {
+    case inbound = "in"
+    case outbound = "out"
+}
+
+/// Who wrote a line of a conversation; the console styles each differently.
+public enum MessageAuthor: String, Codable, Sendable {
+    case customer, bot, `operator`, system
+}
+
+public enum ProcessingStatus: String, Codable, Sendable {
+    case pending, processing, processed, failed
+}
+
+public enum OutboundKind: String, Codable, Sendable, CaseIterable {
+    case autoReply = "auto_reply"
+    case manual
+    case verification
+    case acknowledgement
+    case reaction
+    case managerNotification = "manager_notification"
+}
+
+public enum OutboundStatus: String, Codable, Sendable {
+    case pending, sent, failed
+}
+
+public enum OutboundChannel: String, Codable, Sendable {
+    case instagram, whatsapp
+}
+
+public struct Attachment: Codable, Sendable, Equatable {
+    public var type: String
+    public var url: String?
+    public init(type: String, url: String?) {
+        self.type = type
+        self.url = url
+    }
+}
+
+/// One row of the thread list, as the socket and the console see it.
+public struct ThreadSummary: Codable, Sendable, Equatable {
+    public var id: String
+    public var username: String?
+    public var name: String?
+    public var mode: ThreadMode
+    public var status: ThreadStatus
+    public var assignee: String?
+    public var unread: Int
+    public var awaitingOperator: Bool
+    public var lastText: String?
+    public var lastAt: EpochMillis?
+    public var lastInboundAt: EpochMillis?
+    public var connected: Bool
+
+    public init(
+        id: String, username: String? = nil, name: String? = nil, mode: ThreadMode = .auto, status: ThreadStatus = .open,
+        assignee: String? = nil, unread: Int = 0, awaitingOperator: Bool = false, lastText: String? = nil,
+        lastAt: EpochMillis? = nil, lastInboundAt: EpochMillis? = nil, connected: Bool = false
+    ) {
+        self.id = id
+        self.username = username
+        self.name = name
+        self.mode = mode
+        self.status = status
+        self.assignee = assignee
+        self.unread = unread
+        self.awaitingOperator = awaitingOperator
+        self.lastText = lastText
+        self.lastAt = lastAt
+        self.lastInboundAt = lastInboundAt
+        self.connected = connected
+    }
+
+    /// "Name", else "@username", else the raw id: people see names, not ids, where Meta told us one.
+    public var displayName: String {
+        if let name, !name.isEmpty { return name }
+        if let username, !username.isEmpty { return "@" + username }
+        return id
+    }
+
+    /// Milliseconds left in Meta's 24-hour standard messaging window, or nil when it has closed.
+    public func windowRemaining(now: EpochMillis = nowMillis()) -> EpochMillis? {
+        guard let lastInboundAt else { return nil }
+        let left = lastInboundAt + 86_400_000 - now
+        return left > 0 ? left : nil
+    }
+}
+
+/// One line of a conversation: an inbound message, or something we (bot, operator) sent.
+public struct MessageView: Codable, Sendable, Equatable {
+    /// Stable key: the Instagram `mid`, or `out:<outbox id>` for our own messages.
+    public var id: String
+    public var thread: String
+    public var mid: String?
+    public var direction: MessageDirection
+    public var author: MessageAuthor
+    public var text: String?
+    public var attachments: [Attachment]
+    public var timestamp: EpochMillis
+    /// For our own messages: pending, sent or failed.
+    public var delivery: OutboundStatus?
+    public var error: String?
+    public var reactions: [String]
+    public var replyToStory: String?
+    public var deleted: Bool
+    public var edited: Bool
+    public var outboundId: Int64?
+
+    public init(
+        id: String, thread: String, mid: String? = nil, direction: MessageDirection, author: MessageAuthor,
+        text: String?, attachments: [Attachment] = [], timestamp: EpochMillis, delivery: OutboundStatus? = nil,
+        error: String? = nil, reactions: [String] = [], replyToStory: String? = nil, deleted: Bool = false,
+        edited: Bool = false, outboundId: Int64? = nil
+    ) {
+        self.id = id
+        self.thread = thread
+        self.mid = mid
+        self.direction = direction
+        self.author = author
+        self.text = text
+        self.attachments = attachments
+        self.timestamp = timestamp
+        self.delivery = delivery
+        self.error = error
+        self.reactions = reactions
+        self.replyToStory = replyToStory
+        self.deleted = deleted
+        self.edited = edited
+        self.outboundId = outboundId
+    }
+}
+
+/// An outbox row as subscribers see it (`outbound.updated`).
+public struct OutboundView: Codable, Sendable, Equatable {
+    public var id: Int64
+    public var thread: String?
+    public var kind: OutboundKind
+    public var channel: OutboundChannel
+    public var status: OutboundStatus
+    public var text: String?
+    public var attempts: Int
+    public var error: String?
+    public var remoteId: String?
+    public var author: MessageAuthor
+    public var createdAt: EpochMillis
+
+    public init(
+        id: Int64, thread: String?, kind: OutboundKind, channel: OutboundChannel, status: OutboundStatus, text: String?,
+        attempts: Int, error: String?, remoteId: String?, author: MessageAuthor, createdAt: EpochMillis
+    ) {
+        self.id = id
+        self.thread = thread
+        self.kind = kind
+        self.channel = channel
+        self.status = status
+        self.text = text
+        self.attempts = attempts
+        self.error = error
+        self.remoteId = remoteId
+        self.author = author
+        self.createdAt = createdAt
+    }
+}
+
+/// What the daemon reports about itself: `/health`, the `daemon.status` event and the console's status bar.
+public struct DaemonStatus: Codable, Sendable, Equatable {
+    public var listener: String
+    public var sqlite: String
+    public var redis: String
+    public var redisError: String?
+    public var token: String
+    public var threads: Int
+    public var messages: Int
+    public var pendingOutbound: Int
+    public var uptimeSeconds: Int
+
+    public init(
+        listener: String, sqlite: String, redis: String, redisError: String?, token: String, threads: Int,
+        messages: Int, pendingOutbound: Int, uptimeSeconds: Int
+    ) {
+        self.listener = listener
+        self.sqlite = sqlite
+        self.redis = redis
+        self.redisError = redisError
+        self.token = token
+        self.threads = threads
+        self.messages = messages
+        self.pendingOutbound = pendingOutbound
+        self.uptimeSeconds = uptimeSeconds
+    }
+}
+
+/// Instagram's Send API and the console both count this limit in UTF-8 bytes.
+public let maxMessageBytes = 1000

@@ -1,0 +1,127 @@
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+public struct DaemonOptions: Sendable {
+    /// Accept unsigned webhooks when no app secret is configured (local testing only).
+    public var allowUnsigned: Bool
+    public init(allowUnsigned: Bool = false) { self.allowUnsigned = allowUnsigned }
+}
+
+/// The headless daemon as one service: webhook listener, ingest pipeline, Redis reconnects.
+/// `run()` returns after a graceful shutdown: stop accepting, finish requests in flight, close the database.
+public final class Daemon: Service, Sendable {
+    public let runtime: DaemonRuntime
+    let options: DaemonOptions
+    private let listening = Mutex<ListeningState>(.waiting([]))
+
+    enum ListeningState {
+        case waiting([CheckedContinuation<Int, Error>])
+        case listening(Int)
+        case failed(Error)
+    }
+
+    /// Opens the store and checks the configuration; errors here are start-up errors with one clear line.
+    public init(config: DMDeskConfig, options: DaemonOptions = DaemonOptions(), logger: Logger) throws {
+        if config.appSecret == nil && !options.allowUnsigned { throw DaemonError.unsignedNotAllowed }
+        let store: Store
+        do { store = try Store(dataDir: config.dataDir) } catch { throw DaemonError.configuration("\(error)") }
+        let redis = RedisContextStore(endpoint: config.redis, logger: logger)
+        let ingest = IngestPipeline(
+            store: store, redis: redis, options: IngestOptions(echoTakeover: config.echoTakeover), logger: logger)
+        runtime = DaemonRuntime(config: config, store: store, redis: redis, ingest: ingest, logger: logger)
+        self.options = options
+    }
+
+    /// Waits until the listener is bound and returns its port (useful with PORT=0).
+    public func waitUntilListening() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            listening.withLock { state in
+                switch state {
+                case .waiting(var list):
+                    list.append(continuation)
+                    state = .waiting(list)
+                case .listening(let port): continuation.resume(returning: port)
+                case .failed(let error): continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    private func setListening(_ result: Result<Int, Error>) {
+        let waiters: [CheckedContinuation<Int, Error>] = listening.withLock { state in
+            guard case .waiting(let list) = state else { return [] }
+            switch result {
+            case .success(let port): state = .listening(port)
+            case .failure(let error): state = .failed(error)
+            }
+            return list
+        }
+        for w in waiters { w.resume(with: result) }
+    }
+
+    public func run() async throws {
+        let logger = runtime.logger
+        let config = runtime.config
+        if config.appSecret == nil {
+            logger.warning("INSTAGRAM_APP_SECRET is not set: webhook signatures are NOT checked (--allow-unsigned)")
+        }
+        runtime.redis.ensureConnected()
+        runtime.ingest.start()
+
+        let router = Router()
+        WebhookRoutes(runtime: runtime).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
+            onServerRunning: { [runtime] channel in
+                let port = channel.localAddress?.port ?? config.port
+                runtime.listener = "\(config.host):\(port)"
+                logger.info("webhook listener ready", metadata: ["address": "\(config.host):\(port)"])
+                self.setListening(.success(port))
+            },
+            logger: logger)
+
+        let redisWatch = Task.detached { [runtime] in
+            // Reconnects in the background so /health is right even when no messages arrive.
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if Task.isCancelled { break }
+                runtime.redis.ensureConnected()
+            }
+        }
+        defer { redisWatch.cancel() }
+
+        do {
+            try await app.run()
+        } catch {
+            let described = Self.describeListenError(error, host: config.host, port: config.port)
+            setListening(.failure(described))
+            shutdownParts()
+            throw described
+        }
+        logger.info("shutting down: listener closed, finishing stored work")
+        redisWatch.cancel()
+        shutdownParts()
+        logger.info("dmdesk daemon stopped")
+    }
+
+    private func shutdownParts() {
+        runtime.ingest.stop()
+        runtime.redis.close()
+        try? runtime.store.close()
+    }
+
+    static func describeListenError(_ error: Error, host: String, port: Int) -> Error {
+        let text = "\(error)"
+        if text.contains("Address already in use") || text.contains("errno: 98") {
+            return DaemonError.portInUse(host: host, port: port)
+        }
+        return DaemonError.listenFailed(text)
+    }
+}

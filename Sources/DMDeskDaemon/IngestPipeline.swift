@@ -1,0 +1,133 @@
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import Logging
+
+/// Serialises webhook deliveries onto one writer thread and group-commits them: under load many deliveries share
+/// one SQLite transaction (each in its own savepoint) and one Redis pipeline. Each caller is answered only after
+/// its delivery is committed, its context pushed and its events published — so a 200 always means durable.
+public final class IngestPipeline: @unchecked Sendable {
+    public typealias Publish = @Sendable ([JournalEvent]) -> Void
+    public typealias NotifyThreads = @Sendable (Set<String>) -> Void
+
+    private struct Pending {
+        var events: [WebhookEvent]
+        var continuation: CheckedContinuation<IngestOutcome, Error>
+    }
+
+    private let store: Store
+    private let redis: RedisContextStore?
+    private let options: IngestOptions
+    private let logger: Logger
+    private let condition = NSCondition()
+    private var queue: [Pending] = []
+    private var stopping = false
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+    private let maxBatch = 512
+    var publish: Publish
+    var notifyThreads: NotifyThreads
+
+    public init(
+        store: Store, redis: RedisContextStore?, options: IngestOptions, logger: Logger,
+        publish: @escaping Publish = { _ in }, notifyThreads: @escaping NotifyThreads = { _ in }
+    ) {
+        self.store = store
+        self.redis = redis
+        self.options = options
+        self.logger = logger
+        self.publish = publish
+        self.notifyThreads = notifyThreads
+    }
+
+    public func start() {
+        let t = Thread { [self] in self.loop() }
+        t.name = "dmdesk-ingest"
+        thread = t
+        t.start()
+    }
+
+    /// Stops after every delivery already submitted is stored.
+    public func stop() {
+        condition.lock()
+        let wasRunning = thread != nil && !stopping
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+    }
+
+    public func submit(_ events: [WebhookEvent]) async throws -> IngestOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            condition.lock()
+            if stopping {
+                condition.unlock()
+                continuation.resume(throwing: DaemonError.shuttingDown)
+                return
+            }
+            queue.append(Pending(events: events, continuation: continuation))
+            condition.signal()
+            condition.unlock()
+        }
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !stopping { condition.wait() }
+            if queue.isEmpty && stopping {
+                condition.unlock()
+                break
+            }
+            let take = min(queue.count, maxBatch)
+            let batch = Array(queue.prefix(take))
+            queue.removeFirst(take)
+            condition.unlock()
+            process(batch)
+        }
+        finished.signal()
+    }
+
+    private func process(_ batch: [Pending]) {
+        let results = store.ingest(batch.map(\.events), options: options)
+        var context: [ContextTurn] = []
+        var events: [JournalEvent] = []
+        var threads: Set<String> = []
+        for case .success(let outcome) in results {
+            context += outcome.context
+            events += outcome.events
+            threads.formUnion(outcome.threadsToProcess)
+        }
+        if let redis, !context.isEmpty { redis.push(context) }
+        if !events.isEmpty { publish(events) }
+        if !threads.isEmpty { notifyThreads(threads) }
+        for (pending, result) in zip(batch, results) {
+            switch result {
+            case .success(let outcome): pending.continuation.resume(returning: outcome)
+            case .failure(let error):
+                logger.error("could not store a delivery", metadata: ["error": "\(error)"])
+                pending.continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+public enum DaemonError: Error, CustomStringConvertible {
+    case shuttingDown
+    case portInUse(host: String, port: Int)
+    case listenFailed(String)
+    case unsignedNotAllowed
+    case configuration(String)
+
+    public var description: String {
+        switch self {
+        case .shuttingDown: return "the daemon is shutting down"
+        case .portInUse(let host, let port):
+            return "port \(port) on \(host) is already in use; stop the other process or choose another with --port / PORT"
+        case .listenFailed(let why): return "the webhook listener could not start: \(why)"
+        case .unsignedNotAllowed:
+            return "INSTAGRAM_APP_SECRET is not set, so webhook signatures cannot be checked; set it, or pass --allow-unsigned for local testing"
+        case .configuration(let why): return why
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+
+/// Meta's webhook endpoint: the verification handshake (GET) and signed deliveries (POST).
+struct WebhookRoutes: Sendable {
+    static let paths = ["/webhooks/instagram", "/webhook", "/api/webhooks/instagram"]
+    static let maxBodyBytes = 1 << 20
+
+    let runtime: DaemonRuntime
+
+    func register(on router: Router<BasicRequestContext>) {
+        for path in Self.paths {
+            router.get(RouterPath(path)) { request, _ in self.verify(request) }
+            router.post(RouterPath(path)) { request, context in try await self.receive(request, context: context) }
+        }
+        router.get("/health") { _, _ in self.health() }
+    }
+
+    /// `hub.mode=subscribe` and our verify token → the challenge, as text/plain; anything else → 403.
+    func verify(_ request: Request) -> Response {
+        let query = request.uri.queryParameters
+        guard let expected = runtime.config.verifyToken,
+            query["hub.mode"].map(String.init) == "subscribe",
+            let given = query["hub.verify_token"].map(String.init),
+            Crypto.constantTimeEqual(given, expected),
+            let challenge = query["hub.challenge"].map(String.init)
+        else {
+            runtime.logger.warning("webhook verification refused", metadata: ["mode": "\(query["hub.mode"].map(String.init) ?? "-")"])
+            return Self.text(.forbidden, "Forbidden")
+        }
+        runtime.logger.info("webhook verification succeeded")
+        return Self.text(.ok, challenge)
+    }
+
+    func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxBodyBytes {
+            return Self.text(.contentTooLarge, "body over 1 MiB")
+        }
+        var request = request
+        let body: ByteBuffer
+        do {
+            body = try await request.collectBody(upTo: Self.maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return Self.text(.contentTooLarge, "body over 1 MiB")
+        }
+        if let secret = runtime.config.appSecret {
+            do {
+                try body.withUnsafeReadableBytes { bytes throws(WebhookSignature.Failure) in
+                    try WebhookSignature.verify(header: request.headers[.xHubSignature256], secret: secret, body: bytes)
+                }
+            } catch {
+                runtime.logger.warning("webhook rejected", metadata: ["reason": "\(error)"])
+                return Self.text(.unauthorized, "\(error)")
+            }
+        }
+        let delivery: WebhookDelivery
+        do {
+            delivery = try WebhookParser.parse(Data(body.readableBytesView))
+        } catch {
+            runtime.logger.warning("webhook body rejected", metadata: ["reason": "\(error)"])
+            return Self.text(.badRequest, "\(error)")
+        }
+        guard delivery.object == "instagram" else {
+            runtime.logger.info("ignored a webhook for another object", metadata: ["object": "\(delivery.object ?? "none")"])
+            return Self.text(.ok, "EVENT_RECEIVED")
+        }
+        if delivery.events.isEmpty { return Self.text(.ok, "EVENT_RECEIVED") }
+        do {
+            _ = try await runtime.ingest.submit(delivery.events)
+        } catch {
+            // Not stored: Meta must retry, so anything but a 200.
+            return Self.text(.internalServerError, "could not store the delivery; Meta will retry")
+        }
+        return Self.text(.ok, "EVENT_RECEIVED")
+    }
+
+    func health() -> Response {
+        let report = runtime.healthReport()
+        return Response(
+            status: report.sqliteUp ? .ok : .serviceUnavailable,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: report.json.encoded())))
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+}
+
+extension HTTPField.Name {
+    static let xHubSignature256 = Self("X-Hub-Signature-256")!
+    static let xServiceToken = Self("x-service-token")!
+}

@@ -1,0 +1,267 @@
+import DMDeskCore
+import Foundation
+import GRDB
+
+/// One line to append to a customer's rolling context in Redis (`chat:{customer}`).
+public struct ContextTurn: Sendable, Equatable {
+    public enum Role: String, Sendable { case user = "u", assistant = "a" }
+    public var customer: String
+    public var role: Role
+    public var text: String
+    public init(customer: String, role: Role, text: String) {
+        self.customer = customer
+        self.role = role
+        self.text = text
+    }
+}
+
+/// What one delivery changed, for the steps after the commit.
+public struct IngestOutcome: Sendable {
+    public var events: [JournalEvent] = []
+    public var context: [ContextTurn] = []
+    /// Threads with new pending inbound messages, for the reply processor.
+    public var threadsToProcess: Set<String> = []
+    public var storedMessages = 0
+    public var duplicates = 0
+    public init() {}
+}
+
+public struct IngestOptions: Sendable {
+    /// An echo we did not send means someone answered from the Instagram app: hand the thread to a person.
+    public var echoTakeover: Bool
+    public init(echoTakeover: Bool = true) { self.echoTakeover = echoTakeover }
+}
+
+extension Store {
+    /// Stores many deliveries in one transaction, each in its own savepoint, so one bad delivery fails alone
+    /// while a burst shares a single commit.
+    public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions = IngestOptions()) -> [Result<IngestOutcome, Error>] {
+        var results: [Result<IngestOutcome, Error>] = []
+        results.reserveCapacity(deliveries.count)
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction {
+                    for events in deliveries {
+                        var outcome = IngestOutcome()
+                        do {
+                            try db.inSavepoint {
+                                for event in events { try Self.apply(event, db: db, options: options, outcome: &outcome) }
+                                return .commit
+                            }
+                            results.append(.success(outcome))
+                        } catch {
+                            results.append(.failure(error))
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            // The commit itself failed: nothing of this batch is durable.
+            return deliveries.map { _ in .failure(error) }
+        }
+        return results
+    }
+
+    public func ingest(_ events: [WebhookEvent], options: IngestOptions = IngestOptions()) throws -> IngestOutcome {
+        try ingest([events], options: options)[0].get()
+    }
+
+    static func apply(_ event: WebhookEvent, db: Database, options: IngestOptions, outcome: inout IngestOutcome) throws {
+        let now = nowMillis()
+        switch event.kind {
+        case .message(let m) where m.isDeleted:
+            try updateMessage(db, mid: m.mid, outcome: &outcome, raw: event) { $0.deleted = true }
+        case .message(let m) where m.isEcho:
+            try applyEcho(event, m, db: db, options: options, now: now, outcome: &outcome)
+        case .message(let m):
+            var text = m.text
+            if m.isUnsupported && text == nil { text = nil }
+            let attachments = m.attachments.isEmpty ? nil : String(decoding: (try? JSONEncoder.compact.encode(m.attachments)) ?? Data(), as: UTF8.self)
+            let inserted = try insertInbound(
+                db, mid: m.mid, thread: event.senderId, text: text, attachments: attachments, replyToMid: m.replyToMid,
+                replyToStory: m.replyToStoryURL ?? m.replyToStoryId, payload: m.quickReplyPayload, event: event, now: now,
+                unsupported: m.isUnsupported, outcome: &outcome)
+            if inserted, let text, !text.isEmpty {
+                outcome.context.append(ContextTurn(customer: event.senderId, role: .user, text: text))
+            }
+        case .postback(let p):
+            _ = try insertInbound(
+                db, mid: p.mid, thread: event.senderId, text: p.title, attachments: nil, replyToMid: nil, replyToStory: nil,
+                payload: p.payload, event: event, now: now, unsupported: false, outcome: &outcome)
+        case .reaction(let r):
+            let value: [String] = r.reaction.map { [$0] } ?? []
+            let encoded = String(decoding: (try? JSONEncoder.compact.encode(value)) ?? Data(), as: UTF8.self)
+            try updateMessage(db, mid: r.mid, outcome: &outcome, raw: event, eventType: EventType.reaction,
+                              eventData: ["mid": .string(r.mid), "reaction": r.reaction.map { .string($0) } ?? .null, "emoji": r.emoji.map { .string($0) } ?? .null]) {
+                $0.reactions = value.isEmpty ? nil : encoded
+            }
+        case .read(let mid, let watermark):
+            try applyRead(event, mid: mid, watermark: watermark, db: db, outcome: &outcome)
+        case .edit(let e):
+            try updateMessage(db, mid: e.mid, outcome: &outcome, raw: event) {
+                $0.text = e.text
+                $0.edited = true
+            }
+        case .unknown(let name):
+            outcome.events.append(
+                try journal(db, type: EventType.unknown, thread: event.customerId.isEmpty ? nil : event.customerId,
+                            data: ["kind": .string(name), "source": .string(event.source.rawValue), "raw": event.raw]))
+        }
+    }
+
+    /// Inserts an inbound message keyed by `mid`; a redelivery changes nothing and journals nothing.
+    static func insertInbound(
+        _ db: Database, mid: String, thread: String, text: String?, attachments: String?, replyToMid: String?,
+        replyToStory: String?, payload: String?, event: WebhookEvent, now: EpochMillis, unsupported: Bool,
+        outcome: inout IngestOutcome
+    ) throws -> Bool {
+        guard !thread.isEmpty else { throw StoreError.invalid("event \(mid) has no sender id") }
+        try ensureThread(db, id: thread, now: now)
+        // Standby events belong to a thread another app controls: keep them, but the bot must not answer.
+        let status = event.source == .standby ? "processed" : "pending"
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO messages(mid, thread_id, direction, author, text, attachments, reply_to_mid, reply_to_story,
+                                     payload, timestamp, source, status, created_at, error)
+                VALUES (?, ?, 'in', 'customer', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(mid) DO NOTHING
+                """
+        ).execute(arguments: [
+            mid, thread, text, attachments, replyToMid, replyToStory, payload, event.timestamp, event.source.rawValue,
+            status, now, unsupported ? "unsupported message type" : nil,
+        ])
+        guard db.changesCount > 0 else {
+            outcome.duplicates += 1
+            return false
+        }
+        outcome.storedMessages += 1
+        let preview = text ?? (attachments != nil ? "[attachment]" : unsupported ? "[unsupported message]" : nil)
+        try db.cachedStatement(
+            sql: """
+                UPDATE threads SET unread = unread + 1,
+                    last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?1),
+                    last_message_at = MAX(COALESCE(last_message_at, 0), ?1),
+                    last_text = CASE WHEN ?1 >= COALESCE(last_message_at, 0) THEN ?2 ELSE last_text END,
+                    status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,
+                    awaiting_operator = CASE WHEN mode = 'human' THEN 1 ELSE awaiting_operator END,
+                    updated_at = ?3
+                WHERE id = ?4
+                """
+        ).execute(arguments: [event.timestamp, preview, now, thread])
+        if status == "pending" { outcome.threadsToProcess.insert(thread) }
+        let view = try MessageRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM messages WHERE mid = ?"), arguments: [mid])!.view
+        outcome.events.append(try journal(db, type: EventType.messageReceived, thread: thread, data: .from(view)))
+        if let summary = try threadSummary(db, id: thread) {
+            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: .from(summary)))
+        }
+        return true
+    }
+
+    static func ensureThread(_ db: Database, id: String, now: EpochMillis) throws {
+        try db.cachedStatement(sql: "INSERT INTO profiles(id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING")
+            .execute(arguments: [id, now, now])
+        try db.cachedStatement(sql: "INSERT INTO threads(id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING")
+            .execute(arguments: [id, now, now])
+    }
+
+    static func applyEcho(
+        _ event: WebhookEvent, _ m: InboundMessage, db: Database, options: IngestOptions, now: EpochMillis,
+        outcome: inout IngestOutcome
+    ) throws {
+        // Our own Send API messages come back as echoes carrying the id Meta gave them: nothing new.
+        let ours = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM messages WHERE mid = ?1 OR remote_mid = ?1) OR EXISTS(SELECT 1 FROM outbound_messages WHERE remote_message_id = ?1)"),
+            arguments: [m.mid]) ?? false
+        if ours {
+            outcome.duplicates += 1
+            return
+        }
+        let thread = event.recipientId
+        guard !thread.isEmpty else { throw StoreError.invalid("echo \(m.mid) has no recipient id") }
+        try ensureThread(db, id: thread, now: now)
+        let attachments = m.attachments.isEmpty ? nil : String(decoding: (try? JSONEncoder.compact.encode(m.attachments)) ?? Data(), as: UTF8.self)
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO messages(mid, thread_id, direction, author, text, attachments, timestamp, source, delivery,
+                                     remote_mid, created_at)
+                VALUES (?, ?, 'out', 'operator', ?, ?, ?, ?, 'sent', ?, ?)
+                ON CONFLICT(mid) DO NOTHING
+                """
+        ).execute(arguments: [m.mid, thread, m.text, attachments, event.timestamp, event.source.rawValue, m.mid, now])
+        guard db.changesCount > 0 else {
+            outcome.duplicates += 1
+            return
+        }
+        outcome.storedMessages += 1
+        let takeover = options.echoTakeover
+        try db.cachedStatement(
+            sql: """
+                UPDATE threads SET last_message_at = MAX(COALESCE(last_message_at, 0), ?1),
+                    last_text = CASE WHEN ?1 >= COALESCE(last_message_at, 0) THEN ?2 ELSE last_text END,
+                    mode = CASE WHEN ?3 THEN 'human' ELSE mode END,
+                    awaiting_operator = 0, updated_at = ?4
+                WHERE id = ?5
+                """
+        ).execute(arguments: [event.timestamp, m.text ?? "[attachment]", takeover, now, thread])
+        if let text = m.text, !text.isEmpty {
+            outcome.context.append(ContextTurn(customer: thread, role: .assistant, text: text))
+        }
+        let view = try MessageRecord.fetchOne(db, key: m.mid)!.view
+        outcome.events.append(try journal(db, type: EventType.messageSent, thread: thread, data: .from(view)))
+        if let summary = try threadSummary(db, id: thread) {
+            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: .from(summary)))
+        }
+    }
+
+    /// Applies a change to the message an event names; journals only when something actually changed.
+    static func updateMessage(
+        _ db: Database, mid: String, outcome: inout IngestOutcome, raw: WebhookEvent, eventType: String = EventType.messageUpdated,
+        eventData: JSONValue? = nil, _ change: (inout MessageRecord) -> Void
+    ) throws {
+        let record = try MessageRecord.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM messages WHERE mid = ?1 OR remote_mid = ?1 LIMIT 1"), arguments: [mid])
+        guard var record else {
+            // The message it names is not ours to change (sent before dmdesk ran): keep the event, raw.
+            outcome.events.append(
+                try journal(db, type: EventType.unknown, thread: raw.customerId,
+                            data: ["kind": "orphan", "mid": .string(mid), "raw": raw.raw]))
+            return
+        }
+        let before = record
+        change(&record)
+        guard record != before else {
+            outcome.duplicates += 1
+            return
+        }
+        try record.update(db)
+        outcome.events.append(
+            try journal(db, type: eventType, thread: record.thread_id, data: eventData ?? .from(record.view)))
+        if eventType != EventType.messageUpdated {
+            outcome.events.append(try journal(db, type: EventType.messageUpdated, thread: record.thread_id, data: .from(record.view)))
+        }
+    }
+
+    static func applyRead(_ event: WebhookEvent, mid: String?, watermark: EpochMillis?, db: Database, outcome: inout IngestOutcome) throws {
+        let thread = event.senderId
+        var upTo = watermark
+        if let mid {
+            upTo = try EpochMillis.fetchOne(
+                db.cachedStatement(sql: "SELECT timestamp FROM messages WHERE mid = ?1 OR remote_mid = ?1"), arguments: [mid]) ?? upTo
+        }
+        guard let upTo else {
+            outcome.events.append(try journal(db, type: EventType.unknown, thread: thread, data: ["kind": "read", "raw": event.raw]))
+            return
+        }
+        try db.cachedStatement(
+            sql: "UPDATE messages SET read = 1 WHERE thread_id = ? AND direction = 'out' AND read = 0 AND timestamp <= ?"
+        ).execute(arguments: [thread, upTo])
+        guard db.changesCount > 0 else {
+            outcome.duplicates += 1
+            return
+        }
+        outcome.events.append(
+            try journal(db, type: EventType.read, thread: thread,
+                        data: ["mid": mid.map { .string($0) } ?? .null, "watermark": .number(Double(upTo))]))
+    }
+}

@@ -1,0 +1,112 @@
+import GRDB
+
+/// Migrations as named steps (GRDB style); each runs once per database, in order.
+enum Schema {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1: profiles, threads, messages, outbox, rules, tokens, events") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE profiles (
+                        id TEXT PRIMARY KEY,
+                        username TEXT,
+                        name TEXT,
+                        picture TEXT,
+                        connected INTEGER NOT NULL DEFAULT 0,
+                        connected_at INTEGER,
+                        profile_fetched_at INTEGER,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE threads (
+                        id TEXT PRIMARY KEY REFERENCES profiles(id),
+                        mode TEXT NOT NULL DEFAULT 'auto' CHECK (mode IN ('auto','human')),
+                        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open','resolved','snoozed')),
+                        assignee TEXT,
+                        unread INTEGER NOT NULL DEFAULT 0,
+                        awaiting_operator INTEGER NOT NULL DEFAULT 0,
+                        last_inbound_at INTEGER,
+                        last_message_at INTEGER,
+                        last_text TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX threads_by_recency ON threads(last_message_at DESC);
+                    CREATE TABLE messages (
+                        mid TEXT PRIMARY KEY,
+                        thread_id TEXT NOT NULL REFERENCES threads(id),
+                        direction TEXT NOT NULL CHECK (direction IN ('in','out')),
+                        author TEXT NOT NULL,
+                        text TEXT,
+                        attachments TEXT,
+                        reply_to_mid TEXT,
+                        reply_to_story TEXT,
+                        payload TEXT,
+                        timestamp INTEGER NOT NULL,
+                        source TEXT NOT NULL DEFAULT 'messaging',
+                        status TEXT CHECK (status IN ('pending','processing','processed','failed')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        next_attempt_at INTEGER,
+                        error TEXT,
+                        reactions TEXT,
+                        read INTEGER NOT NULL DEFAULT 0,
+                        deleted INTEGER NOT NULL DEFAULT 0,
+                        edited INTEGER NOT NULL DEFAULT 0,
+                        outbound_id INTEGER,
+                        delivery TEXT,
+                        remote_mid TEXT,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX messages_by_thread ON messages(thread_id, timestamp);
+                    CREATE INDEX messages_pending ON messages(status, thread_id) WHERE status IN ('pending','processing');
+                    CREATE INDEX messages_by_remote_mid ON messages(remote_mid) WHERE remote_mid IS NOT NULL;
+                    CREATE TABLE outbound_messages (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        thread_id TEXT,
+                        recipient TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        channel TEXT NOT NULL DEFAULT 'instagram',
+                        payload TEXT NOT NULL,
+                        text TEXT,
+                        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','sent','failed')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        remote_message_id TEXT,
+                        error TEXT,
+                        author TEXT NOT NULL DEFAULT 'bot',
+                        message_mid TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL
+                    );
+                    CREATE INDEX outbound_pending ON outbound_messages(status) WHERE status = 'pending';
+                    CREATE INDEX outbound_by_remote ON outbound_messages(remote_message_id);
+                    CREATE TABLE response_rules (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        pattern TEXT NOT NULL,
+                        match_kind TEXT NOT NULL DEFAULT 'contains' CHECK (match_kind IN ('contains','word','regex')),
+                        reply TEXT,
+                        priority INTEGER NOT NULL DEFAULT 100,
+                        active INTEGER NOT NULL DEFAULT 1,
+                        action TEXT NOT NULL DEFAULT 'reply' CHECK (action IN ('reply','handover','both')),
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE verification_tokens (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        token_hash TEXT NOT NULL UNIQUE,
+                        ig_id TEXT NOT NULL,
+                        expires_at INTEGER NOT NULL,
+                        consumed_at INTEGER,
+                        event_id TEXT UNIQUE,
+                        created_at INTEGER NOT NULL
+                    );
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        type TEXT NOT NULL,
+                        thread_id TEXT,
+                        payload TEXT NOT NULL,
+                        at INTEGER NOT NULL
+                    );
+                    """)
+        }
+        return m
+    }
+}

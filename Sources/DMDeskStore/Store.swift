@@ -1,0 +1,210 @@
+import DMDeskCore
+import Foundation
+import GRDB
+
+public enum StoreError: Error, CustomStringConvertible, Equatable {
+    case dataDirectoryUnusable(path: String, reason: String)
+    case cannotOpen(path: String, reason: String)
+    case notFound(String)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .dataDirectoryUnusable(let path, let reason): return "data directory \(path) is not usable: \(reason)"
+        case .cannotOpen(let path, let reason): return "cannot open database \(path): \(reason)"
+        case .notFound(let what): return "\(what) not found"
+        case .invalid(let why): return why
+        }
+    }
+}
+
+/// The durable record: SQLite in WAL mode. Writes are serialised by GRDB; reads run beside them.
+public final class Store: Sendable {
+    public let path: String
+    public let pool: DatabasePool
+
+    public init(dataDir: String) throws(StoreError) {
+        let fm = FileManager.default
+        do {
+            try fm.createDirectory(atPath: dataDir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw .dataDirectoryUnusable(path: dataDir, reason: Self.reason(error))
+        }
+        guard fm.isWritableFile(atPath: dataDir) else {
+            throw .dataDirectoryUnusable(path: dataDir, reason: "not writable by this user")
+        }
+        path = dataDir + "/dmdesk.sqlite"
+        var config = Configuration()
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            // WAL + NORMAL: a commit is in the OS before we answer, so it survives kill -9 of the daemon.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Schema.migrator.migrate(pool)
+        } catch {
+            throw .cannotOpen(path: path, reason: Self.reason(error))
+        }
+    }
+
+    static func reason(_ error: Error) -> String {
+        if let e = error as? DatabaseError { return e.message ?? "\(e.resultCode)" }
+        if let e = error as? CocoaError, let u = e.userInfo[NSUnderlyingErrorKey] as? Error { return "\(u.localizedDescription)" }
+        return error.localizedDescription
+    }
+
+    public func close() throws {
+        try pool.close()
+    }
+
+    // MARK: - health and counts
+
+    public struct Counts: Sendable, Codable, Equatable {
+        public var threads: Int
+        public var messages: Int
+        public var pendingOutbound: Int
+        public var events: Int64
+    }
+
+    public func counts() throws -> Counts {
+        try pool.read { db in
+            Counts(
+                threads: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads") ?? 0,
+                messages: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") ?? 0,
+                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status = 'pending'") ?? 0,
+                events: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0)
+        }
+    }
+
+    /// A cheap query that fails when the database file is unusable.
+    public func check() -> String? {
+        do {
+            _ = try pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            return nil
+        } catch {
+            return Self.reason(error)
+        }
+    }
+
+    // MARK: - journal
+
+    /// Appends an event to the journal inside the caller's transaction and returns it with its `seq`.
+    public static func journal(_ db: Database, type: String, thread: String?, data: JSONValue, at: EpochMillis = nowMillis())
+        throws -> JournalEvent
+    {
+        let payload = data.encodedString()
+        try db.cachedStatement(sql: "INSERT INTO events(type, thread_id, payload, at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [type, thread, payload, at])
+        return JournalEvent(seq: db.lastInsertedRowID, type: type, thread: thread, data: data, at: at)
+    }
+
+    public func journal(after seq: Int64, limit: Int) throws -> [JournalEvent] {
+        try pool.read { db in
+            try EventRecord.fetchAll(
+                db, sql: "SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [seq, limit]
+            ).map(\.journalEvent)
+        }
+    }
+
+    public func lastSeq() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0 }
+    }
+
+    // MARK: - threads
+
+    static let summarySQL = """
+        SELECT t.id, p.username, p.name, t.mode, t.status, t.assignee, t.unread, t.awaiting_operator, t.last_text,
+               t.last_message_at, t.last_inbound_at, p.connected
+        FROM threads t LEFT JOIN profiles p ON p.id = t.id
+        """
+
+    static func summary(_ row: Row) -> ThreadSummary {
+        ThreadSummary(
+            id: row[0], username: row[1], name: row[2], mode: ThreadMode(rawValue: row[3]) ?? .auto,
+            status: ThreadStatus(rawValue: row[4]) ?? .open, assignee: row[5], unread: row[6], awaitingOperator: row[7],
+            lastText: row[8], lastAt: row[9], lastInboundAt: row[10], connected: (row[11] as Bool?) ?? false)
+    }
+
+    public static func threadSummary(_ db: Database, id: String) throws -> ThreadSummary? {
+        try Row.fetchOne(db.cachedStatement(sql: summarySQL + " WHERE t.id = ?"), arguments: [id]).map(summary)
+    }
+
+    public func thread(_ id: String) throws -> ThreadSummary? {
+        try pool.read { db in try Self.threadSummary(db, id: id) }
+    }
+
+    public struct ThreadFilter: Sendable {
+        public var mode: ThreadMode?
+        public var status: ThreadStatus?
+        public var unreadOnly: Bool
+        public var search: String?
+        public var limit: Int
+        public init(mode: ThreadMode? = nil, status: ThreadStatus? = nil, unreadOnly: Bool = false, search: String? = nil, limit: Int = 50_000) {
+            self.mode = mode
+            self.status = status
+            self.unreadOnly = unreadOnly
+            self.search = search
+            self.limit = limit
+        }
+    }
+
+    public func threads(_ filter: ThreadFilter = ThreadFilter()) throws -> [ThreadSummary] {
+        var clauses: [String] = []
+        var args: [DatabaseValueConvertible?] = []
+        if let mode = filter.mode {
+            clauses.append("t.mode = ?")
+            args.append(mode.rawValue)
+        }
+        if let status = filter.status {
+            clauses.append("t.status = ?")
+            args.append(status.rawValue)
+        }
+        if filter.unreadOnly { clauses.append("t.unread > 0") }
+        if let search = filter.search, !search.isEmpty {
+            let like = "%" + search.replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_") + "%"
+            clauses.append("(t.id LIKE ? ESCAPE '\\' OR p.username LIKE ? ESCAPE '\\' OR p.name LIKE ? ESCAPE '\\' OR t.last_text LIKE ? ESCAPE '\\')")
+            args += [like, like, like, like]
+        }
+        var sql = Self.summarySQL
+        if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
+        sql += " ORDER BY t.last_message_at DESC, t.id LIMIT ?"
+        args.append(filter.limit)
+        let arguments = StatementArguments(args)
+        return try pool.read { db in try Row.fetchAll(db, sql: sql, arguments: arguments).map(Self.summary) }
+    }
+
+    /// Changes a thread's columns and journals `thread.updated`, in one transaction.
+    public func updateThread(_ id: String, _ change: @Sendable (inout ThreadRecord) -> Void) throws -> (ThreadSummary, JournalEvent?) {
+        try pool.write { db in
+            guard var record = try ThreadRecord.fetchOne(db, key: id) else { throw StoreError.notFound("thread \(id)") }
+            let before = record
+            change(&record)
+            guard record != before else { return (try Self.threadSummary(db, id: id)!, nil) }
+            record.updated_at = nowMillis()
+            try record.update(db)
+            let summary = try Self.threadSummary(db, id: id)!
+            let event = try Self.journal(db, type: EventType.threadUpdated, thread: id, data: .from(summary))
+            return (summary, event)
+        }
+    }
+
+    // MARK: - messages
+
+    public func history(thread: String, before: EpochMillis? = nil, limit: Int = 200) throws -> [MessageView] {
+        try pool.read { db in
+            let rows = try MessageRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM messages WHERE thread_id = ? AND timestamp < ?
+                    ORDER BY timestamp DESC, rowid DESC LIMIT ?
+                    """,
+                arguments: [thread, before ?? Int64.max, limit])
+            return rows.reversed().map(\.view)
+        }
+    }
+
+    public func message(mid: String) throws -> MessageRecord? {
+        try pool.read { db in try MessageRecord.fetchOne(db, key: mid) }
+    }
+}

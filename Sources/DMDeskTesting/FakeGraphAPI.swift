@@ -1,0 +1,401 @@
+import DMDeskCore
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+
+/// A local stand-in for Meta's Graph API (Instagram Messaging and WhatsApp Cloud API): a real HTTP server on
+/// 127.0.0.1 that answers like Meta (ids, error bodies, the 1000-byte limit), records every request, and can
+/// be told to fail the next calls. Tests use it, and so does `dmdesk demo`, which needs no network.
+///
+/// ```swift
+/// let fake = FakeGraphAPI(expectedToken: "t")
+/// let base = try await fake.start()          // "http://127.0.0.1:PORT"
+/// // point GraphSettings at fake.instagramBaseURL / fake.whatsappBaseURL
+/// await fake.stop()
+/// ```
+/// Paths may carry a version segment (`/v24.0/me/messages`) or not (`/me/messages`).
+public final class FakeGraphAPI: Sendable {
+    public struct RecordedRequest: Sendable {
+        public var method: String
+        /// Path as received, version segment included.
+        public var path: String
+        /// Raw query string, "" when none.
+        public var query: String
+        public var authorization: String?
+        /// The JSON body; nil for GET or a body that is not JSON.
+        public var body: JSONValue?
+        public var at: Date
+    }
+
+    /// One queued failure: answered instead of the next API call, whatever the endpoint.
+    struct InjectedFailure: Sendable {
+        var status: Int
+        var body: String
+        var retryAfter: Int?
+    }
+
+    public enum FakeGraphAPIError: Error, CustomStringConvertible {
+        case failedToStart(String)
+        public var description: String {
+            switch self {
+            case .failedToStart(let reason): return "fake Graph API failed to start: \(reason)"
+            }
+        }
+    }
+
+    struct State {
+        var port: Int?
+        var serverTask: Task<Void, Never>?
+        var requests: [RecordedRequest] = []
+        var failures: [InjectedFailure] = []
+        var profiles: [String: (name: String?, username: String?)]
+        /// Accepted Instagram Send API bodies (texts and reactions), in arrival order.
+        var instagramMessages: [JSONValue] = []
+        var whatsAppMessages: [JSONValue] = []
+        var nextMessageNumber = 1
+    }
+
+    /// Meta's own limit for `message.text`, in UTF-8 bytes.
+    public static let maxTextBytes = maxMessageBytes
+    public static let apiVersion = "v24.0"
+
+    private let expectedToken: String?
+    private let latency: Duration
+    private let logger: Logger
+    private let state: Mutex<State>
+
+    /// - Parameters:
+    ///   - expectedToken: when set, calls without `Authorization: Bearer <expectedToken>` get Meta's 190 error.
+    ///   - profiles: names and usernames for profile lookups; other ids get a generated username.
+    ///   - latency: added before every answer, to make the demo feel like a network.
+    ///   - logger: the embedded server's logger; silent by default so it cannot disturb a curses screen.
+    public init(
+        expectedToken: String? = nil, profiles: [String: (name: String?, username: String?)] = [:],
+        latency: Duration = .zero, logger: Logger? = nil
+    ) {
+        self.expectedToken = expectedToken
+        self.latency = latency
+        self.logger = logger ?? Logger(label: "dmdesk.fake-graph-api", factory: { _ in SwiftLogNoOpLogHandler() })
+        self.state = Mutex(State(profiles: profiles))
+    }
+
+    deinit {
+        state.withLock { $0.serverTask?.cancel() }
+    }
+
+    // MARK: Lifecycle
+
+    /// Starts the server on an ephemeral port and returns its base URL, e.g. "http://127.0.0.1:49152".
+    /// Calling it again while running returns the same URL.
+    @discardableResult
+    public func start() async throws -> String {
+        if let port = state.withLock({ $0.port }) { return Self.baseURL(port: port) }
+
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        // Weak, so a forgotten fake still shuts its server down in deinit.
+        let responder = CallbackResponder<BasicRequestContext> { [weak self] request, _ in
+            guard let self else { return Response(status: .serviceUnavailable) }
+            return try await self.respond(to: request)
+        }
+        let app = Application(
+            responder: responder,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "FakeGraphAPI"),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: logger)
+        let logger = self.logger
+        let task = Task {
+            do {
+                // No signal handling: the process that embeds us owns SIGINT/SIGTERM; we stop on cancellation.
+                try await app.runService(gracefulShutdownSignals: [])
+            } catch {
+                logger.error("fake Graph API stopped: \(error)")
+            }
+            portContinuation.finish()  // unblocks start() if the server never came up
+        }
+
+        var ports = portStream.makeAsyncIterator()
+        guard let port = await ports.next(), port > 0 else {
+            task.cancel()
+            await task.value
+            throw FakeGraphAPIError.failedToStart("could not bind 127.0.0.1")
+        }
+        let alreadyRunning: Int? = state.withLock { state in
+            if let existing = state.port { return existing }
+            state.port = port
+            state.serverTask = task
+            return nil
+        }
+        if let alreadyRunning {  // two concurrent start() calls: keep the first server
+            task.cancel()
+            await task.value
+            return Self.baseURL(port: alreadyRunning)
+        }
+        return Self.baseURL(port: port)
+    }
+
+    /// Stops the server and waits until it has closed its socket. Recorded requests are kept.
+    public func stop() async {
+        let task = state.withLock { state -> Task<Void, Never>? in
+            defer {
+                state.serverTask = nil
+                state.port = nil
+            }
+            return state.serverTask
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// "http://127.0.0.1:PORT" while running.
+    public var baseURL: String { Self.baseURL(port: state.withLock { $0.port } ?? 0) }
+    /// What to put in `GraphSettings.instagramBaseURL`.
+    public var instagramBaseURL: String { baseURL + "/" + Self.apiVersion }
+    /// What to put in `GraphSettings.whatsappBaseURL`.
+    public var whatsappBaseURL: String { baseURL + "/" + Self.apiVersion }
+    public var port: Int? { state.withLock { $0.port } }
+
+    private static func baseURL(port: Int) -> String { "http://127.0.0.1:\(port)" }
+
+    // MARK: Inspection and control
+
+    /// Every request received, failed ones included, in arrival order.
+    public func requests() -> [RecordedRequest] { state.withLock { $0.requests } }
+
+    /// Texts accepted by the Instagram Send API (injected failures and refusals excluded), in arrival order.
+    public func sentTexts(to recipient: String? = nil) -> [String] {
+        instagramMessages().compactMap { body in
+            guard recipient == nil || body["recipient"]?["id"]?.idString == recipient else { return nil }
+            return body["message"]?["text"]?.stringValue
+        }
+    }
+
+    /// Accepted Instagram Send API bodies: texts and sender actions such as reactions.
+    public func instagramMessages() -> [JSONValue] { state.withLock { $0.instagramMessages } }
+
+    /// Accepted WhatsApp message bodies (text and template), in arrival order.
+    public func whatsAppMessages() -> [JSONValue] { state.withLock { $0.whatsAppMessages } }
+
+    /// The next `count` API calls, on any endpoint, answer `status` with Meta's error body.
+    public func failNext(
+        _ count: Int, status: Int, code: Int, subcode: Int? = nil,
+        message: String = "An unexpected error has occurred. Please retry your request later.",
+        retryAfter: Int? = nil
+    ) {
+        var error: JSONValue = [
+            "message": .string(message),
+            "type": code == 190 ? "OAuthException" : "IGApiException",
+            "code": .number(Double(code)),
+            "fbtrace_id": .string(Self.fbtraceId()),
+        ]
+        if let subcode, case .object(var members) = error {
+            members["error_subcode"] = .number(Double(subcode))
+            error = .object(members)
+        }
+        let body = JSONValue.object(["error": error]).encodedString()
+        enqueue(count, InjectedFailure(status: status, body: body, retryAfter: retryAfter))
+    }
+
+    /// The next `count` API calls answer `status` with `rawBody` as it is, e.g. a proxy's HTML error page.
+    public func failNext(_ count: Int, status: Int, rawBody: String, retryAfter: Int? = nil) {
+        enqueue(count, InjectedFailure(status: status, body: rawBody, retryAfter: retryAfter))
+    }
+
+    public func setProfile(_ igsid: String, name: String?, username: String?) {
+        state.withLock { $0.profiles[igsid] = (name, username) }
+    }
+
+    /// Forgets requests, sent messages and queued failures; profiles and the server stay.
+    public func reset() {
+        state.withLock { state in
+            state.requests = []
+            state.failures = []
+            state.instagramMessages = []
+            state.whatsAppMessages = []
+        }
+    }
+
+    private func enqueue(_ count: Int, _ failure: InjectedFailure) {
+        guard count > 0 else { return }
+        state.withLock { $0.failures.append(contentsOf: repeatElement(failure, count: count)) }
+    }
+
+    // MARK: Answering
+
+    private func respond(to request: Request) async throws -> Response {
+        var request = request
+        let bodyBuffer = try await request.collectBody(upTo: 4 << 20)
+        let bodyData = Data(bodyBuffer.readableBytesView)
+        let json = bodyData.isEmpty ? nil : try? JSONValue.parse(bodyData)
+        let authorization = request.headers[.authorization]
+        let path = request.uri.path
+        let method = request.method.rawValue
+
+        let failure = state.withLock { state -> InjectedFailure? in
+            state.requests.append(
+                RecordedRequest(
+                    method: method, path: path, query: request.uri.query ?? "", authorization: authorization,
+                    body: json, at: Date()))
+            return state.failures.isEmpty ? nil : state.failures.removeFirst()
+        }
+        if latency > .zero { try? await Task.sleep(for: latency) }
+
+        if let failure {
+            var headers: HTTPFields = [.contentType: "application/json; charset=UTF-8"]
+            if let retryAfter = failure.retryAfter { headers[.retryAfter] = String(retryAfter) }
+            return Response(
+                status: .init(code: failure.status), headers: headers,
+                body: .init(byteBuffer: ByteBuffer(string: failure.body)))
+        }
+        if let expectedToken, authorization != "Bearer \(expectedToken)" {
+            return Self.metaError(
+                status: 401, code: 190, subcode: authorization == nil ? nil : 463,
+                message: authorization == nil
+                    ? "An active access token must be used to query information about the current user."
+                    : "Error validating access token: The session is invalid or has expired.",
+                type: "OAuthException")
+        }
+
+        var segments = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        if let first = segments.first, Self.isVersionSegment(first) { segments.removeFirst() }
+
+        switch (request.method, segments.count) {
+        case (.post, 2) where segments == ["me", "messages"]:
+            return instagramSend(json)
+        case (.get, 2) where segments == ["me", "conversations"]:
+            return Self.json(["data": []])
+        case (.get, 1) where segments[0] != "me":
+            return profile(segments[0])
+        case (.post, 2) where segments[1] == "messages":
+            return whatsAppSend(json)
+        default:
+            return Self.metaError(
+                status: 400, code: 100,
+                message: "Unsupported \(method.lowercased()) request. Object with ID '\(segments.joined(separator: "/"))' does not exist.",
+                type: "GraphMethodException")
+        }
+    }
+
+    /// POST /me/messages: a text message or a sender action (react, unreact, typing, seen).
+    private func instagramSend(_ body: JSONValue?) -> Response {
+        guard let body, let recipient = body["recipient"]?["id"]?.idString, !recipient.isEmpty else {
+            return Self.invalidParameter("param recipient[id] must be non-empty.")
+        }
+        let text = body["message"]?["text"]?.stringValue
+        let action = body["sender_action"]?.stringValue
+        switch (text, action) {
+        case (let text?, nil):
+            if text.isEmpty { return Self.invalidParameter("param message[text] must be non-empty.") }
+            if text.utf8.count > Self.maxTextBytes {
+                return Self.invalidParameter("Length of param message[text] must be less than or equal to 1000")
+            }
+            let number = state.withLock { state in
+                state.instagramMessages.append(body)
+                defer { state.nextMessageNumber += 1 }
+                return state.nextMessageNumber
+            }
+            return Self.json(["recipient_id": .string(recipient), "message_id": .string("m_fake_\(number)")])
+        case (nil, let action?):
+            switch action {
+            case "react":
+                guard body["payload"]?["message_id"]?.stringValue != nil,
+                    body["payload"]?["reaction"]?.stringValue != nil
+                else { return Self.invalidParameter("param payload must have message_id and reaction.") }
+            case "unreact":
+                guard body["payload"]?["message_id"]?.stringValue != nil else {
+                    return Self.invalidParameter("param payload[message_id] must be non-empty.")
+                }
+            case "typing_on", "typing_off", "mark_seen":
+                break
+            default:
+                return Self.invalidParameter("param sender_action must be one of {react, unreact, typing_on, typing_off, mark_seen}.")
+            }
+            state.withLock { $0.instagramMessages.append(body) }
+            return Self.json(["recipient_id": .string(recipient)])
+        case (nil, nil):
+            return Self.invalidParameter("param message or sender_action must be provided.")
+        case (_?, _?):
+            return Self.invalidParameter("param message and sender_action cannot be sent together.")
+        }
+    }
+
+    /// GET /{igsid}?fields=…: the profile, with a made-up but stable username for ids nobody configured.
+    private func profile(_ igsid: String) -> Response {
+        let known = state.withLock { $0.profiles[igsid] }
+        let name = known.map { $0.name } ?? nil
+        let username = known.map { $0.username } ?? "customer_\(igsid.suffix(6))"
+        var answer: [String: JSONValue] = [
+            "id": .string(igsid),
+            "profile_pic": .string("https://scontent.example.invalid/\(igsid).jpg"),
+        ]
+        if let name { answer["name"] = .string(name) }
+        if let username { answer["username"] = .string(username) }
+        return Self.json(.object(answer))
+    }
+
+    /// POST /{phone_number_id}/messages: WhatsApp Cloud API text or template.
+    private func whatsAppSend(_ body: JSONValue?) -> Response {
+        guard let body, body["messaging_product"]?.stringValue == "whatsapp" else {
+            return Self.invalidParameter("The parameter messaging_product is required.")
+        }
+        guard let to = body["to"]?.idString, !to.isEmpty else {
+            return Self.invalidParameter("The parameter to is required.")
+        }
+        switch body["type"]?.stringValue ?? "text" {
+        case "text":
+            guard let text = body["text"]?["body"]?.stringValue, !text.isEmpty else {
+                return Self.invalidParameter("The parameter text['body'] is required.")
+            }
+        case "template":
+            guard body["template"]?["name"]?.stringValue != nil,
+                body["template"]?["language"]?["code"]?.stringValue != nil
+            else { return Self.invalidParameter("The parameter template['name'] and ['language']['code'] are required.") }
+        default:
+            return Self.invalidParameter("The parameter type must be text or template.")
+        }
+        let number = state.withLock { state in
+            state.whatsAppMessages.append(body)
+            defer { state.nextMessageNumber += 1 }
+            return state.nextMessageNumber
+        }
+        return Self.json([
+            "messaging_product": "whatsapp",
+            "contacts": [["input": .string(to), "wa_id": .string(to)]],
+            "messages": [["id": .string("wamid.fake\(number)")]],
+        ])
+    }
+
+    // MARK: Helpers
+
+    private static func isVersionSegment(_ segment: String) -> Bool {
+        guard segment.hasPrefix("v"), segment.count > 1 else { return false }
+        return segment.dropFirst().allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
+    }
+
+    private static func json(_ value: JSONValue, status: Int = 200) -> Response {
+        Response(
+            status: .init(code: status), headers: [.contentType: "application/json; charset=UTF-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    private static func invalidParameter(_ message: String) -> Response {
+        metaError(status: 400, code: 100, message: "(#100) " + message, type: "IGApiException")
+    }
+
+    static func metaError(status: Int, code: Int, subcode: Int? = nil, message: String, type: String) -> Response {
+        var error: [String: JSONValue] = [
+            "message": .string(message), "type": .string(type), "code": .number(Double(code)),
+            "fbtrace_id": .string(fbtraceId()),
+        ]
+        if let subcode { error["error_subcode"] = .number(Double(subcode)) }
+        return json(["error": .object(error)], status: status)
+    }
+
+    private static func fbtraceId() -> String {
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+        return "Fake" + String((0..<19).map { _ in alphabet.randomElement()! })
+    }
+}

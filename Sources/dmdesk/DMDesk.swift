@@ -1,0 +1,73 @@
+import ArgumentParser
+import DMDeskCore
+import DMDeskDaemon
+import Foundation
+import Logging
+import ServiceLifecycle
+
+@main
+struct DMDesk: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dmdesk",
+        abstract: "A terminal inbox for Instagram Direct Messages.",
+        discussion: """
+            With no subcommand, opens the console: it attaches to a running daemon, or starts one inside
+            its own process. `dmdesk --daemon` runs headless (webhook listener, store, replies, control socket).
+            `dmdesk demo` shows everything with no account and no network.
+            """,
+        version: DaemonRuntime.version,
+        subcommands: [ConfigCommand.self])
+
+    @OptionGroup var global: GlobalOptions
+
+    @Flag(name: .long, help: "Run headless: webhook listener, store and control socket. Logs to stderr.")
+    var daemon = false
+
+    @Option(name: .long, help: ArgumentHelp("Port for the webhook listener (PORT).", valueName: "n"))
+    var port: Int?
+
+    @Option(name: .long, help: ArgumentHelp("Address for the webhook listener (HOST).", valueName: "addr"))
+    var host: String?
+
+    @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning or error (DMDESK_LOG_LEVEL).", valueName: "level"))
+    var logLevel: String?
+
+    @Flag(name: .long, help: "Accept webhooks without checking signatures when no app secret is set (local testing only).")
+    var allowUnsigned = false
+
+    func validate() throws {
+        if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535") }
+    }
+
+    func run() async throws {
+        let config: DMDeskConfig
+        do {
+            config = try global.load(extra: [
+                ("PORT", port.map(String.init), "--port"), ("HOST", host, "--host"), ("DMDESK_LOG_LEVEL", logLevel, "--log-level"),
+            ])
+        } catch { fail("\(error)") }
+        if daemon {
+            await runDaemon(config)
+        } else {
+            fail("the console is not built yet; run `dmdesk --daemon`", code: 2)
+        }
+    }
+
+    func runDaemon(_ config: DMDeskConfig) async {
+        let logger = bootstrapLogging(level: config.logLevel)
+        let daemon: Daemon
+        do {
+            daemon = try Daemon(config: config, options: DaemonOptions(allowUnsigned: allowUnsigned), logger: logger)
+        } catch { fail("\(error)") }
+        logger.info(
+            "dmdesk daemon starting",
+            metadata: ["version": "\(DaemonRuntime.version)", "data_dir": "\(config.dataDir)", "redis": "\(config.redis)"])
+        let group = ServiceGroup(
+            configuration: .init(services: [daemon], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        do {
+            try await group.run()
+        } catch {
+            fail("\(error)")
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import AsyncHTTPClient
+import DMDeskCore
+import DMDeskDaemon
+import DMDeskStore
+import DMDeskTesting
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import ServiceLifecycle
+
+/// A real daemon on 127.0.0.1, port 0, with its own data directory and (optionally) its own redis-server.
+final class DaemonHarness: @unchecked Sendable {
+    let dataDir: String
+    let daemon: Daemon
+    let group: ServiceGroup
+    let task: Task<Void, Error>
+    let port: Int
+    var runtime: DaemonRuntime { daemon.runtime }
+    var store: Store { daemon.runtime.store }
+    var base: String { "http://127.0.0.1:\(port)" }
+
+    static func config(dataDir: String, redisURL: String, env: [String: String] = [:]) throws -> DMDeskConfig {
+        var vars = [
+            "INSTAGRAM_APP_SECRET": WebhookFixture.appSecret, "INSTAGRAM_VERIFY_TOKEN": "verify-me",
+            "REDIS_URL": redisURL, "PORT": "0", "DMDESK_DATA_DIR": dataDir, "HOME": dataDir,
+            "DMDESK_SOCKET": dataDir + "/dmdesk.sock",
+        ]
+        vars.merge(env) { _, new in new }
+        return try DMDeskConfig(ResolvedConfig.load(environment: vars, configFile: nil, dotenvPath: nil), environment: vars)
+    }
+
+    static func quietLogger() -> Logger {
+        var logger = Logger(label: "dmdesk-test")
+        logger.logLevel = ProcessInfo.processInfo.environment["DMDESK_TEST_LOG"] != nil ? .debug : .critical
+        return logger
+    }
+
+    init(redisURL: String, dataDir: String? = nil, env: [String: String] = [:], options: DaemonOptions = DaemonOptions())
+        async throws
+    {
+        self.dataDir = try dataDir ?? makeTempDirectory(prefix: "dmdesk-test")
+        let config = try Self.config(dataDir: self.dataDir, redisURL: redisURL, env: env)
+        let logger = Self.quietLogger()
+        daemon = try Daemon(config: config, options: options, logger: logger)
+        group = ServiceGroup(configuration: .init(services: [daemon], logger: logger))
+        let group = self.group
+        task = Task { try await group.run() }
+        port = try await daemon.waitUntilListening()
+    }
+
+    func stop() async throws {
+        await group.triggerGracefulShutdown()
+        try await task.value
+    }
+
+    struct Reply {
+        var status: Int
+        var body: String
+        var contentType: String?
+    }
+
+    func request(_ method: HTTPMethod, _ path: String, body: Data? = nil, headers: [(String, String)] = []) async throws -> Reply {
+        var req = HTTPClientRequest(url: base + path)
+        req.method = method
+        for (k, v) in headers { req.headers.add(name: k, value: v) }
+        if let body { req.body = .bytes(ByteBuffer(bytes: body)) }
+        let resp = try await HTTPClient.shared.execute(req, timeout: .seconds(10))
+        let bytes = try await resp.body.collect(upTo: 4 << 20)
+        return Reply(status: Int(resp.status.code), body: String(buffer: bytes), contentType: resp.headers.first(name: "content-type"))
+    }
+
+    func postWebhook(_ body: Data, signature: String?, path: String = "/webhooks/instagram") async throws -> Reply {
+        var headers = [("Content-Type", "application/json")]
+        if let signature { headers.append(("X-Hub-Signature-256", signature)) }
+        return try await request(.POST, path, body: body, headers: headers)
+    }
+
+    func post(_ fixture: WebhookFixture) async throws -> Reply {
+        try await postWebhook(fixture.body, signature: fixture.signature)
+    }
+
+    func health() async throws -> JSONValue {
+        try JSONValue.parse(Data(try await request(.GET, "/health").body.utf8))
+    }
+
+    func count(_ sql: String) throws -> Int {
+        try store.pool.read { db in try Int.fetchOne(db, sql: sql) ?? -1 }
+    }
+}
+
+func withRedis<T>(_ body: (RedisServer) async throws -> T) async throws -> T {
+    let redis = try RedisServer()
+    try redis.start()
+    defer { redis.stop() }
+    return try await body(redis)
+}
+
+/// Polls until `condition` holds or the deadline passes; returns whether it held.
+func eventually(timeout: Double = 10, _ condition: () async throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(25))
+    }
+    return try await condition()
+}
+
+import GRDB
