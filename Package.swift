@@ -57,11 +57,12 @@ let package = Package(
         .target(
             name: "DMDeskDaemon",
             dependencies: [
-                "DMDeskCore", "DMDeskStore", "DMDeskGraph",
+                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskControl",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
@@ -80,7 +81,7 @@ let package = Package(
         .executableTarget(
             name: "dmdesk",
             dependencies: [
-                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskDaemon", "DMDeskConsole", "DMDeskTesting",
+                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskDaemon", "DMDeskConsole", "DMDeskTesting", "DMDeskControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,6 @@
+import DMDeskControl
 import DMDeskCore
+import DMDeskGraph
 import DMDeskStore
 import Foundation
 import Hummingbird
@@ -10,7 +12,15 @@ import Synchronization
 public struct DaemonOptions: Sendable {
     /// Accept unsigned webhooks when no app secret is configured (local testing only).
     public var allowUnsigned: Bool
-    public init(allowUnsigned: Bool = false) { self.allowUnsigned = allowUnsigned }
+    /// How Graph API calls are retried (tests shorten the delays).
+    public var graphRetryPolicy: RetryPolicy
+    /// Serve the control socket (tests of the listener alone may skip it).
+    public var controlSocket: Bool
+    public init(allowUnsigned: Bool = false, graphRetryPolicy: RetryPolicy = .default, controlSocket: Bool = true) {
+        self.allowUnsigned = allowUnsigned
+        self.graphRetryPolicy = graphRetryPolicy
+        self.controlSocket = controlSocket
+    }
 }
 
 /// The headless daemon as one service: webhook listener, ingest pipeline, Redis reconnects.
@@ -18,6 +28,9 @@ public struct DaemonOptions: Sendable {
 public final class Daemon: Service, Sendable {
     public let runtime: DaemonRuntime
     let options: DaemonOptions
+    let control: ControlServer?
+    /// The reply processor (debounce, claim, respond, queue).
+    public let processor: Processor
     private let listening = Mutex<ListeningState>(.waiting([]))
 
     enum ListeningState {
@@ -29,13 +42,20 @@ public final class Daemon: Service, Sendable {
     /// Opens the store and checks the configuration; errors here are start-up errors with one clear line.
     public init(config: DMDeskConfig, options: DaemonOptions = DaemonOptions(), logger: Logger) throws {
         if config.appSecret == nil && !options.allowUnsigned { throw DaemonError.unsignedNotAllowed }
-        let store: Store
-        do { store = try Store(dataDir: config.dataDir) } catch { throw DaemonError.configuration("\(error)") }
-        let redis = RedisContextStore(endpoint: config.redis, logger: logger)
-        let ingest = IngestPipeline(
-            store: store, redis: redis, options: IngestOptions(echoTakeover: config.echoTakeover), logger: logger)
-        runtime = DaemonRuntime(config: config, store: store, redis: redis, ingest: ingest, logger: logger)
+        runtime = try DaemonRuntime(config: config, options: options, logger: logger)
         self.options = options
+        let processor = Processor(
+            runtime: runtime,
+            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.components.seconds * 1000
+                + options.graphRetryPolicy.baseDelay.components.attoseconds / 1_000_000_000_000_000))
+        self.processor = processor
+        runtime.ingest.notifyThreads = { threads in processor.notify(threads) }
+        if options.controlSocket {
+            control = ControlServer(
+                path: config.socketPath, service: DaemonControlService(runtime: runtime), bus: runtime.bus, logger: logger)
+        } else {
+            control = nil
+        }
     }
 
     /// Waits until the listener is bound and returns its port (useful with PORT=0).
@@ -71,11 +91,23 @@ public final class Daemon: Service, Sendable {
         if config.appSecret == nil {
             logger.warning("INSTAGRAM_APP_SECRET is not set: webhook signatures are NOT checked (--allow-unsigned)")
         }
+        if let control {
+            // A live daemon on this socket is never displaced: refuse to start instead.
+            do { try control.start() } catch {
+                let failure = DaemonError.configuration("\(error)")
+                setListening(.failure(failure))
+                throw failure
+            }
+            logger.info("control socket ready", metadata: ["path": "\(control.path)"])
+        }
         runtime.redis.ensureConnected()
         runtime.ingest.start()
+        runtime.outbox.resumePending()
+        processor.start()
 
         let router = Router()
         WebhookRoutes(runtime: runtime).register(on: router)
+        InternalRoutes(runtime: runtime).register(on: router)
         let app = Application(
             router: router,
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
@@ -89,10 +121,13 @@ public final class Daemon: Service, Sendable {
 
         let redisWatch = Task.detached { [runtime] in
             // Reconnects in the background so /health is right even when no messages arrive.
+            var wasUp = runtime.redis.state.up
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { break }
-                runtime.redis.ensureConnected()
+                let isUp = runtime.redis.ensureConnected()
+                if isUp != wasUp { runtime.publishStatus() }
+                wasUp = isUp
             }
         }
         defer { redisWatch.cancel() }
@@ -112,7 +147,9 @@ public final class Daemon: Service, Sendable {
     }
 
     private func shutdownParts() {
+        control?.stop()
         runtime.ingest.stop()
+        processor.stop()
         runtime.redis.close()
         try? runtime.store.close()
     }

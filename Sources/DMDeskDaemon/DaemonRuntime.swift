@@ -1,10 +1,12 @@
+import DMDeskControl
 import DMDeskCore
+import DMDeskGraph
 import DMDeskStore
 import Foundation
 import Logging
 import Synchronization
 
-/// What the daemon's parts share: configuration, the store, Redis, the ingest pipeline and live state.
+/// What the daemon's parts share: configuration, the store, Redis, the event bus, the Graph client and outbox.
 public final class DaemonRuntime: Sendable {
     public static let version = "0.1.0"
 
@@ -12,17 +14,40 @@ public final class DaemonRuntime: Sendable {
     public let store: Store
     public let redis: RedisContextStore
     public let ingest: IngestPipeline
+    public let bus: EventBus
+    public let graph: GraphClient
+    public let outbox: OutboxWorker
     public let logger: Logger
     public let startedAt = Date()
+    let token: TokenState
     private let listenerAddress = Mutex<String>("")
-    private let tokenInvalidReason = Mutex<String?>(nil)
 
-    init(config: DMDeskConfig, store: Store, redis: RedisContextStore, ingest: IngestPipeline, logger: Logger) {
+    init(config: DMDeskConfig, options: DaemonOptions, logger: Logger) throws {
         self.config = config
-        self.store = store
-        self.redis = redis
-        self.ingest = ingest
         self.logger = logger
+        do { store = try Store(dataDir: config.dataDir) } catch { throw DaemonError.configuration("\(error)") }
+        redis = RedisContextStore(endpoint: config.redis, logger: logger)
+        let bus = EventBus(lastSeq: (try? store.lastSeq()) ?? 0)
+        self.bus = bus
+        graph = GraphClient(
+            settings: GraphSettings(
+                instagramBaseURL: config.apiBaseURL, accessToken: config.accessToken, whatsappBaseURL: config.whatsappBaseURL,
+                whatsappToken: config.whatsappToken, whatsappPhoneNumberId: config.whatsappPhoneNumberId),
+            logger: logger)
+        let profiles = ProfileFetcher(
+            store: store, graph: graph, enabled: config.accessToken != nil, logger: logger, publish: { bus.publish($0) })
+        ingest = IngestPipeline(
+            store: store, redis: redis, options: IngestOptions(echoTakeover: config.echoTakeover), logger: logger,
+            publish: { events in
+                bus.publish(events)
+                profiles.consider(events)
+            })
+        let statusHolder = Mutex<(@Sendable () -> Void)?>(nil)
+        token = TokenState(onChange: { statusHolder.withLock { $0 }?() })
+        outbox = OutboxWorker(
+            store: store, graph: graph, config: config, policy: options.graphRetryPolicy, tokenState: token,
+            logger: logger, publish: { bus.publish($0) })
+        statusHolder.withLock { $0 = { [weak self] in self?.publishStatus() } }
     }
 
     public var listener: String {
@@ -30,15 +55,19 @@ public final class DaemonRuntime: Sendable {
         set { listenerAddress.withLock { $0 = newValue } }
     }
 
-    /// Meta answered code 190: every send will fail until someone fixes the token.
-    public var tokenInvalid: String? {
-        get { tokenInvalidReason.withLock { $0 } }
-        set { tokenInvalidReason.withLock { $0 = newValue } }
+    public func publish(_ events: [JournalEvent]) { bus.publish(events) }
+
+    /// Journals and publishes a `daemon.status` event (Redis or token state changed).
+    public func publishStatus() {
+        let status = self.status()
+        if let event = try? store.pool.write({ db in try Store.journal(db, type: EventType.daemonStatus, thread: nil, data: .from(status)) }) {
+            bus.publish([event])
+        }
     }
 
     public var tokenState: String {
         if config.accessToken == nil { return "unset" }
-        return tokenInvalid == nil ? "ok" : "invalid"
+        return token.invalidReason == nil ? "ok" : "invalid"
     }
 
     struct HealthReport {
@@ -57,6 +86,7 @@ public final class DaemonRuntime: Sendable {
                 "pending_outbound": .number(Double(counts.pendingOutbound)), "events": .number(Double(counts.events)),
             ]
         }
+        let tokenInvalid = token.invalidReason
         let status = sqliteError != nil ? "error" : (redisState.up && tokenInvalid == nil ? "ok" : "degraded")
         let json: JSONValue = [
             "status": .string(status),

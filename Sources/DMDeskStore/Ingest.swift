@@ -79,7 +79,8 @@ extension Store {
             if m.isUnsupported && text == nil { text = nil }
             let attachments = m.attachments.isEmpty ? nil : String(decoding: (try? JSONEncoder.compact.encode(m.attachments)) ?? Data(), as: UTF8.self)
             let inserted = try insertInbound(
-                db, mid: m.mid, thread: event.senderId, text: text, attachments: attachments, replyToMid: m.replyToMid,
+                db, mid: m.mid, thread: event.senderId, text: text, attachments: attachments, attachmentList: m.attachments,
+                replyToMid: m.replyToMid,
                 replyToStory: m.replyToStoryURL ?? m.replyToStoryId, payload: m.quickReplyPayload, event: event, now: now,
                 unsupported: m.isUnsupported, outcome: &outcome)
             if inserted, let text, !text.isEmpty {
@@ -87,7 +88,8 @@ extension Store {
             }
         case .postback(let p):
             _ = try insertInbound(
-                db, mid: p.mid, thread: event.senderId, text: p.title, attachments: nil, replyToMid: nil, replyToStory: nil,
+                db, mid: p.mid, thread: event.senderId, text: p.title, attachments: nil, attachmentList: [], replyToMid: nil,
+                replyToStory: nil,
                 payload: p.payload, event: event, now: now, unsupported: false, outcome: &outcome)
         case .reaction(let r):
             let value: [String] = r.reaction.map { [$0] } ?? []
@@ -112,7 +114,8 @@ extension Store {
 
     /// Inserts an inbound message keyed by `mid`; a redelivery changes nothing and journals nothing.
     static func insertInbound(
-        _ db: Database, mid: String, thread: String, text: String?, attachments: String?, replyToMid: String?,
+        _ db: Database, mid: String, thread: String, text: String?, attachments: String?, attachmentList: [Attachment],
+        replyToMid: String?,
         replyToStory: String?, payload: String?, event: WebhookEvent, now: EpochMillis, unsupported: Bool,
         outcome: inout IngestOutcome
     ) throws -> Bool {
@@ -150,10 +153,14 @@ extension Store {
                 """
         ).execute(arguments: [event.timestamp, preview, now, thread])
         if status == "pending" { outcome.threadsToProcess.insert(thread) }
-        let view = try MessageRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM messages WHERE mid = ?"), arguments: [mid])!.view
-        outcome.events.append(try journal(db, type: EventType.messageReceived, thread: thread, data: .from(view)))
+        // The row just inserted, as MessageRecord.view would read it back (the other columns are NULL or 0 on a
+        // fresh inbound row), without a second query.
+        let view = MessageView(
+            id: mid, thread: thread, mid: mid, direction: .inbound, author: .customer, text: text, attachments: attachmentList,
+            timestamp: event.timestamp, error: unsupported ? "unsupported message type" : nil, replyToStory: replyToStory)
+        outcome.events.append(try journal(db, type: EventType.messageReceived, thread: thread, json: JSONValue(view)))
         if let summary = try threadSummary(db, id: thread) {
-            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: .from(summary)))
+            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, json: JSONValue(summary)))
         }
         return true
     }
@@ -208,9 +215,9 @@ extension Store {
             outcome.context.append(ContextTurn(customer: thread, role: .assistant, text: text))
         }
         let view = try MessageRecord.fetchOne(db, key: m.mid)!.view
-        outcome.events.append(try journal(db, type: EventType.messageSent, thread: thread, data: .from(view)))
+        outcome.events.append(try journal(db, type: EventType.messageSent, thread: thread, json: JSONValue(view)))
         if let summary = try threadSummary(db, id: thread) {
-            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: .from(summary)))
+            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, json: JSONValue(summary)))
         }
     }
 
@@ -263,5 +270,120 @@ extension Store {
         outcome.events.append(
             try journal(db, type: EventType.read, thread: thread,
                         data: ["mid": mid.map { .string($0) } ?? .null, "watermark": .number(Double(upTo))]))
+    }
+}
+
+// MARK: - journal payloads without JSONEncoder round trips
+//
+// Ingest journals two events per new message. Building their JSONValue with `.from(_:)` (JSONEncoder, then
+// JSONDecoder) and then serialising it again with JSONEncoder cost most of the writer thread's time under load.
+// These build the same JSONValue directly and write the same bytes JSONEncoder.compact writes (keys sorted,
+// slashes unescaped, control characters as \b \t \n \f \r or \u00xx, integral numbers as integers).
+
+extension Store {
+    /// `journal(_:type:thread:data:at:)` with the payload serialised by `JSONValue.compactString`.
+    static func journal(_ db: Database, type: String, thread: String?, json data: JSONValue, at: EpochMillis = nowMillis())
+        throws -> JournalEvent
+    {
+        try db.cachedStatement(sql: "INSERT INTO events(type, thread_id, payload, at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [type, thread, data.compactString, at])
+        return JournalEvent(seq: db.lastInsertedRowID, type: type, thread: thread, data: data, at: at)
+    }
+}
+
+extension JSONValue {
+    /// What `JSONValue.from(view)` returns: the synthesized Codable keys, nil optionals left out.
+    init(_ v: MessageView) {
+        var o: [String: JSONValue] = [
+            "id": .string(v.id), "thread": .string(v.thread), "direction": .string(v.direction.rawValue),
+            "author": .string(v.author.rawValue), "timestamp": .number(Double(v.timestamp)),
+            "attachments": .array(v.attachments.map { a in
+                var item: [String: JSONValue] = ["type": .string(a.type)]
+                if let url = a.url { item["url"] = .string(url) }
+                return .object(item)
+            }),
+            "reactions": .array(v.reactions.map { .string($0) }), "deleted": .bool(v.deleted), "edited": .bool(v.edited),
+        ]
+        if let mid = v.mid { o["mid"] = .string(mid) }
+        if let text = v.text { o["text"] = .string(text) }
+        if let delivery = v.delivery { o["delivery"] = .string(delivery.rawValue) }
+        if let error = v.error { o["error"] = .string(error) }
+        if let story = v.replyToStory { o["replyToStory"] = .string(story) }
+        if let id = v.outboundId { o["outboundId"] = .number(Double(id)) }
+        self = .object(o)
+    }
+
+    /// What `JSONValue.from(summary)` returns.
+    init(_ s: ThreadSummary) {
+        var o: [String: JSONValue] = [
+            "id": .string(s.id), "mode": .string(s.mode.rawValue), "status": .string(s.status.rawValue),
+            "unread": .number(Double(s.unread)), "awaitingOperator": .bool(s.awaitingOperator), "connected": .bool(s.connected),
+        ]
+        if let username = s.username { o["username"] = .string(username) }
+        if let name = s.name { o["name"] = .string(name) }
+        if let assignee = s.assignee { o["assignee"] = .string(assignee) }
+        if let lastText = s.lastText { o["lastText"] = .string(lastText) }
+        if let lastAt = s.lastAt { o["lastAt"] = .number(Double(lastAt)) }
+        if let lastInboundAt = s.lastInboundAt { o["lastInboundAt"] = .number(Double(lastInboundAt)) }
+        self = .object(o)
+    }
+
+    /// The bytes `encodedString()` (JSONEncoder.compact) produces, written directly.
+    var compactString: String {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        Self.write(self, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func write(_ value: JSONValue, to out: inout [UInt8]) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .number(let n):
+            if n.rounded() == n && abs(n) < 9.0e15 {
+                out.append(contentsOf: String(Int64(n)).utf8)
+            } else {
+                out.append(contentsOf: JSONValue.number(n).encoded())  // JSONEncoder's own Double formatting
+            }
+        case .string(let s): writeString(s, to: &out)
+        case .array(let items):
+            out.append(UInt8(ascii: "["))
+            for (i, item) in items.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                write(item, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                writeString(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                write(members[key]!, to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    private static func writeString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        for byte in s.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
+            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
+            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+            case 0x00..<0x20:
+                let hex: [UInt8] = Array("0123456789abcdef".utf8)
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
+                                        hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            default: out.append(byte)
+            }
+        }
+        out.append(UInt8(ascii: "\""))
     }
 }

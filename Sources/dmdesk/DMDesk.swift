@@ -5,7 +5,6 @@ import Foundation
 import Logging
 import ServiceLifecycle
 
-@main
 struct DMDesk: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dmdesk",
@@ -16,7 +15,13 @@ struct DMDesk: AsyncParsableCommand {
             `dmdesk demo` shows everything with no account and no network.
             """,
         version: DaemonRuntime.version,
-        subcommands: [ConfigCommand.self])
+        subcommands: [
+            AttachCommand.self, DemoCommand.self, ConfigCommand.self,
+            ThreadsCommand.self, HistoryCommand.self, SendCommand.self,
+            ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
+            ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
+            BenchCommand.self, RulesCommand.self, BenchRepliesCommand.self,
+        ])
 
     @OptionGroup var global: GlobalOptions
 
@@ -35,6 +40,8 @@ struct DMDesk: AsyncParsableCommand {
     @Flag(name: .long, help: "Accept webhooks without checking signatures when no app secret is set (local testing only).")
     var allowUnsigned = false
 
+    @OptionGroup var console: ConsoleFlags
+
     func validate() throws {
         if let port, !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535") }
     }
@@ -49,7 +56,8 @@ struct DMDesk: AsyncParsableCommand {
         if daemon {
             await runDaemon(config)
         } else {
-            fail("the console is not built yet; run `dmdesk --daemon`", code: 2)
+            let status = await ConsoleLauncher.run(config: config, flags: console, allowUnsigned: allowUnsigned)
+            throw ExitCode(status)
         }
     }
 
@@ -68,6 +76,28 @@ struct DMDesk: AsyncParsableCommand {
             try await group.run()
         } catch {
             fail("\(error)")
+        }
+    }
+}
+
+/// Entry point: argument errors exit 2 (bad usage), as the scripting commands promise.
+@main
+enum Main {
+    static func main() async {
+        do {
+            var command = try DMDesk.parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            let code = DMDesk.exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((DMDesk.fullMessage(for: error) + "\n").utf8))
+                exit(ScriptExit.usage)
+            }
+            DMDesk.exit(withError: error)
         }
     }
 }

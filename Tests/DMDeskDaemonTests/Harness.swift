@@ -25,6 +25,8 @@ final class DaemonHarness: @unchecked Sendable {
             "INSTAGRAM_APP_SECRET": WebhookFixture.appSecret, "INSTAGRAM_VERIFY_TOKEN": "verify-me",
             "REDIS_URL": redisURL, "PORT": "0", "DMDESK_DATA_DIR": dataDir, "HOME": dataDir,
             "DMDESK_SOCKET": dataDir + "/dmdesk.sock",
+            // Listener tests look at ingest alone; reply tests set their own window.
+            "DMDESK_REPLY_DELAY_MS": "600000",
         ]
         vars.merge(env) { _, new in new }
         return try DMDeskConfig(ResolvedConfig.load(environment: vars, configFile: nil, dotenvPath: nil), environment: vars)
@@ -107,3 +109,11 @@ func eventually(timeout: Double = 10, _ condition: () async throws -> Bool) asyn
 }
 
 import GRDB
+
+/// Runs blocking work (process waits, socket reads, tmux polling) on its own thread: Swift's cooperative pool
+/// has one thread per core, and the in-process daemon under test needs it.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try body() }) }.start()
+    }
+}

@@ -1,0 +1,185 @@
+import DMDeskControl
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import GRDB
+
+/// Answers control-socket requests: everything an operator does is one of these.
+struct DaemonControlService: ControlService {
+    let runtime: DaemonRuntime
+    var store: Store { runtime.store }
+
+    func helloLine() -> ServerLine {
+        .hello(daemon: DaemonRuntime.version, account: runtime.config.accountId, listener: runtime.listener)
+    }
+
+    func journal(after seq: Int64, limit: Int) throws -> [JournalEvent] {
+        try store.journal(after: seq, limit: limit)
+    }
+
+    func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError> {
+        do {
+            return .success(try await dispatch(request))
+        } catch let error as ControlError {
+            return .failure(error)
+        } catch let error as StoreError {
+            if case .notFound(let what) = error { return .failure(.notFound("\(what) not found")) }
+            return .failure(ControlError(code: "invalid", message: "\(error)"))
+        } catch {
+            return .failure(ControlError(code: "internal", message: "\(error)"))
+        }
+    }
+
+    private func dispatch(_ r: ControlRequest) async throws -> JSONValue {
+        guard let type = ControlRequestType(rawValue: r.type) else {
+            throw ControlError(code: "unknown_request", message: "unknown request type '\(r.type)'")
+        }
+        switch type {
+        case .threads:
+            let threads = try store.threads(
+                Store.ThreadFilter(mode: r.mode, status: r.status, unreadOnly: r.unread ?? false, search: r.search,
+                                   limit: r.limit ?? 50_000))
+            return ["threads": .from(threads)]
+        case .history:
+            let thread = try requireThread(r)
+            let limit = min(max(r.limit ?? 200, 1), 5000)
+            return ["messages": .from(try store.history(thread: thread.id, before: r.before, limit: limit))]
+        case .send:
+            return try send(r)
+        case .react:
+            let thread = try requireThread(r)
+            guard let mid = r.mid, !mid.isEmpty else { throw ControlError.badRequest("react needs `mid`") }
+            guard let message = try store.message(mid: mid), message.thread_id == thread.id else {
+                throw ControlError.notFound("message \(mid) not found in thread \(thread.id)")
+            }
+            let target = message.remote_mid ?? message.mid
+            guard !target.hasPrefix("out:") else {
+                throw ControlError(code: "not_sent", message: "that message has not been delivered yet")
+            }
+            let reaction = r.reaction.flatMap { $0.isEmpty ? nil : $0 }
+            let change = try store.enqueue(OutboundDraft(
+                thread: thread.id, recipient: thread.id, kind: .reaction, text: reaction ?? "(unreact)",
+                payload: ["mid": .string(target), "reaction": reaction.map { .string($0) } ?? .null], author: .operator))
+            runtime.publish(change.events)
+            runtime.outbox.submit(change.record)
+            return ["outbound": .from(change.record.view)]
+        case .takeover:
+            return try updateThread(r) {
+                $0.mode = ThreadMode.human.rawValue
+                $0.awaiting_operator = false
+            }
+        case .release:
+            return try updateThread(r) {
+                $0.mode = ThreadMode.auto.rawValue
+                $0.awaiting_operator = false
+            }
+        case .resolve:
+            return try updateThread(r) {
+                $0.status = ThreadStatus.resolved.rawValue
+                $0.awaiting_operator = false
+            }
+        case .reopen:
+            return try updateThread(r) { $0.status = ThreadStatus.open.rawValue }
+        case .markRead:
+            return try updateThread(r) { $0.unread = 0 }
+        case .notify:
+            return try notify(r)
+        case .status:
+            return ["status": .from(runtime.status())]
+        case .retry:
+            guard let id = r.outbound else { throw ControlError.badRequest("retry needs `outbound` (an outbox id)") }
+            let change = try store.retryOutbound(id: id)
+            runtime.publish(change.events)
+            runtime.outbox.submit(change.record)
+            return ["outbound": .from(change.record.view)]
+        case .subscribe:
+            throw ControlError.badRequest("subscribe is handled by the server")
+        }
+    }
+
+    private func requireThread(_ r: ControlRequest) throws -> ThreadSummary {
+        guard let id = r.thread, !id.isEmpty else { throw ControlError.badRequest("`thread` is required") }
+        guard let thread = try store.thread(id) else { throw ControlError.notFound("thread \(id) not found") }
+        return thread
+    }
+
+    private func updateThread(_ r: ControlRequest, _ change: @escaping @Sendable (inout ThreadRecord) -> Void) throws -> JSONValue {
+        let thread = try requireThread(r)
+        let (summary, event) = try store.updateThread(thread.id, change)
+        if let event { runtime.publish([event]) }
+        return ["thread": .from(summary)]
+    }
+
+    /// A manual DM: checked against Meta's limits before anything is queued.
+    private func send(_ r: ControlRequest) throws -> JSONValue {
+        let thread = try requireThread(r)
+        let text = (r.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
+        let bytes = text.utf8.count
+        guard bytes <= maxMessageBytes else {
+            throw ControlError(code: "too_long", message: "message is \(bytes) bytes; Instagram allows \(maxMessageBytes)")
+        }
+        let policy = SendWindowPolicy(humanAgentTag: runtime.config.humanAgentTag)
+        let decision = policy.check(lastInboundAt: thread.lastInboundAt)
+        guard decision != .refused else {
+            throw ControlError(
+                code: "outside_window",
+                message: policy.humanAgentTag
+                    ? "the customer last wrote over 7 days ago; Instagram does not allow a reply"
+                    : "the customer last wrote over 24 hours ago; Instagram does not allow a reply (set DMDESK_HUMAN_AGENT_TAG=true to reply within 7 days)")
+        }
+        let change = try store.pool.write { db -> OutboxChange in
+            // Replying by hand takes the thread over, so the bot does not answer over the operator.
+            try db.execute(sql: "UPDATE threads SET mode = 'human', awaiting_operator = 0 WHERE id = ?", arguments: [thread.id])
+            return try store.enqueue(
+                OutboundDraft(
+                    thread: thread.id, recipient: thread.id, kind: .manual, text: text,
+                    payload: decision == .humanAgentTag ? ["human_agent_tag": true] : [:], author: .operator),
+                in: db)
+        }
+        runtime.publish(change.events)
+        runtime.outbox.submit(change.record)
+        runtime.redis.push([ContextTurn(customer: thread.id, role: .assistant, text: text)])
+        return ["outbound": .from(change.record.view)]
+    }
+
+    private func notify(_ r: ControlRequest) throws -> JSONValue {
+        let text = (r.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
+        let change = try ManagerNotifier(runtime: runtime).enqueue(text: text, thread: r.thread)
+        return ["outbound": .from(change.record.view)]
+    }
+}
+
+/// Meta's messaging window: 24 hours after the customer's last message, or 7 days with the HUMAN_AGENT tag.
+struct SendWindowPolicy {
+    enum Decision { case standard, humanAgentTag, refused }
+    var humanAgentTag: Bool
+
+    func check(lastInboundAt: EpochMillis?, now: EpochMillis = nowMillis()) -> Decision {
+        guard let last = lastInboundAt else { return .refused }
+        let age = now - last
+        if age <= 24 * 3_600_000 { return .standard }
+        if humanAgentTag && age <= 7 * 24 * 3_600_000 { return .humanAgentTag }
+        return .refused
+    }
+}
+
+/// Queues a WhatsApp message to the manager.
+struct ManagerNotifier {
+    let runtime: DaemonRuntime
+
+    func enqueue(text: String, thread: String?) throws -> OutboxChange {
+        guard let to = runtime.config.managerWhatsAppNumber else {
+            throw ControlError(code: "not_configured", message: "MANAGER_WHATSAPP_NUMBER is not set")
+        }
+        guard runtime.config.whatsappPhoneNumberId != nil else {
+            throw ControlError(code: "not_configured", message: "WHATSAPP_PHONE_NUMBER_ID is not set")
+        }
+        let change = try runtime.store.enqueue(
+            OutboundDraft(thread: thread, recipient: to, kind: .managerNotification, channel: .whatsapp, text: text, author: .system))
+        runtime.publish(change.events)
+        runtime.outbox.submit(change.record)
+        return change
+    }
+}

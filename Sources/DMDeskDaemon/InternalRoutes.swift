@@ -1,0 +1,339 @@
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The ingestion service's API (`/api/internal/*`, guarded by `x-service-token`) and the account-linking page
+/// `GET /verify?token=…&ig_id=…`.
+struct InternalRoutes: Sendable {
+    static let maxBodyBytes = 256 << 10
+    /// How long send endpoints wait for Meta's answer before replying "still sending".
+    static let sendWait: Duration = .seconds(30)
+
+    let runtime: DaemonRuntime
+
+    func register(on router: Router<BasicRequestContext>) {
+        router.get("/verify") { request, _ in self.verify(request) }
+        router.post("/api/internal/ingest-event") { request, _ in
+            await self.guarded(request) { body in try await self.ingestEvent(body) }
+        }
+        router.post("/api/internal/generate-verification") { request, _ in
+            await self.guarded(request) { body in try self.generateVerification(body) }
+        }
+        router.post("/api/internal/send-verification-dm") { request, _ in
+            await self.guarded(request) { body in try await self.sendVerificationDM(body) }
+        }
+        router.post("/api/internal/send-dm") { request, _ in
+            await self.guarded(request) { body in try await self.sendDM(body) }
+        }
+    }
+
+    // MARK: - guard and body
+
+    /// A request problem answered as JSON: `{"success":false,"error":"…","field":"…"}`.
+    struct Problem: Error {
+        var status: HTTPResponse.Status
+        var message: String
+        var field: String?
+
+        static func field(_ name: String, _ why: String) -> Problem { Problem(status: .badRequest, message: "`\(name)` \(why)", field: name) }
+    }
+
+    func guarded(_ request: Request, _ handle: (JSONValue) async throws -> JSONValue) async -> Response {
+        guard let expected = runtime.config.internalServiceToken else {
+            return Self.json(.notFound, ["success": false, "error": "not found"])
+        }
+        guard let given = request.headers[.xServiceToken], Crypto.constantTimeEqual(given, expected) else {
+            runtime.logger.warning("internal API: refused a request without a valid x-service-token", metadata: ["path": "\(request.uri.path)"])
+            return Self.json(.unauthorized, ["success": false, "error": "missing or wrong x-service-token"])
+        }
+        var request = request
+        let body: JSONValue
+        do {
+            let buffer = try await request.collectBody(upTo: Self.maxBodyBytes)
+            body = try JSONValue.parse(Data(buffer.readableBytesView))
+        } catch is NIOTooManyBytesError {
+            return Self.json(.contentTooLarge, ["success": false, "error": .string("body over \(Self.maxBodyBytes / 1024) KiB")])
+        } catch {
+            return Self.json(.badRequest, ["success": false, "error": "body is not valid JSON", "field": "body"])
+        }
+        guard case .object = body else {
+            return Self.json(.badRequest, ["success": false, "error": "body must be a JSON object", "field": "body"])
+        }
+        do {
+            return Self.json(.ok, try await handle(body))
+        } catch let problem as Problem {
+            var answer: [String: JSONValue] = ["success": false, "error": .string(problem.message)]
+            if let field = problem.field { answer["field"] = .string(field) }
+            return Self.json(problem.status, .object(answer))
+        } catch {
+            runtime.logger.error("internal API failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            return Self.json(.internalServerError, ["success": false, "error": .string("\(error)")])
+        }
+    }
+
+    static func string(_ body: JSONValue, _ name: String, required: Bool = true) throws -> String? {
+        guard let value = body[name], value != .null else {
+            if required { throw Problem.field(name, "is required") }
+            return nil
+        }
+        // Ids may arrive as numbers; JSONValue.idString renders them without a fraction.
+        guard let s = value.idString ?? value.stringValue else { throw Problem.field(name, "must be a string") }
+        let trimmed = s.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.isEmpty {
+            if required { throw Problem.field(name, "must not be empty") }
+            return nil
+        }
+        return s
+    }
+
+    // MARK: - endpoints
+
+    /// `{mid, sender_ig_id, recipient_ig_id, timestamp, message_text, attachments}` → the webhook path.
+    func ingestEvent(_ body: JSONValue) async throws -> JSONValue {
+        let mid = try Self.string(body, "mid")!
+        let sender = try Self.string(body, "sender_ig_id")!
+        let recipient = try Self.string(body, "recipient_ig_id", required: false) ?? runtime.config.accountId ?? ""
+        var timestamp = Double(nowMillis())
+        if let t = body["timestamp"], t != .null {
+            if let n = t.doubleValue, n.isFinite, n > 0 {
+                timestamp = n
+            } else if let s = t.stringValue, let n = Double(s), n > 0 {
+                timestamp = n
+            } else if let s = t.stringValue, let date = ISO8601DateFormatter().date(from: s) {
+                timestamp = (date.timeIntervalSince1970 * 1000).rounded()
+            } else {
+                throw Problem.field("timestamp", "must be epoch milliseconds or an ISO 8601 date")
+            }
+        }
+        var text: String? = nil
+        if let t = body["message_text"], t != .null {
+            guard let s = t.stringValue else { throw Problem.field("message_text", "must be a string") }
+            text = s
+        }
+        var attachments: [JSONValue] = []
+        if let a = body["attachments"], a != .null {
+            guard let list = a.arrayValue else { throw Problem.field("attachments", "must be an array") }
+            for item in list {
+                guard item.objectValue != nil else { throw Problem.field("attachments", "must be an array of objects") }
+                let type = item["type"]?.stringValue ?? "file"
+                let url = item["payload"]?["url"]?.stringValue ?? item["url"]?.stringValue
+                attachments.append(["type": .string(type), "payload": ["url": url.map { .string($0) } ?? .null]])
+            }
+        }
+        if (text ?? "").isEmpty && attachments.isEmpty {
+            throw Problem.field("message_text", "is required when there are no attachments")
+        }
+        var message: [String: JSONValue] = ["mid": .string(mid)]
+        if let text { message["text"] = .string(text) }
+        if !attachments.isEmpty { message["attachments"] = .array(attachments) }
+        let root: JSONValue = [
+            "object": "instagram",
+            "entry": [[
+                "id": .string(recipient), "time": .number(timestamp),
+                "messaging": [[
+                    "sender": ["id": .string(sender)], "recipient": ["id": .string(recipient)],
+                    "timestamp": .number(timestamp), "message": .object(message),
+                ]],
+            ]],
+        ]
+        let delivery = try WebhookParser.parse(root)
+        do {
+            _ = try await runtime.ingest.submit(delivery.events)
+        } catch {
+            throw Problem(status: .internalServerError, message: "could not store the event: \(error)")
+        }
+        return ["success": true, "message": "Event accepted for processing"]
+    }
+
+    /// `{ig_id, event_id}` → `{token_hash, expires_at, ig_id}`; the plaintext never leaves the daemon.
+    func generateVerification(_ body: JSONValue) throws -> JSONValue {
+        let igId = try Self.string(body, "ig_id")!
+        let eventId = try Self.string(body, "event_id")!
+        let token = VerificationTokens.generate()
+        let hash = VerificationTokens.hash(token)
+        let (record, created) = try runtime.store.pool.write { db -> (VerificationTokenRecord, Bool) in
+            if let made = try Store.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: eventId) {
+                return (made, true)
+            }
+            // The same event again: it created its token already; answer with that one.
+            let existing = try VerificationTokenRecord.fetchOne(
+                db, sql: "SELECT * FROM verification_tokens WHERE event_id = ?", arguments: [eventId])!
+            return (existing, false)
+        }
+        if record.ig_id != igId {
+            throw Problem(status: .conflict, message: "event \(eventId) already created a token for another account", field: "event_id")
+        }
+        return [
+            "token_hash": .string(record.token_hash), "expires_at": .string(Self.iso(record.expires_at)),
+            "ig_id": .string(record.ig_id), "created": .bool(created),
+        ]
+    }
+
+    /// `{ig_id, token_plain}`: sends the verification link; a token not yet known is stored (hash only) first.
+    func sendVerificationDM(_ body: JSONValue) async throws -> JSONValue {
+        let igId = try Self.string(body, "ig_id")!
+        let token = try Self.string(body, "token_plain")!
+        guard token.count >= 16 else { throw Problem.field("token_plain", "is too short (at least 16 characters)") }
+        let hash = VerificationTokens.hash(token)
+        let link = VerificationTokens.link(template: runtime.config.verifyURL, token: token, igId: igId)
+        let change = try await runtime.store.pool.write { db -> OutboxChange in
+            if let existing = try VerificationTokenRecord.fetchOne(
+                db, sql: "SELECT * FROM verification_tokens WHERE token_hash = ?", arguments: [hash])
+            {
+                guard existing.ig_id == igId else {
+                    throw Problem(status: .conflict, message: "that token belongs to another account", field: "token_plain")
+                }
+                guard existing.consumed_at == nil else {
+                    throw Problem(status: .conflict, message: "that token has already been used", field: "token_plain")
+                }
+                guard existing.expires_at > nowMillis() else {
+                    throw Problem(status: .gone, message: "that token has expired", field: "token_plain")
+                }
+            } else {
+                _ = try Store.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: nil)
+            }
+            return try runtime.store.enqueue(
+                OutboundDraft(
+                    thread: igId, recipient: igId, kind: .verification,
+                    text: "Please connect your account to continue: \(link)", author: .bot),
+                in: db)
+        }
+        runtime.publish(change.events)
+        runtime.outbox.submit(change.record)
+        return try await outcome(of: [change.record])
+    }
+
+    /// `{ig_id, message_text, kind}`: a manual DM obeys the 1000-byte limit and the messaging window; other kinds
+    /// are split like auto-replies.
+    func sendDM(_ body: JSONValue) async throws -> JSONValue {
+        let igId = try Self.string(body, "ig_id")!
+        guard let rawText = body["message_text"]?.stringValue else {
+            throw Problem.field("message_text", body["message_text"] == nil ? "is required" : "must be a string")
+        }
+        let text = rawText.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { throw Problem.field("message_text", "must not be empty") }
+        let kindName = try Self.string(body, "kind", required: false) ?? OutboundKind.manual.rawValue
+        let allowed: [OutboundKind] = [.manual, .autoReply, .acknowledgement, .verification]
+        guard let kind = OutboundKind(rawValue: kindName), allowed.contains(kind) else {
+            throw Problem.field("kind", "must be one of \(allowed.map(\.rawValue).joined(separator: ", "))")
+        }
+        var payload: JSONValue = [:]
+        var pieces = [text]
+        if kind == .manual {
+            let bytes = text.utf8.count
+            guard bytes <= maxMessageBytes else {
+                throw Problem.field("message_text", "is \(bytes) bytes; Instagram allows \(maxMessageBytes) for a manual message")
+            }
+            let policy = SendWindowPolicy(humanAgentTag: runtime.config.humanAgentTag)
+            switch policy.check(lastInboundAt: try runtime.store.thread(igId)?.lastInboundAt) {
+            case .standard: break
+            case .humanAgentTag: payload = ["human_agent_tag": true]
+            case .refused:
+                throw Problem(
+                    status: .unprocessableContent,
+                    message: "the customer has not written within the messaging window (24 hours\(policy.humanAgentTag ? ", 7 days with HUMAN_AGENT" : "")); Instagram does not allow this message",
+                    field: "ig_id")
+            }
+        } else {
+            pieces = Responder(config: runtime.config).replies(text, thread: igId, kind: kind).compactMap(\.text)
+        }
+        let author: MessageAuthor = kind == .manual ? .operator : .bot
+        let texts = pieces
+        let extra = payload
+        let store = runtime.store
+        let changes = try await store.pool.write { db in
+            try texts.map { piece in
+                try store.enqueue(
+                    OutboundDraft(thread: igId, recipient: igId, kind: kind, text: piece, payload: extra, author: author), in: db)
+            }
+        }
+        for change in changes { runtime.publish(change.events) }
+        for change in changes { runtime.outbox.submit(change.record) }
+        if kind != .verification {
+            runtime.redis.push(pieces.map { ContextTurn(customer: igId, role: .assistant, text: $0) })
+        }
+        return try await outcome(of: changes.map(\.record))
+    }
+
+    /// Waits (up to `sendWait`) for the outbox to settle the rows and reports the last one.
+    func outcome(of records: [OutboundRecord]) async throws -> JSONValue {
+        let ids = records.compactMap(\.id)
+        let deadline = ContinuousClock.now + Self.sendWait
+        var rows: [OutboundRecord] = []
+        while true {
+            rows = ids.compactMap { try? runtime.store.outbound(id: $0) }
+            if rows.contains(where: { $0.status == "failed" }) || rows.allSatisfy({ $0.status == "sent" }) { break }
+            if ContinuousClock.now >= deadline { break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        let last = rows.last
+        let failed = rows.first { $0.status == "failed" }
+        var answer: [String: JSONValue] = [
+            "success": .bool(failed == nil && rows.allSatisfy { $0.status == "sent" }),
+            "remote_message_id": last?.remote_message_id.map { .string($0) } ?? .null,
+            "outbound_message_id": last?.id.map { .number(Double($0)) } ?? .null,
+        ]
+        if rows.count > 1 { answer["outbound_message_ids"] = .array(rows.compactMap(\.id).map { .number(Double($0)) }) }
+        if let failed {
+            throw Problem(status: .badGateway, message: "Instagram refused the message: \(failed.error ?? "unknown error")", field: nil)
+        }
+        if !(answer["success"]?.boolValue ?? false) { answer["status"] = "pending"; answer["error"] = "still sending; the outbox keeps trying" }
+        return .object(answer)
+    }
+
+    // MARK: - /verify
+
+    func verify(_ request: Request) -> Response {
+        let query = request.uri.queryParameters
+        guard let token = query["token"].map(String.init), !token.isEmpty else {
+            return Self.page(.badRequest, VerificationFailure.missing("token").description)
+        }
+        guard let igId = query["ig_id"].map(String.init), !igId.isEmpty else {
+            return Self.page(.badRequest, VerificationFailure.missing("ig_id").description)
+        }
+        do {
+            switch try runtime.store.consumeVerification(token: token, igId: igId) {
+            case .success(let result):
+                runtime.publish(result.events)
+                runtime.logger.info("profile connected", metadata: ["ig_id": "\(igId)"])
+                return Self.page(.ok, "Your Instagram account is connected. You can close this page and go back to the chat.")
+            case .failure(let failure):
+                let status: HTTPResponse.Status
+                switch failure {
+                case .missing: status = .badRequest
+                case .unknown: status = .notFound
+                case .wrongAccount: status = .forbidden
+                case .expired: status = .gone
+                case .used: status = .conflict
+                }
+                runtime.logger.notice("verification refused", metadata: ["ig_id": "\(igId)", "reason": "\(failure)"])
+                return Self.page(status, failure.description)
+            }
+        } catch {
+            return Self.page(.internalServerError, "could not check the link right now; please try again")
+        }
+    }
+
+    // MARK: - helpers
+
+    static func iso(_ ms: EpochMillis) -> String {
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: JSONValue) -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    static func page(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(
+            status: status, headers: [.contentType: "text/plain; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: text + "\n")))
+    }
+}

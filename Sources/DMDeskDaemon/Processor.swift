@@ -1,0 +1,216 @@
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import Logging
+import Synchronization
+
+/// The reply processor. Per thread: wait a debounce window (`DMDESK_REPLY_DELAY_MS`, random within), claim every
+/// pending message of the thread at once (`processing`), run the responder once for the batch, and — in one
+/// transaction — queue the replies and mark the batch `processed`. Messages that arrive meanwhile schedule the
+/// next batch.
+///
+/// One loop on its own thread does the work for all threads: a tick claims the due batches of many threads in one
+/// transaction and completes them in another (group commit), so a thread can never have two batches in flight and
+/// thousands of threads share a handful of commits. Sending is the outbox worker's job (in order per recipient).
+public final class Processor: @unchecked Sendable {
+    public typealias FaultHook = @Sendable (ClaimedBatch) throws -> Void
+
+    private let runtime: DaemonRuntime
+    private let responder: Responder
+    private let rules = RuleCache()
+    private let logger: Logger
+    private let condition = NSCondition()
+    /// Threads waiting for their debounce window or retry time → when they are due (ms since the epoch).
+    private var due: [String: EpochMillis] = [:]
+    private var stopping = false
+    private var started = false
+    private var thread: Thread?
+    private let finished = DispatchSemaphore(value: 0)
+    private let maxThreadsPerTick = 256
+    private let faultHook = Mutex<FaultHook?>(nil)
+    private let counters = Mutex(Counters())
+
+    public struct Counters: Sendable, Equatable {
+        public var batches = 0
+        public var messages = 0
+        public var replies = 0
+        public var failures = 0
+    }
+
+    /// First retry delay after a failed batch; doubles per attempt (1 s, 2 s, 4 s … by default).
+    private let backoffBaseMillis: EpochMillis
+
+    init(runtime: DaemonRuntime, backoffBaseMillis: EpochMillis = 1000) {
+        self.runtime = runtime
+        self.backoffBaseMillis = max(backoffBaseMillis, 1)
+        self.responder = Responder(config: runtime.config)
+        self.logger = runtime.logger
+    }
+
+    /// For tests: called with every claimed batch before the responder; throwing makes the batch fail.
+    public func setFaultHook(_ hook: FaultHook?) { faultHook.withLock { $0 = hook } }
+
+    public var counts: Counters { counters.withLock { $0 } }
+
+    /// Start-up: batches left `processing` go back to `pending`, every thread with pending messages is scheduled.
+    public func start() {
+        do {
+            let reset = try runtime.store.resetProcessing()
+            if reset > 0 { logger.notice("returned interrupted batches to pending", metadata: ["messages": "\(reset)"]) }
+        } catch {
+            logger.error("could not reset interrupted batches", metadata: ["error": "\(error)"])
+        }
+        condition.lock()
+        started = true
+        condition.unlock()
+        do {
+            let now = nowMillis()
+            for (thread, dueAt) in try runtime.store.threadsWithPending() { schedule(thread, at: max(dueAt ?? now, now)) }
+        } catch {
+            logger.error("could not read pending messages", metadata: ["error": "\(error)"])
+        }
+        let t = Thread { [self] in self.loop() }
+        t.name = "dmdesk-processor"
+        condition.lock()
+        thread = t
+        condition.unlock()
+        t.start()
+    }
+
+    /// Finishes the tick in progress and stops; messages not yet claimed stay `pending` for the next start.
+    public func stop() {
+        condition.lock()
+        let wasRunning = thread != nil && !stopping
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        if wasRunning { finished.wait() }
+    }
+
+    /// New pending messages in these threads (called by the ingest pipeline after its commit).
+    public func notify(_ threads: Set<String>) {
+        guard !threads.isEmpty else { return }
+        let now = nowMillis()
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return }
+        for thread in threads where due[thread] == nil {
+            due[thread] = now + EpochMillis(runtime.config.replyDelay.random())
+        }
+        condition.signal()
+    }
+
+    /// Looks at `thread` again at `at` (or earlier if it is already scheduled earlier).
+    func schedule(_ thread: String, at: EpochMillis) {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !stopping else { return }
+        if let existing = due[thread], existing <= at { return }
+        due[thread] = at
+        condition.signal()
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            var ready: [String] = []
+            while !stopping {
+                let now = nowMillis()
+                var earliest: EpochMillis = .max
+                for (thread, at) in due {
+                    if at <= now {
+                        ready.append(thread)
+                        if ready.count >= maxThreadsPerTick { break }
+                    } else if at < earliest {
+                        earliest = at
+                    }
+                }
+                if !ready.isEmpty { break }
+                if earliest == .max {
+                    condition.wait()
+                } else {
+                    _ = condition.wait(until: Date(timeIntervalSince1970: Double(earliest) / 1000))
+                }
+            }
+            if stopping {
+                condition.unlock()
+                break
+            }
+            for thread in ready { due[thread] = nil }
+            condition.unlock()
+            tick(ready)
+        }
+        finished.signal()
+    }
+
+    private func tick(_ threads: [String]) {
+        let store = runtime.store
+        let claim: ClaimResult
+        do {
+            claim = try store.claim(threads: threads, rules: rules)
+        } catch {
+            logger.error("could not claim pending messages; retrying in 1 s", metadata: ["error": "\(error)"])
+            let retry = nowMillis() + 1000
+            for thread in threads { schedule(thread, at: retry) }
+            return
+        }
+        for (thread, at) in claim.deferred { schedule(thread, at: at) }
+        for broken in claim.rules.broken {
+            logger.warning("skipping a rule that cannot be used", metadata: ["rule": "\(broken.id)", "reason": "\(broken.reason)"])
+        }
+        guard !claim.batches.isEmpty else { return }
+
+        var plans: [BatchPlan] = []
+        var failed: [(ClaimedBatch, String)] = []
+        let hook = faultHook.withLock { $0 }
+        for batch in claim.batches {
+            do {
+                try hook?(batch)
+                plans.append(responder.plan(batch, rules: claim.rules))
+            } catch {
+                failed.append((batch, "\(error)"))
+            }
+        }
+
+        var events: [JournalEvent] = []
+        var context: [ContextTurn] = []
+        var records: [OutboundRecord] = []
+        let batchesByThread = Dictionary(claim.batches.map { ($0.thread, $0) }, uniquingKeysWith: { a, _ in a })
+        for (plan, result) in zip(plans, store.completeBatches(plans)) {
+            switch result {
+            case .success(let done):
+                events += done.events
+                context += done.context
+                records += done.records
+                logger.debug(
+                    "answered a batch",
+                    metadata: ["thread": "\(plan.thread)", "messages": "\(plan.mids.count)", "why": "\(plan.reason)",
+                               "sent": "\(done.records.count)", "suppressed": "\(done.suppressed)"])
+            case .failure(let error):
+                if let batch = batchesByThread[plan.thread] { failed.append((batch, "\(error)")) }
+            }
+        }
+        if !context.isEmpty { runtime.redis.push(context) }
+        if !events.isEmpty { runtime.publish(events) }
+        for record in records { runtime.outbox.submit(record) }
+        counters.withLock {
+            $0.batches += plans.count
+            $0.messages += plans.reduce(0) { $0 + $1.mids.count }
+            $0.replies += records.count
+            $0.failures += failed.count
+        }
+
+        for (batch, reason) in failed {
+            logger.warning("could not answer a batch", metadata: ["thread": "\(batch.thread)", "error": "\(reason)"])
+            do {
+                let failure = try store.failBatch(
+                    thread: batch.thread, mids: batch.mids, error: reason, backoffBaseMillis: backoffBaseMillis)
+                if !failure.events.isEmpty { runtime.publish(failure.events) }
+                if let at = failure.retryAt { schedule(batch.thread, at: at) }
+            } catch {
+                logger.error("could not record a failed batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])
+                schedule(batch.thread, at: nowMillis() + 1000)
+            }
+        }
+    }
+}

@@ -1,0 +1,107 @@
+import DMDeskCore
+import DMDeskGraph
+import DMDeskStore
+import Foundation
+
+/// Decides what the bot does with one batch of a thread's messages, in this order:
+/// 1. human mode → nothing is sent; the thread waits for an operator;
+/// 2. handover (a rule with action handover/both, or the postback payload HUMAN_AGENT) → human mode, the manager is
+///    told on WhatsApp, the customer gets `DMDESK_HANDOVER_TEXT`;
+/// 3. onboarding (`DMDESK_ONBOARDING=verify-link`): an unconnected profile gets a verification link and nothing else;
+///    a connected one gets `DMDESK_ACK_TEXT` first;
+/// 4. keyword rules, first match by priority;
+/// 5. the fallback reply.
+/// It only decides; `Store.completeBatches` applies the plan atomically.
+struct Responder: Sendable {
+    static let humanAgentPayload = "HUMAN_AGENT"
+
+    var fallbackReply: String
+    var handoverText: String
+    var onboarding: Bool
+    var verifyURL: String
+    var ackText: String
+    /// Where manager notifications go; nil when WhatsApp is not configured (the handover still happens).
+    var managerNumber: String?
+
+    init(config: DMDeskConfig) {
+        fallbackReply = config.fallbackReply
+        handoverText = config.handoverText
+        onboarding = config.onboardingVerifyLink
+        verifyURL = config.verifyURL
+        ackText = config.ackText
+        managerNumber = config.whatsappPhoneNumberId != nil ? config.managerWhatsAppNumber : nil
+    }
+
+    func plan(_ batch: ClaimedBatch, rules: RuleSet) -> BatchPlan {
+        var plan = BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: batch.mode, reason: "")
+        // 1. A person has the thread: the bot stays out of it.
+        if batch.mode == .human {
+            plan.awaitOperator = true
+            plan.reason = "human mode"
+            return plan
+        }
+        let texts = batch.messages.compactMap(\.text) + batch.messages.compactMap(\.payload)
+        let rule = rules.firstMatch(texts)
+
+        // 2. Handover.
+        let postback = batch.messages.contains { $0.payload == Self.humanAgentPayload }
+        if postback || rule?.action.handsOver == true {
+            plan.handover = true
+            plan.awaitOperator = true
+            plan.reason = postback ? "postback HUMAN_AGENT" : "rule \(rule?.record.id ?? 0) (handover)"
+            if let rule, rule.action == .both, let reply = rule.record.reply, !reply.isEmpty {
+                plan.drafts += replies(reply, thread: batch.thread)
+            }
+            plan.drafts += replies(handoverText, thread: batch.thread)
+            if let managerNumber {
+                plan.drafts.append(
+                    OutboundDraft(
+                        thread: batch.thread, recipient: managerNumber, kind: .managerNotification, channel: .whatsapp,
+                        text: managerText(batch), author: .system))
+            }
+            return plan
+        }
+
+        // 3. Onboarding.
+        if onboarding {
+            if !batch.connected {
+                let token = VerificationTokens.generate()
+                let link = VerificationTokens.link(template: verifyURL, token: token, igId: batch.thread)
+                let eventId = batch.messages.first?.mid ?? UUID().uuidString
+                plan.verification = BatchPlan.Verification(
+                    tokenHash: VerificationTokens.hash(token), eventId: eventId,
+                    draft: OutboundDraft(
+                        thread: batch.thread, recipient: batch.thread, kind: .verification,
+                        text: "Please connect your account to continue: \(link)", author: .bot))
+                plan.reason = "onboarding: verification link"
+                return plan
+            }
+            plan.drafts += replies(ackText, thread: batch.thread, kind: .acknowledgement)
+        }
+
+        // 4. Keyword rules, 5. fallback.
+        if let rule, let reply = rule.record.reply, !reply.isEmpty {
+            plan.drafts += replies(reply, thread: batch.thread)
+            plan.reason = "rule \(rule.record.id ?? 0)"
+        } else {
+            plan.drafts += replies(fallbackReply, thread: batch.thread)
+            plan.reason = "fallback"
+        }
+        return plan
+    }
+
+    /// An auto-reply over Instagram's 1000-byte limit goes out as several messages, split at word boundaries.
+    func replies(_ text: String, thread: String, kind: OutboundKind = .autoReply) -> [OutboundDraft] {
+        let text = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty else { return [] }
+        return splitForSend(text).map { piece in
+            OutboundDraft(thread: thread, recipient: thread, kind: kind, text: piece, author: .bot)
+        }
+    }
+
+    func managerText(_ batch: ClaimedBatch) -> String {
+        let last = batch.messages.reversed().compactMap { $0.text?.isEmpty == false ? $0.text : nil }.first ?? "(no text)"
+        let quoted = last.count > 300 ? String(last.prefix(300)) + "…" : last
+        return "dmdesk: \(batch.displayName) (\(batch.thread)) asked for a person on Instagram: \"\(quoted)\""
+    }
+}

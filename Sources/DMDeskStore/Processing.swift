@@ -1,0 +1,275 @@
+import DMDeskCore
+import Foundation
+import GRDB
+
+/// One inbound message the processor claimed.
+public struct ClaimedMessage: Sendable, Equatable {
+    public var mid: String
+    public var text: String?
+    public var payload: String?
+    public var hasAttachments: Bool
+    public var timestamp: EpochMillis
+    public var attempts: Int
+}
+
+/// All the pending messages of one thread, claimed (`processing`) in one go, with what the responder needs.
+public struct ClaimedBatch: Sendable {
+    public var thread: String
+    public var messages: [ClaimedMessage]
+    public var mode: ThreadMode
+    public var connected: Bool
+    public var username: String?
+    public var name: String?
+
+    public var mids: [String] { messages.map(\.mid) }
+    public var displayName: String {
+        if let name, !name.isEmpty { return name }
+        if let username, !username.isEmpty { return "@" + username }
+        return thread
+    }
+}
+
+public struct ClaimResult: Sendable {
+    public var batches: [ClaimedBatch] = []
+    /// Threads whose remaining pending messages wait for a retry time (backoff): when to look again.
+    public var deferred: [String: EpochMillis] = [:]
+    public var rules: RuleSet
+}
+
+/// What the responder decided for one batch; applied atomically by `completeBatches`.
+public struct BatchPlan: Sendable {
+    public struct Verification: Sendable {
+        public var tokenHash: String
+        public var eventId: String
+        /// The DM carrying the link; queued only if the token row was created (a redelivered event creates none).
+        public var draft: OutboundDraft
+        public init(tokenHash: String, eventId: String, draft: OutboundDraft) {
+            self.tokenHash = tokenHash
+            self.eventId = eventId
+            self.draft = draft
+        }
+    }
+
+    public var thread: String
+    public var mids: [String]
+    /// The mode the plan was made for; if an operator took the thread over meanwhile, nothing is sent.
+    public var plannedMode: ThreadMode
+    public var verification: Verification?
+    /// Instagram DMs and WhatsApp notifications, in sending order.
+    public var drafts: [OutboundDraft]
+    /// Switch the thread to human mode (handover).
+    public var handover: Bool
+    /// Leave the thread for a person: `awaiting_operator = 1`.
+    public var awaitOperator: Bool
+    /// Why (for logs): the rule id, "HUMAN_AGENT", "fallback", "human mode", …
+    public var reason: String
+
+    public init(
+        thread: String, mids: [String], plannedMode: ThreadMode, verification: Verification? = nil, drafts: [OutboundDraft] = [],
+        handover: Bool = false, awaitOperator: Bool = false, reason: String
+    ) {
+        self.thread = thread
+        self.mids = mids
+        self.plannedMode = plannedMode
+        self.verification = verification
+        self.drafts = drafts
+        self.handover = handover
+        self.awaitOperator = awaitOperator
+        self.reason = reason
+    }
+}
+
+public struct BatchCompletion: Sendable {
+    public var thread: String
+    /// Outbox rows to hand to the outbox worker, in order.
+    public var records: [OutboundRecord] = []
+    public var events: [JournalEvent] = []
+    /// Replies for the Redis context (`{"r":"a"}`); never the verification link.
+    public var context: [ContextTurn] = []
+    /// True when the thread had been taken over between claim and completion, so nothing was sent.
+    public var suppressed = false
+}
+
+public struct BatchFailure: Sendable {
+    public var events: [JournalEvent]
+    /// When the messages may be tried again; nil when they are now `failed` for good.
+    public var retryAt: EpochMillis?
+}
+
+extension Store {
+    public static let maxProcessingAttempts = 5
+
+    /// Start-up: batches that were in flight when the daemon stopped go back to `pending`. Returns how many rows.
+    @discardableResult
+    public func resetProcessing() throws -> Int {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE messages SET status = 'pending' WHERE status = 'processing'")
+            return db.changesCount
+        }
+    }
+
+    /// Threads with pending inbound messages and the earliest time one may be claimed (nil: now).
+    public func threadsWithPending() throws -> [(thread: String, dueAt: EpochMillis?)] {
+        try pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT thread_id, MIN(COALESCE(next_attempt_at, 0)) FROM messages
+                    WHERE status = 'pending' GROUP BY thread_id
+                    """
+            ).map { row in
+                let due: EpochMillis = row[1]
+                return (row[0], due == 0 ? nil : due)
+            }
+        }
+    }
+
+    /// Claims, in one transaction, every due pending message of each thread (→ `processing`).
+    public func claim(threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis()) throws -> ClaimResult {
+        try pool.write { db in
+            var result = ClaimResult(rules: try cache.current(db))
+            let claim = try db.cachedStatement(
+                sql: """
+                    UPDATE messages SET status = 'processing'
+                    WHERE thread_id = ?1 AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
+                    RETURNING rowid, mid, text, payload, attachments IS NOT NULL, timestamp, attempts
+                    """)
+            let info = try db.cachedStatement(
+                sql: "SELECT t.mode, p.connected, p.username, p.name FROM threads t LEFT JOIN profiles p ON p.id = t.id WHERE t.id = ?")
+            let later = try db.cachedStatement(
+                sql: "SELECT MIN(next_attempt_at) FROM messages WHERE thread_id = ? AND status = 'pending' AND next_attempt_at > ?")
+            for thread in threads {
+                let rows = try Row.fetchAll(claim, arguments: [thread, now])
+                if let due = try EpochMillis.fetchOne(later, arguments: [thread, now]) { result.deferred[thread] = due }
+                guard !rows.isEmpty else { continue }
+                let messages = rows.map { row -> (Int64, ClaimedMessage) in
+                    (row[0], ClaimedMessage(mid: row[1], text: row[2], payload: row[3], hasAttachments: row[4], timestamp: row[5], attempts: row[6]))
+                }.sorted { a, b in a.1.timestamp != b.1.timestamp ? a.1.timestamp < b.1.timestamp : a.0 < b.0 }.map(\.1)
+                let t = try Row.fetchOne(info, arguments: [thread])
+                result.batches.append(
+                    ClaimedBatch(
+                        thread: thread, messages: messages, mode: ThreadMode(rawValue: t?[0] ?? "auto") ?? .auto,
+                        connected: (t?[1] as Bool?) ?? false, username: t?[2], name: t?[3]))
+            }
+            return result
+        }
+    }
+
+    /// Applies the plans in one transaction, each in its own savepoint: queues the replies, creates the token,
+    /// switches modes and marks the batch `processed` together — so a crash can never answer a batch twice.
+    public func completeBatches(_ plans: [BatchPlan], now: EpochMillis = nowMillis()) -> [Result<BatchCompletion, Error>] {
+        var results: [Result<BatchCompletion, Error>] = []
+        results.reserveCapacity(plans.count)
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction {
+                    for plan in plans {
+                        do {
+                            var completion = BatchCompletion(thread: plan.thread)
+                            try db.inSavepoint {
+                                completion = try self.complete(plan, db: db, now: now)
+                                return .commit
+                            }
+                            results.append(.success(completion))
+                        } catch {
+                            results.append(.failure(error))
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            return plans.map { _ in .failure(error) }
+        }
+        return results
+    }
+
+    private func complete(_ plan: BatchPlan, db: Database, now: EpochMillis) throws -> BatchCompletion {
+        var completion = BatchCompletion(thread: plan.thread)
+        let mode = try String.fetchOne(db.cachedStatement(sql: "SELECT mode FROM threads WHERE id = ?"), arguments: [plan.thread])
+        let currentMode = mode.flatMap(ThreadMode.init(rawValue:)) ?? .auto
+        var drafts = plan.drafts
+        var verification = plan.verification
+        var handover = plan.handover
+        var awaitOperator = plan.awaitOperator
+        if currentMode == .human && plan.plannedMode == .auto {
+            // An operator (or the Instagram app) took the thread over while we were deciding: stay quiet.
+            drafts = []
+            verification = nil
+            handover = false
+            awaitOperator = true
+            completion.suppressed = true
+        }
+        if let v = verification,
+            try Self.insertVerificationToken(db, tokenHash: v.tokenHash, igId: plan.thread, eventId: v.eventId, now: now) != nil
+        {
+            let change = try enqueue(v.draft, in: db)
+            completion.records.append(change.record)
+            completion.events += change.events
+        }
+        for draft in drafts {
+            let change = try enqueue(draft, in: db)
+            completion.records.append(change.record)
+            completion.events += change.events
+            if draft.channel == .instagram, draft.kind != .verification, draft.kind != .reaction, let text = draft.text, !text.isEmpty {
+                completion.context.append(ContextTurn(customer: plan.thread, role: .assistant, text: text))
+            }
+        }
+        if handover || awaitOperator {
+            try db.execute(
+                sql: """
+                    UPDATE threads SET mode = CASE WHEN ?1 THEN 'human' ELSE mode END, awaiting_operator = 1, updated_at = ?2
+                    WHERE id = ?3 AND (awaiting_operator = 0 OR (?1 AND mode <> 'human'))
+                    """, arguments: [handover, now, plan.thread])
+            if db.changesCount > 0, let summary = try Self.threadSummary(db, id: plan.thread) {
+                completion.events.append(try Self.journal(db, type: EventType.threadUpdated, thread: plan.thread, data: .from(summary), at: now))
+            }
+        }
+        let mark = try db.cachedStatement(
+            sql: "UPDATE messages SET status = 'processed', error = NULL, next_attempt_at = NULL WHERE mid = ? AND status = 'processing'")
+        for mid in plan.mids { try mark.execute(arguments: [mid]) }
+        return completion
+    }
+
+    /// A batch that could not be answered goes back to `pending` with attempts + 1 and a backoff (1 s, 2 s, 4 s …);
+    /// after `maxProcessingAttempts` it is `failed`, with the reason, and the console hears of it.
+    public func failBatch(
+        thread: String, mids: [String], error: String, now: EpochMillis = nowMillis(),
+        maxAttempts: Int = Store.maxProcessingAttempts, backoffBaseMillis: EpochMillis = 1000
+    ) throws -> BatchFailure {
+        try pool.write { db in
+            var events: [JournalEvent] = []
+            var retryAt: EpochMillis? = nil
+            for mid in mids {
+                guard var record = try MessageRecord.fetchOne(db, key: mid), record.status == "processing" else { continue }
+                record.attempts += 1
+                if record.attempts >= maxAttempts {
+                    record.status = "failed"
+                    record.next_attempt_at = nil
+                    record.error = "no automatic reply after \(record.attempts) attempts: \(error)"
+                    try record.update(db)
+                    events.append(try Self.journal(db, type: EventType.messageUpdated, thread: thread, data: .from(record.view)))
+                } else {
+                    let delay = min(backoffBaseMillis << EpochMillis(record.attempts - 1), 60_000)
+                    record.status = "pending"
+                    record.next_attempt_at = now + delay
+                    record.error = error
+                    try record.update(db)
+                    retryAt = min(retryAt ?? .max, now + delay)
+                }
+            }
+            return BatchFailure(events: events, retryAt: retryAt)
+        }
+    }
+
+    /// Counts by processing status, for tests and the bench.
+    public func processingCounts() throws -> [String: Int] {
+        try pool.read { db in
+            var out: [String: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT COALESCE(status, 'none'), COUNT(*) FROM messages WHERE direction = 'in' GROUP BY 1") {
+                out[row[0]] = row[1]
+            }
+            return out
+        }
+    }
+}

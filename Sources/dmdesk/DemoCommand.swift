@@ -1,0 +1,93 @@
+import ArgumentParser
+import DMDeskConsole
+import DMDeskCore
+import DMDeskDaemon
+import DMDeskTesting
+import Foundation
+
+struct DemoCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "demo",
+        abstract: "Try dmdesk with no account and no network: simulated customers, a local Graph API stand-in.",
+        discussion: """
+            Starts a daemon on a temporary data directory, a local stand-in for Instagram's Graph API and
+            WhatsApp, starter reply rules, its own redis-server when one is installed, and a simulator that
+            posts signed webhooks from several customers. Everything you do in the console (take over, reply,
+            react, notify the manager) really happens against the stand-in. Press ? in the console for keys.
+            """)
+
+    @Option(help: "How much faster than a human pace the customers write (e.g. 5).")
+    var speed: Double = 1
+
+    @Flag(name: .long, help: "Run without the console: print what happens (for scripts and screenshots).")
+    var headless = false
+
+    @Option(name: .long, help: ArgumentHelp("Keep the demo's data and socket here instead of a temporary directory.", valueName: "dir"))
+    var dataDir: String?
+
+    @OptionGroup var flags: ConsoleFlags
+
+    func validate() throws {
+        guard speed > 0 && speed <= 1000 else { throw ValidationError("--speed must be between 0 and 1000") }
+    }
+
+    func run() async throws {
+        let dir = dataDir ?? (NSTemporaryDirectory() + "dmdesk-demo-\(getpid())")
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let logger = bootstrapFileLogging(path: dir + "/dmdesk.log", level: "info")
+
+        var redis: RedisServer? = nil
+        var redisURL = "redis://127.0.0.1:1"
+        if RedisServer.executable() != nil, let server = try? RedisServer(), (try? server.start()) != nil {
+            redis = server
+            redisURL = server.url
+        }
+        let fake = FakeGraphAPI(expectedToken: "demo-token", profiles: Dictionary(
+            uniqueKeysWithValues: DemoScript.customers.map { ($0.id, (name: Optional($0.name), username: Optional($0.username))) }))
+        do { try await fake.start() } catch { fail("could not start the Graph API stand-in: \(error)") }
+
+        let secret = "demo-app-secret"
+        let delayMin = Int(1500 / speed), delayMax = Int(4000 / speed)
+        let env: [String: String] = [
+            "INSTAGRAM_APP_SECRET": secret, "INSTAGRAM_VERIFY_TOKEN": "demo-verify", "INSTAGRAM_ACCESS_TOKEN": "demo-token",
+            "INSTAGRAM_ACCOUNT_ID": WebhookBuilder.accountId, "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL,
+            "WHATSAPP_API_BASE_URL": fake.whatsappBaseURL, "WHATSAPP_PHONE_NUMBER_ID": "demo-phone",
+            "MANAGER_WHATSAPP_NUMBER": "+15550100", "REDIS_URL": redisURL, "HOST": "127.0.0.1", "PORT": "0",
+            "DMDESK_DATA_DIR": dir, "DMDESK_SOCKET": dir + "/dmdesk.sock", "DMDESK_REPLY_DELAY_MS": "\(delayMin)-\(delayMax)",
+            "DMDESK_THEME": ProcessInfo.processInfo.environment["DMDESK_THEME"] ?? "default", "HOME": NSHomeDirectory(),
+        ]
+        let config: DMDeskConfig
+        do { config = try DMDeskConfig(ResolvedConfig.load(environment: env, configFile: nil, dotenvPath: nil), environment: env) } catch {
+            fail("\(error)")
+        }
+        let embedded: EmbeddedDaemon
+        do { embedded = try await EmbeddedDaemon(config: config, options: DaemonOptions(), logger: logger) } catch {
+            fail("could not start the demo daemon: \(error) (log: \(dir)/dmdesk.log)")
+        }
+        DemoSetup.seedRules(embedded.daemon.runtime)
+        let simulator = DemoSimulator(listenerURL: "http://127.0.0.1:\(embedded.port)", appSecret: secret, speed: speed)
+        let simulation = Task { await simulator.run() }
+
+        let status: Int32
+        if headless {
+            print("demo daemon on 127.0.0.1:\(embedded.port), socket \(config.socketPath); Ctrl-C stops")
+            _ = await simulation.value
+            try? await Task.sleep(for: .milliseconds(Int(Double(delayMax) * 1.5)))
+            status = 0
+        } else {
+            let options = flags.options(socketPath: config.socketPath, config: config, requireDaemon: true)
+            status = await runOnOwnThread { ConsoleApp.run(options) }
+        }
+        simulation.cancel()
+        await embedded.stop()
+        await fake.stop()
+        redis?.stop()
+        if dataDir == nil { try? FileManager.default.removeItem(atPath: dir) }
+        throw ExitCode(status)
+    }
+}
+
+enum DemoSetup {
+    /// Starter rules so the bot has something to say; replaced by the shop's own with `dmdesk rules`.
+    static func seedRules(_ runtime: DaemonRuntime) {}
+}

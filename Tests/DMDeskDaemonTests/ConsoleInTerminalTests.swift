@@ -1,0 +1,108 @@
+import DMDeskCore
+import DMDeskDaemon
+import DMDeskGraph
+import DMDeskTesting
+import Foundation
+import Testing
+
+@Suite("The console in a real terminal (tmux) against a daemon, the Graph stand-in and redis-server", .serialized)
+struct ConsoleInTerminalTests {
+    static var enabled: Bool { TmuxTerminal.available && dmdeskExecutable() != nil }
+
+    struct Rig {
+        let redis: RedisServer
+        let fake: FakeGraphAPI
+        let daemon: DaemonHarness
+        let terminal: TmuxTerminal
+
+        static func start() async throws -> Rig {
+            let redis = try RedisServer()
+            try redis.start()
+            let fake = FakeGraphAPI(expectedToken: "tok", profiles: ["9001": (name: "Ana Lima", username: "ana.lima")])
+            try await fake.start()
+            let daemon = try await DaemonHarness(
+                redisURL: redis.url,
+                env: [
+                    "INSTAGRAM_ACCESS_TOKEN": "tok", "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL,
+                    "DMDESK_REPLY_DELAY_MS": "600000",
+                ],
+                options: DaemonOptions(graphRetryPolicy: .immediate))
+            let exe = try #require(dmdeskExecutable())
+            let dataDir = daemon.dataDir
+            let terminal = try await onThread {
+                try TmuxTerminal(
+                    command: "\(exe) attach --socket \(dataDir)/dmdesk.sock --no-bell",
+                    environment: ["DMDESK_DATA_DIR": dataDir, "HOME": dataDir])
+            }
+            return Rig(redis: redis, fake: fake, daemon: daemon, terminal: terminal)
+        }
+
+        func stop() async throws {
+            try? await terminal.pressAsync("q")
+            try await daemon.stop()
+            await fake.stop()
+            redis.stop()
+        }
+
+        func customerSays(_ text: String, mid: String = UUID().uuidString) async throws {
+            let body = WebhookBuilder.textMessage(from: "9001", text: text, mid: mid)
+            #expect(try await daemon.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
+        }
+    }
+
+    @Test("a webhook appears live; take over, reply with an emoji, send: the stand-in gets exactly that text", .enabled(if: enabled))
+    func takeOverAndReply() async throws {
+        let rig = try await Rig.start()
+        #expect(await rig.terminal.waitAsync("token ok").0, "status bar drawn")
+        try await rig.customerSays("Hi, do you ship to Porto?")
+        let (arrived, screen) = await rig.terminal.waitAsync("do you ship to Porto")
+        #expect(arrived, "message shown live:\n\(screen)")
+        #expect(await rig.terminal.waitAsync("Ana Lima").0, "profile name fetched from the stand-in replaces the id")
+
+        try await rig.terminal.pressAsync("Enter")
+        try await rig.terminal.pressAsync("t")
+        #expect(await eventually { (try? rig.daemon.store.thread("9001")?.mode) == .human }, "t takes the thread over")
+        #expect(await rig.terminal.waitAsync("YOU").0)
+
+        try await rig.terminal.pressAsync("r")
+        let reply = "Yes! Shipping to Porto takes 3 days 🚚👍🏽"
+        try await rig.terminal.typeAsync(reply)
+        try await rig.terminal.pressAsync("Enter")
+        #expect(await eventually { rig.fake.sentTexts(to: "9001") == [reply] }, "stand-in got exactly the typed text")
+        let (sent, after) = await rig.terminal.waitAsync { $0.contains("Shipping to Porto") && $0.contains("✓") }
+        #expect(sent, "the pane shows the reply as sent:\n\(after)")
+        try await rig.stop()
+    }
+
+    @Test("resizing to 60×20 and back keeps a whole, readable screen", .enabled(if: enabled))
+    func resize() async throws {
+        let rig = try await Rig.start()
+        try await rig.customerSays("Resize me please")
+        #expect(await rig.terminal.waitAsync("Resize me please").0)
+        try await rig.terminal.resizeAsync(width: 60, height: 20)
+        let (small, smallScreen) = await rig.terminal.waitAsync { screen in
+            let lines = screen.split(separator: "\n", omittingEmptySubsequences: false)
+            return screen.contains("Resize me") && lines.allSatisfy { $0.count <= 60 }
+        }
+        #expect(small, "one-pane layout at 60×20:\n\(smallScreen)")
+        try await rig.terminal.resizeAsync(width: 100, height: 30)
+        let (big, bigScreen) = await rig.terminal.waitAsync { $0.contains("Resize me please") && $0.contains("token ok") && $0.contains("│") }
+        #expect(big, "two panes again at 100×30:\n\(bigScreen)")
+        try await rig.stop()
+    }
+
+    @Test("escape sequences in a message are drawn visibly and never reach the terminal", .enabled(if: enabled))
+    func hostileText() async throws {
+        let rig = try await Rig.start()
+        #expect(await rig.terminal.waitAsync("token ok").0)
+        try await rig.customerSays("before\u{1B}[2Jafter \u{1B}]52;c;aGFja2Vk\u{07} end")
+        let (shown, screen) = await rig.terminal.waitAsync("after")
+        #expect(shown, "message visible:\n\(screen)")
+        try await rig.terminal.pressAsync("Enter")
+        let (visible, opened) = await rig.terminal.waitAsync { $0.contains("␛[2J") && $0.contains("␛]52") }
+        #expect(visible, "ESC shown as a visible symbol:\n\(opened)")
+        #expect(opened.contains("token ok"), "the status bar survived (no clear-screen happened)")
+        #expect(opened.contains("before"), "text before the escape is still on screen")
+        try await rig.stop()
+    }
+}

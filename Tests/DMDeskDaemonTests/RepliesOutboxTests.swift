@@ -1,0 +1,145 @@
+import DMDeskCore
+import DMDeskDaemon
+import DMDeskStore
+import DMDeskTesting
+import Foundation
+import GRDB
+import Testing
+
+@Suite("Replies: outbox retries, restarts and manual sends")
+struct RepliesOutboxTests {
+    static let fallback = "Thanks for your message! We'll get back to you soon."
+
+    func sendCalls(_ fake: FakeGraphAPI) -> Int {
+        fake.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/me/messages") }.count
+    }
+
+    /// A first exchange, so the one-off profile lookup is done and injected failures hit the reply we watch.
+    /// Returns the number of send calls so far.
+    func warmUp(_ rig: ReplyRig, _ customer: String) async throws -> Int {
+        try await rig.say(customer, "first")
+        try await rig.waitForTexts(customer, count: 1)
+        let fetched = await eventually { rig.fake.requests().contains { $0.method == "GET" && $0.path.hasSuffix("/" + customer) } }
+        #expect(fetched)
+        try await rig.waitIdle()
+        try await Task.sleep(for: .milliseconds(100))
+        return sendCalls(rig.fake)
+    }
+
+    @Test("a 500 and a code 4 are retried, then the reply is sent once")
+    func transientErrorsRetried() async throws {
+        try await ReplyRig.with { rig in
+            let customer = "2100000000000001"
+            let before = try await warmUp(rig, customer)
+            rig.fake.failNext(1, status: 500, code: 1, message: "An unknown error occurred")
+            rig.fake.failNext(1, status: 400, code: 4, message: "Application request limit reached")
+            try await rig.say(customer, "hello")
+            #expect(try await rig.waitForTexts(customer, count: 2) == [Self.fallback, Self.fallback])
+            try await rig.waitIdle()
+            let row = try #require(try rig.outbox(customer).last)
+            #expect(row.status == "sent" && row.attempts == 3 && row.error == nil)
+            #expect(sendCalls(rig.fake) - before == 3)
+        }
+    }
+
+    @Test("code 10 (outside the window) fails at once with the reason stored")
+    func code10NotRetried() async throws {
+        try await ReplyRig.with { rig in
+            let customer = "2100000000000002"
+            let before = try await warmUp(rig, customer)
+            rig.fake.failNext(
+                1, status: 400, code: 10, subcode: 2534022,
+                message: "(#10) This message is sent outside of allowed window.")
+            try await rig.say(customer, "hello")
+            let failed = await eventually { (try? rig.outbox(customer).last?.status) == "failed" }
+            #expect(failed)
+            let row = try #require(try rig.outbox(customer).last)
+            #expect(row.attempts == 1)
+            #expect(row.error?.contains("allowed window") == true || row.error?.contains("24") == true, "\(row.error ?? "")")
+            #expect(sendCalls(rig.fake) - before == 1)
+            // The conversation line shows the failure too.
+            #expect(try rig.d.store.history(thread: customer).last?.delivery == .failed)
+            #expect(try await rig.d.health()["token"]?["status"]?.stringValue == "ok")
+        }
+    }
+
+    @Test("code 190 fails at once and puts the daemon in the token-invalid state shown by /health")
+    func code190NotRetried() async throws {
+        try await ReplyRig.with { rig in
+            let customer = "2100000000000003"
+            let before = try await warmUp(rig, customer)
+            rig.fake.failNext(1, status: 401, code: 190, message: "Error validating access token: Session has expired")
+            try await rig.say(customer, "hello")
+            let failed = await eventually { (try? rig.outbox(customer).last?.status) == "failed" }
+            #expect(failed)
+            #expect(try rig.outbox(customer).last?.attempts == 1)
+            #expect(sendCalls(rig.fake) - before == 1)
+            let health = try await rig.d.health()
+            #expect(health["token"]?["status"]?.stringValue == "invalid")
+            #expect(health["status"]?.stringValue == "degraded")
+        }
+    }
+
+    @Test("a restart with pending outbox rows and interrupted batches sends each exactly once")
+    func restartSendsOnce() async throws {
+        let dir = try makeTempDirectory(prefix: "dmdesk-restart")
+        let customers = ["2100000000000010", "2100000000000011"]
+        // A previous run queued three DMs and died; one batch was mid-flight (processing).
+        do {
+            let store = try Store(dataDir: dir)
+            for (i, customer) in customers.enumerated() {
+                _ = try store.ingest([
+                    WebhookParser.parse(WebhookBuilder.textMessage(from: customer, text: "earlier \(i)", mid: "m_old_\(i)")).events[0]
+                ])
+            }
+            try await store.pool.write { db in
+                try db.execute(sql: "UPDATE messages SET status = 'processed' WHERE mid = 'm_old_0'")
+                try db.execute(sql: "UPDATE messages SET status = 'processing' WHERE mid = 'm_old_1'")
+            }
+            for text in ["queued one", "queued two", "queued three"] {
+                _ = try store.enqueue(OutboundDraft(thread: customers[0], recipient: customers[0], kind: .manual, text: text, author: .operator))
+            }
+            try store.close()
+        }
+        try await ReplyRig.with(dataDir: dir) { rig in
+            #expect(try await rig.waitForTexts(customers[0], count: 3) == ["queued one", "queued two", "queued three"])
+            #expect(try await rig.waitForTexts(customers[1], count: 1) == [Self.fallback], "the interrupted batch is answered")
+            try await rig.waitIdle()
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(rig.texts(customers[0]).count == 3)
+            #expect(rig.texts(customers[1]).count == 1)
+        }
+        // And another restart sends nothing again.
+        try await ReplyRig.with(dataDir: dir) { rig in
+            try await Task.sleep(for: .milliseconds(800))
+            #expect(rig.fake.sentTexts().isEmpty)
+        }
+    }
+
+    @Test("a manual send over 1000 bytes is refused over the control socket; nothing is queued or sent")
+    func manualTooLong() async throws {
+        try await ReplyRig.with { rig in
+            let customer = "2100000000000020"
+            try await rig.say(customer, "hello")
+            try await rig.waitForTexts(customer, count: 1)
+            try await rig.waitIdle()
+            let rowsBefore = try rig.d.count("SELECT COUNT(*) FROM outbound_messages")
+            let client = try ControlClient.connect(path: rig.d.dataDir + "/dmdesk.sock")
+            defer { client.close() }
+            let long = String(repeating: "é", count: 501)  // 1002 bytes
+            do {
+                _ = try client.request(ControlRequest(id: 1, type: .send, thread: customer, text: long))
+                Issue.record("a 1002-byte manual send was accepted")
+            } catch let error as ControlClientError {
+                guard case .server(let e) = error else { throw error }
+                #expect(e.code == "too_long")
+                #expect(e.message.contains("1002") && e.message.contains("1000"))
+            }
+            #expect(try rig.d.count("SELECT COUNT(*) FROM outbound_messages") == rowsBefore)
+            // Exactly 1000 bytes is fine.
+            let fits = String(repeating: "é", count: 500)
+            _ = try client.request(ControlRequest(id: 2, type: .send, thread: customer, text: fits))
+            #expect(try await rig.waitForTexts(customer, count: 2).last == fits)
+        }
+    }
+}

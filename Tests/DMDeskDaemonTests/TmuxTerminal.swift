@@ -1,0 +1,116 @@
+import Foundation
+
+/// A real terminal for console tests: a private tmux server running one program in a window of a given size.
+final class TmuxTerminal: @unchecked Sendable {
+    let socketName = "dmdesk-test-\(UUID().uuidString.prefix(8))"
+    let session = "t"
+
+    static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
+
+    init(command: String, width: Int = 100, height: Int = 30, environment: [String: String] = [:]) throws {
+        var env = environment
+        env["LANG"] = env["LANG"] ?? "C.UTF-8"
+        let exports = env.map { "export \($0.key)='\($0.value)';" }.joined(separator: " ")
+        try tmux(["new-session", "-d", "-s", session, "-x", String(width), "-y", String(height), "\(exports) \(command); sleep 600"])
+        try tmux(["set-option", "-t", session, "status", "off"])
+    }
+
+    deinit { try? tmux(["kill-server"]) }
+
+    /// Runs tmux with posix_spawn + waitpid: Foundation's Process does not notice a tmux client exiting once
+    /// it has forked a server. Only capture-pane's output is read (a server keeps inherited descriptors open).
+    @discardableResult
+    func tmux(_ args: [String]) throws -> String {
+        try spawnAndWait(["/usr/bin/tmux", "-L", socketName, "-f", "/dev/null"] + args, captureOutput: args.first == "capture-pane")
+    }
+
+    func screen() -> String { (try? tmux(["capture-pane", "-p", "-t", session])) ?? "" }
+
+    /// Types literal text (UTF-8, emoji included).
+    func type(_ text: String) throws { try tmux(["send-keys", "-t", session, "-l", text]) }
+
+    /// Presses named keys (Enter, Escape, Tab, Down…).
+    func press(_ keys: String...) throws { try tmux(["send-keys", "-t", session] + keys) }
+
+    func resize(width: Int, height: Int) throws {
+        try tmux(["resize-window", "-t", session, "-x", String(width), "-y", String(height)])
+    }
+
+    /// Waits until the screen satisfies `condition`; returns the last screen seen.
+    @discardableResult
+    func waitFor(timeout: Double = 15, _ condition: (String) -> Bool) -> (Bool, String) {
+        let deadline = Date().addingTimeInterval(timeout)
+        var last = ""
+        while Date() < deadline {
+            last = screen()
+            if condition(last) { return (true, last) }
+            usleep(50_000)
+        }
+        return (condition(last), last)
+    }
+
+    func waitFor(_ text: String, timeout: Double = 15) -> (Bool, String) { waitFor(timeout: timeout) { $0.contains(text) } }
+}
+
+extension TmuxTerminal {
+    func waitAsync(timeout: Double = 15, _ condition: @escaping @Sendable (String) -> Bool) async -> (Bool, String) {
+        (try? await onThread { self.waitFor(timeout: timeout, condition) }) ?? (false, "")
+    }
+    func waitAsync(_ text: String, timeout: Double = 15) async -> (Bool, String) {
+        await waitAsync(timeout: timeout) { $0.contains(text) }
+    }
+    func pressAsync(_ keys: String...) async throws { try await onThread { try self.tmux(["send-keys", "-t", self.session] + keys) } }
+    func typeAsync(_ text: String) async throws { try await onThread { try self.type(text) } }
+    func resizeAsync(width: Int, height: Int) async throws { try await onThread { try self.resize(width: width, height: height) } }
+}
+
+/// The `dmdesk` executable built beside the test bundle.
+func dmdeskExecutable() -> String? {
+    let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for candidate in [dir, dir.deletingLastPathComponent()] {
+        let path = candidate.appendingPathComponent("dmdesk").path
+        if FileManager.default.isExecutableFile(atPath: path) { return path }
+    }
+    let fallback = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/debug/dmdesk").path
+    return FileManager.default.isExecutableFile(atPath: fallback) ? fallback : nil
+}
+
+/// Spawns a program with stdin and stderr on /dev/null, waits for it, and returns its stdout when asked.
+func spawnAndWait(_ argv: [String], captureOutput: Bool) throws -> String {
+    var fds: [Int32] = [-1, -1]
+    if captureOutput { guard pipe(&fds) == 0 else { throw POSIXError(.EMFILE) } }
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    defer { posix_spawn_file_actions_destroy(&actions) }
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    if captureOutput {
+        posix_spawn_file_actions_adddup2(&actions, fds[1], 1)
+        posix_spawn_file_actions_addclose(&actions, fds[0])
+    } else {
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    }
+    posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+    var cArgs = argv.map { strdup($0) } + [nil]
+    defer { cArgs.forEach { free($0) } }
+    var pid: pid_t = 0
+    let rc = posix_spawn(&pid, argv[0], &actions, nil, &cArgs, environ)
+    if captureOutput { close(fds[1]) }
+    guard rc == 0 else {
+        if captureOutput { close(fds[0]) }
+        throw POSIXError(POSIXErrorCode(rawValue: rc) ?? .ENOENT)
+    }
+    var output = [UInt8]()
+    if captureOutput {
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n <= 0 { break }
+            output += buffer[0..<n]
+        }
+        close(fds[0])
+    }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+    return String(decoding: output, as: UTF8.self)
+}
