@@ -88,6 +88,8 @@ struct DemoCommand: AsyncParsableCommand {
 }
 
 enum DemoSetup {
-    /// Starter rules so the bot has something to say; replaced by the shop's own with `dmdesk rules`.
-    static func seedRules(_ runtime: DaemonRuntime) {}
+    /// The shop starter rules (`dmdesk rules seed`), so the bot has something to say.
+    static func seedRules(_ runtime: DaemonRuntime) {
+        _ = try? runtime.store.seedRules()
+    }
 }
