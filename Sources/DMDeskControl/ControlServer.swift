@@ -129,11 +129,10 @@ public final class ControlServer: Sendable {
 
         let listenFD = UnixSocket.makeStreamSocket(nonBlocking: true)
         guard listenFD >= 0 else { throw ControlServerError.system(operation: "socket", path: path, errno: errno) }
-        // The umask makes the file 0600 from the moment it exists; chmod afterwards in case it didn't.
-        let previousMask = umask(0o177)
+        // No umask trick: umask is process-wide and would race with other threads creating files. Between
+        // bind and chmod the socket sits in our 0700 directory, and the peer uid check applies regardless.
         let bindResult = UnixSocket.bind(listenFD, address)
         let bindErrno = errno
-        umask(previousMask)
         guard bindResult == 0 else {
             close(listenFD)
             // Lost a race with another daemon starting on the same path.

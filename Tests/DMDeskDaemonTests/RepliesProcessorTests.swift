@@ -33,11 +33,11 @@ struct RepliesProcessorTests {
 
     @Test("two messages inside the debounce window get one reply")
     func debounce() async throws {
-        try await ReplyRig.with(env: ["DMDESK_REPLY_DELAY_MS": "700-800"]) { rig in
+        try await ReplyRig.with(env: ["DMDESK_REPLY_DELAY_MS": "2500-2600"]) { rig in
             let customer = "2000000000000002"
             let a = try await rig.say(customer, "hi")
             let b = try await rig.say(customer, "are you there?")
-            try await rig.waitProcessed([a, b], timeout: 10)
+            try await rig.waitProcessed([a, b], timeout: 15)
             try await rig.waitIdle()
             #expect(rig.texts(customer) == [Self.fallback])
             // And nothing more arrives later.
