@@ -143,6 +143,11 @@ final class ConsoleController {
     var keepSelectedMessageVisible = false
     /// Set by PgUp/PgDn: the next frame may need to fetch older history.
     var scrolledByPage = false
+    /// The thread list came in as a first page (enough for the screen); the full list is asked for next.
+    var threadListIsFirstPage = false
+    /// Threads in the first page: a screenful is drawn from these while the rest (10,000 threads are megabytes of
+    /// JSON for the daemon to encode) follows.
+    static let firstThreadPage = 200
 
     var quitStatus: Int32? = nil
     var reconnectDelay = 0.25
@@ -258,7 +263,7 @@ final class ConsoleController {
         pending.removeAll()
         // Subscribe before asking for the list, so nothing that happens in between is missed.
         send(ControlRequest(id: .null, type: .subscribe, since: state.lastSeq > 0 ? state.lastSeq : nil), as: .subscribe)
-        send(ControlRequest(id: .null, type: .threads), as: .threads)
+        threadListIsFirstPage = send(ControlRequest(id: .null, type: .threads, limit: Self.firstThreadPage), as: .threads)
         send(ControlRequest(id: .null, type: .status), as: .status)
         if let open = state.openThreadID, state.history[open] == nil { requestHistory(open) }
     }
@@ -349,8 +354,7 @@ final class ConsoleController {
         case .threads:
             guard let reply = try? decoder.decode(TypedReply<ThreadsResult>.self, from: raw) else { return false }
             pending[id] = nil
-            state.loadThreads(reply.result.threads)
-            if let open = state.openThreadID { state.open(thread: open) }
+            threadsArrived(reply.result.threads)
             return true
         case .history(let thread):
             guard let reply = try? decoder.decode(TypedReply<HistoryResult>.self, from: raw) else { return false }
@@ -404,10 +408,7 @@ final class ConsoleController {
         case .subscribe:
             if let last = result["last_seq"]?.int64Value, state.lastSeq == 0 { state.lastSeq = last }
         case .threads:
-            if let list = try? result["threads"]?.decode([ThreadSummary].self) {
-                state.loadThreads(list)
-                if let open = state.openThreadID { state.open(thread: open) }
-            }
+            if let list = try? result["threads"]?.decode([ThreadSummary].self) { threadsArrived(list) }
         case .status:
             if let status = try? result["status"]?.decode(DaemonStatus.self) { state.status = status }
         case .history(let thread):
@@ -425,6 +426,17 @@ final class ConsoleController {
             if let summary = try? result["thread"]?.decode(ThreadSummary.self) { state.upsertThread(summary) }
         case .react: state.notice = Notice("reaction sent", isError: false)
         case .retry: state.notice = Notice("retrying…", isError: false)
+        }
+    }
+
+    /// A `threads` reply. After the first page, asks for the whole list: only now, so the full list can never
+    /// arrive before (and be replaced by) the page.
+    private func threadsArrived(_ list: [ThreadSummary]) {
+        state.loadThreads(list)
+        if let open = state.openThreadID { state.open(thread: open) }
+        if threadListIsFirstPage {
+            threadListIsFirstPage = false
+            if list.count >= Self.firstThreadPage { send(ControlRequest(id: .null, type: .threads), as: .threads) }
         }
     }
 

@@ -154,6 +154,8 @@ public struct ConsoleState: Sendable {
     /// A `threads` reply: the whole list, replacing what we had.
     public mutating func loadThreads(_ list: [ThreadSummary]) {
         threads = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
+        unreadThreadCount = threads.values.reduce(0) { $0 + ($1.unread > 0 ? 1 : 0) }
+        visibleThreadIDs = []  // drop the shared buffer first (see `reposition`)
         sortedThreadIDs = threads.values.sorted(by: Self.isMoreRecent).map(\.id)
         refilter()
         if selectedThreadID.map({ threads[$0] == nil }) ?? true { selectedThreadID = visibleThreadIDs.first }
@@ -175,8 +177,8 @@ public struct ConsoleState: Sendable {
 
     /// A `{"thread": ThreadSummary}` reply or a `thread.updated` event.
     public mutating func upsertThread(_ summary: ThreadSummary) {
-        threads[summary.id] = summary
-        reposition(summary.id)
+        let old = setThread(summary)
+        reposition(summary.id, old: old)
     }
 
     /// A `send` reply or an `outbound.updated` event: shows or updates our message's delivery mark.
@@ -283,11 +285,12 @@ public struct ConsoleState: Sendable {
         selectedThreadID = id
         if var summary = threads[id], summary.unread > 0 {
             summary.unread = 0
-            threads[id] = summary
+            setThread(summary)
         }
     }
 
-    public var unreadThreadCount: Int { threads.values.reduce(0) { $0 + ($1.unread > 0 ? 1 : 0) } }
+    /// Threads with unread messages; kept up to date by every change to `threads` (drawn every frame).
+    public private(set) var unreadThreadCount = 0
 
     /// The customer's newest message in a thread (for the manager-notification prompt).
     public func lastCustomerMessage(in thread: String) -> MessageView? {
@@ -311,10 +314,22 @@ public struct ConsoleState: Sendable {
         return ta != tb ? ta > tb : a.id < b.id
     }
 
+    /// Replaces one thread's summary, keeping `unreadThreadCount` right; returns the previous summary.
+    @discardableResult
+    private mutating func setThread(_ summary: ThreadSummary) -> ThreadSummary? {
+        let old = threads.updateValue(summary, forKey: summary.id)
+        unreadThreadCount += (summary.unread > 0 ? 1 : 0) - ((old?.unread ?? 0) > 0 ? 1 : 0)
+        return old
+    }
+
     /// Moves one thread to its sorted place: O(n) instead of re-sorting everything per event.
-    private mutating func reposition(_ id: String) {
-        if let old = sortedThreadIDs.firstIndex(of: id) { sortedThreadIDs.remove(at: old) }
-        guard let summary = threads[id] else { return }
+    /// `old` is the summary before the change: its row is found by binary search instead of a scan.
+    private mutating func reposition(_ id: String, old: ThreadSummary?) {
+        // Without a filter `visibleThreadIDs` shares `sortedThreadIDs`' buffer: release it before mutating, or the
+        // remove/insert below copies all 10,000 ids (a retain and a release each) on every event.
+        visibleThreadIDs = []
+        if let index = indexInSorted(id, old: old) { sortedThreadIDs.remove(at: index) }
+        guard let summary = threads[id] else { refilter(); return }
         var low = 0, high = sortedThreadIDs.count
         while low < high {
             let mid = (low + high) / 2
@@ -323,6 +338,22 @@ public struct ConsoleState: Sendable {
         sortedThreadIDs.insert(id, at: low)
         refilter()
         if selectedThreadID == nil { selectedThreadID = visibleThreadIDs.first }
+    }
+
+    /// Where `id` sits in `sortedThreadIDs`, whose other rows are ordered by their current summaries and this one
+    /// by `old`; falls back to a scan if that does not find it.
+    private func indexInSorted(_ id: String, old: ThreadSummary?) -> Int? {
+        if let old {
+            var low = 0, high = sortedThreadIDs.count
+            while low < high {
+                let mid = (low + high) / 2
+                let otherID = sortedThreadIDs[mid]
+                let other = otherID == id ? old : threads[otherID]
+                if let other, Self.isMoreRecent(other, old) { low = mid + 1 } else { high = mid }
+            }
+            if low < sortedThreadIDs.count && sortedThreadIDs[low] == id { return low }
+        }
+        return sortedThreadIDs.firstIndex(of: id)
     }
 
     private mutating func refilter() {
@@ -338,21 +369,19 @@ public struct ConsoleState: Sendable {
     /// Inserts or replaces a message (by id, or by outbox id for our own); returns true when it was new.
     @discardableResult
     private mutating func upsertMessage(_ message: MessageView) -> Bool {
-        var list = messages[message.thread] ?? []
-        if let index = list.lastIndex(where: {
+        // Mutated in place through the dictionary: copying the list out and back would copy every message.
+        if let index = messages[message.thread]?.lastIndex(where: {
             $0.id == message.id || (message.outboundId != nil && $0.outboundId == message.outboundId)
         }) {
             var updated = message
-            if updated.reactions.isEmpty { updated.reactions = list[index].reactions }
-            list[index] = updated
-            messages[message.thread] = list
+            if updated.reactions.isEmpty { updated.reactions = messages[message.thread]![index].reactions }
+            messages[message.thread]![index] = updated
             return false
         }
         // Usually the newest: search from the end for its place by time.
-        var position = list.count
-        while position > 0 && list[position - 1].timestamp > message.timestamp { position -= 1 }
-        list.insert(message, at: position)
-        messages[message.thread] = list
+        var position = messages[message.thread]?.count ?? 0
+        while position > 0 && messages[message.thread]![position - 1].timestamp > message.timestamp { position -= 1 }
+        messages[message.thread, default: []].insert(message, at: position)
         return true
     }
 
@@ -360,9 +389,8 @@ public struct ConsoleState: Sendable {
     private mutating func updateMessage(in thread: String, where match: (MessageView) -> Bool,
                                         _ change: (inout MessageView) -> Void) -> Bool
     {
-        guard var list = messages[thread], let index = list.lastIndex(where: match) else { return false }
-        change(&list[index])
-        messages[thread] = list
+        guard let index = messages[thread]?.lastIndex(where: match) else { return false }
+        change(&messages[thread]![index])
         return true
     }
 
@@ -379,7 +407,7 @@ public struct ConsoleState: Sendable {
             summary.lastInboundAt = max(summary.lastInboundAt ?? 0, message.timestamp)
             if countUnread && message.thread != openThreadID { summary.unread += 1 }
         }
-        threads[message.thread] = summary
-        reposition(message.thread)
+        let old = setThread(summary)
+        reposition(message.thread, old: old)
     }
 }

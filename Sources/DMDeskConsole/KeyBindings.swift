@@ -116,41 +116,50 @@ public struct KeyMap: Sendable {
         return lines
     }
 
+    /// The same table grouped for the overlay: per context, its bindings as (keys, description).
+    public func helpSections() -> [(title: String, entries: [(keys: String, description: String)])] {
+        KeyContext.allCases.compactMap { context in
+            let entries = bindings.filter { $0.context == context }
+                .map { (keys: $0.keys.map(\.label).joined(separator: " "), description: $0.description) }
+            return entries.isEmpty ? nil : (title: context.title, entries: entries)
+        }
+    }
+
     public static let standard = KeyMap([
-        KeyBinding(.inbox, [.char("j"), .down], .moveDown, "next thread / next message"),
-        KeyBinding(.inbox, [.char("k"), .up], .moveUp, "previous thread / previous message"),
+        KeyBinding(.inbox, [.char("j"), .down], .moveDown, "next thread / message"),
+        KeyBinding(.inbox, [.char("k"), .up], .moveUp, "previous thread / message"),
         KeyBinding(.inbox, [.enter, .char("o")], .openThread, "open the selected thread"),
-        KeyBinding(.inbox, [.tab, .backTab], .switchPane, "switch between thread list and conversation"),
-        KeyBinding(.inbox, [.char("r"), .char("i")], .compose, "write a reply in the open thread"),
+        KeyBinding(.inbox, [.tab, .backTab], .switchPane, "switch pane: threads ↔ conversation"),
+        KeyBinding(.inbox, [.char("r"), .char("i")], .compose, "reply in the open thread"),
         KeyBinding(.inbox, [.char("t")], .takeOver, "take the thread over from the bot"),
         KeyBinding(.inbox, [.char("a")], .handBack, "hand the thread back to the bot"),
         KeyBinding(.inbox, [.char("n")], .notifyManager, "notify the manager on WhatsApp"),
         KeyBinding(.inbox, [.char("e")], .react, "react to the selected message"),
         KeyBinding(.inbox, [.char("u")], .nextUnread, "jump to the next unread thread"),
-        KeyBinding(.inbox, [.char("/")], .filter, "filter threads by text (Esc clears)"),
+        KeyBinding(.inbox, [.char("/")], .filter, "filter threads (Esc clears)"),
         KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
         KeyBinding(.inbox, [.char("R")], .retryFailed, "retry a failed send"),
         KeyBinding(.inbox, [.pageUp, .ctrl("b")], .pageUp, "scroll up a page"),
         KeyBinding(.inbox, [.pageDown, .ctrl("f")], .pageDown, "scroll down a page"),
-        KeyBinding(.inbox, [.char("g"), .home], .top, "go to the top (newest thread / oldest message)"),
-        KeyBinding(.inbox, [.char("G"), .end], .bottom, "go to the bottom"),
+        KeyBinding(.inbox, [.char("g"), .home], .top, "top: newest thread / oldest message"),
+        KeyBinding(.inbox, [.char("G"), .end], .bottom, "bottom"),
         KeyBinding(.inbox, [.char("?")], .help, "show or hide this help"),
-        KeyBinding(.inbox, [.char("q")], .quit, "quit (asks first if a draft would be lost)"),
+        KeyBinding(.inbox, [.char("q")], .quit, "quit (asks if a draft would be lost)"),
 
-        KeyBinding(.editor, [.enter], .send, "send the reply / accept the prompt"),
+        KeyBinding(.editor, [.enter], .send, "send the reply / accept a prompt"),
         KeyBinding(.editor, [.altEnter], .newline, "new line in the reply"),
-        KeyBinding(.editor, [.escape], .cancel, "stop editing (the draft is kept for later)"),
+        KeyBinding(.editor, [.escape], .cancel, "stop editing, keep the draft"),
         KeyBinding(.editor, [.left], .cursorLeft, "cursor left"),
         KeyBinding(.editor, [.right], .cursorRight, "cursor right"),
-        KeyBinding(.editor, [.up], .cursorUp, "cursor to the line above"),
-        KeyBinding(.editor, [.down], .cursorDown, "cursor to the line below"),
+        KeyBinding(.editor, [.up], .cursorUp, "line above"),
+        KeyBinding(.editor, [.down], .cursorDown, "line below"),
         KeyBinding(.editor, [.home, .ctrl("a")], .lineStart, "start of line"),
         KeyBinding(.editor, [.end, .ctrl("e")], .lineEnd, "end of line"),
-        KeyBinding(.editor, [.backspace], .deleteBack, "delete the character before the cursor"),
-        KeyBinding(.editor, [.delete, .ctrl("d")], .deleteForward, "delete the character under the cursor"),
-        KeyBinding(.editor, [.ctrl("w")], .deleteWord, "delete the word before the cursor"),
-        KeyBinding(.editor, [.ctrl("u")], .deleteToStart, "delete to the start of the line"),
-        KeyBinding(.editor, [.ctrl("k")], .deleteToEnd, "delete to the end of the line"),
+        KeyBinding(.editor, [.backspace], .deleteBack, "delete the character before"),
+        KeyBinding(.editor, [.delete, .ctrl("d")], .deleteForward, "delete the character under"),
+        KeyBinding(.editor, [.ctrl("w")], .deleteWord, "delete the word before"),
+        KeyBinding(.editor, [.ctrl("u")], .deleteToStart, "delete to start of line"),
+        KeyBinding(.editor, [.ctrl("k")], .deleteToEnd, "delete to end of line"),
     ])
 }
 

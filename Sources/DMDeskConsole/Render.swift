@@ -51,8 +51,20 @@ enum MessageLayout {
         func addWrapped(_ text: String, _ role: UIRole) {
             for line in TextWidth.wrap(text, width: textWidth) { body.append([Segment(line, role)]) }
         }
+        // Links (story and attachment URLs) take one row each, cut at the pane's edge: wrapped across
+        // rows they are neither readable nor copyable, and the scheme adds nothing.
+        func addLink(_ label: String, _ url: String?) {
+            guard let url, !url.isEmpty else { body.append([Segment(TextWidth.truncate(label, to: textWidth), .muted)]); return }
+            let shown = Sanitizer.visible(url, newlines: .space)
+            let room = textWidth - TextWidth.width(label) - 1
+            if room < 12 {
+                addWrapped(label + " " + shown, .muted)
+            } else {
+                body.append([Segment(label + " " + TextWidth.truncate(shown, to: room), .muted)])
+            }
+        }
         if let story = message.replyToStory {
-            addWrapped("↪ replied to your story " + Sanitizer.visible(story, newlines: .space), .muted)
+            addLink("↪ replied to your story", story)
         }
         if message.deleted {
             body.append([Segment("(message deleted)", .muted)])
@@ -60,9 +72,7 @@ enum MessageLayout {
             addWrapped(Sanitizer.visible(text), role)
         }
         for attachment in message.attachments {
-            let kind = Sanitizer.visible(attachment.type, newlines: .space)
-            let url = attachment.url.map { " " + Sanitizer.visible($0, newlines: .space) } ?? ""
-            addWrapped("[\(kind)]\(url)", .muted)
+            addLink("[\(Sanitizer.visible(attachment.type, newlines: .space))]", attachment.url)
         }
         if body.isEmpty { body.append([Segment("(empty message)", .muted)]) }
 
@@ -93,11 +103,12 @@ enum MessageLayout {
         }
 
         let labelWidth = labelWidth(paneWidth: width)
-        let head = TimeFormat.clock(message.timestamp) + " "
-            + TextWidth.fit(label(for: message, customerName: customerName), to: labelWidth) + " "
+        let clock = Segment(TimeFormat.clock(message.timestamp) + " ", .muted)
+        let name = Segment(TextWidth.fit(label(for: message, customerName: customerName), to: labelWidth) + " ",
+                           message.author == .system ? .system : role)
         let blank = String(repeating: " ", count: prefix)
         return body.enumerated().map { index, segments in
-            [Segment(index == 0 ? head : blank, index == 0 ? role : .list)] + segments
+            (index == 0 ? [clock, name] : [Segment(blank, .list)]) + segments
         }
     }
 }
@@ -165,11 +176,13 @@ extension ConsoleController {
     private func drawTitleBar(width: Int) {
         screen.fill(y: 0, x: 0, width: width, role: .title)
         var left = " dmdesk"
-        if let account = state.hello?.account, !account.isEmpty { left += " · " + Sanitizer.visible(account, newlines: .space) }
+        if let account = state.hello?.account, !account.isEmpty {
+            left += "  ·  account " + Sanitizer.visible(account, newlines: .space)
+        }
         if let open = state.openThreadID, let thread = state.threads[open], !isTwoPane && state.focus == .conversation {
             left += " · " + Sanitizer.visible(thread.displayName, newlines: .space)
         }
-        var right = state.filter.isEmpty ? "? help " : "filter: \(Sanitizer.visible(state.filter, newlines: .space)) · ? help "
+        var right = state.filter.isEmpty ? "? help " : "filter: \(Sanitizer.visible(state.filter, newlines: .space))  ·  ? help "
         if width < 50 { right = "" }
         let rightWidth = TextWidth.width(right)
         screen.put(left, y: 0, x: 0, width: width - rightWidth - 1, role: .title)
@@ -340,7 +353,8 @@ extension ConsoleController {
             var cx = x + 1
             for (segmentIndex, segment) in line.segments.enumerated() {
                 var role = segment.role
-                if segmentIndex == 0, highlightSelection, line.messageIndex != nil, line.messageIndex == selectedIndex,
+                let isPrefix = segmentIndex == 0 || (segmentIndex == 1 && line.segments[0].role == .muted)
+                if isPrefix, highlightSelection, line.messageIndex != nil, line.messageIndex == selectedIndex,
                    mode != .compose
                 {
                     role = .selection
@@ -360,19 +374,21 @@ extension ConsoleController {
     {
         screen.horizontalLine(y: y, x: x, width: width, role: .border)
         if !composing && draft.isEmpty {
-            let hint = thread.mode == .human
-                ? " r reply · a hand back to the bot · e react · n notify manager · x resolve · ? help"
-                : " bot mode · t take over · r reply · e react · n notify manager · x resolve · ? help"
-            screen.put(TextWidth.truncate(hint, to: width), y: y + 1, x: x, width: width, role: .muted)
+            let hints: [(key: String, label: String)] = thread.mode == .human
+                ? [("r", "reply"), ("a", "hand back to bot"), ("e", "react"), ("n", "notify manager"), ("x", "resolve"), ("?", "help")]
+                : [("t", "take over"), ("r", "reply"), ("e", "react"), ("n", "notify manager"), ("x", "resolve"), ("?", "help")]
+            drawKeyHints(hints, y: y + 1, x: x + 1, width: width - 1)
             return nil
         }
         let bytes = draft.byteCount
         let counter = " \(bytes)/\(maxMessageBytes) "
-        let title = composing ? " Reply to \(Sanitizer.visible(thread.displayName, newlines: .space)) · Enter send · Alt+Enter newline · Esc " : " Draft (r to continue) "
+        let title = composing ? " Reply to \(Sanitizer.visible(thread.displayName, newlines: .space)) " : " Draft · r to continue "
         let counterWidth = TextWidth.width(counter)
-        let titleWidth = max(0, width - counterWidth - 3)
-        screen.put(TextWidth.truncate(title, to: titleWidth), y: y, x: x + 1, width: titleWidth, role: composing ? .title : .muted)
-        screen.put(counter, y: y, x: x + width - counterWidth - 1, width: counterWidth, role: bytes > maxMessageBytes ? .error : .muted)
+        let titleWidth = max(0, min(TextWidth.width(title), width - counterWidth - 3))
+        screen.put(TextWidth.truncate(title, to: titleWidth), y: y, x: x + 1, width: titleWidth,
+                              role: composing ? .title : .muted)
+        let counterX = x + width - counterWidth - 1
+        screen.put(counter, y: y, x: counterX, width: counterWidth, role: bytes > maxMessageBytes ? .error : .muted)
 
         let layout = draft.layout()
         let fieldWidth = max(2, width - 2)
@@ -392,6 +408,20 @@ extension ConsoleController {
         return (y + 1 + layout.cursorLine - firstLine, x + 1 + layout.cursorColumn - offset)
     }
 
+    /// "key label · key label" with the keys emphasised, cut before a pair that would not fit whole.
+    private func drawKeyHints(_ hints: [(key: String, label: String)], y: Int, x: Int, width: Int) {
+        var cx = x
+        let end = x + width
+        for (index, hint) in hints.enumerated() {
+            let separator = index == 0 ? "" : "  "
+            let needed = TextWidth.width(separator) + TextWidth.width(hint.key) + 1 + TextWidth.width(hint.label)
+            guard cx + needed <= end else { break }
+            cx += screen.put(separator, y: y, x: cx, width: end - cx, role: .muted)
+            cx += screen.put(hint.key, y: y, x: cx, width: end - cx, role: .hintKey)
+            cx += screen.put(" " + hint.label, y: y, x: cx, width: end - cx, role: .muted)
+        }
+    }
+
     // MARK: Bottom lines
 
     /// The message line: a prompt, the quit question, the reaction picker, or the latest notice.
@@ -407,6 +437,9 @@ extension ConsoleController {
             let text = LineEditor.visibleSlice(layout.lines[layout.cursorLine], offset: offset, width: fieldWidth)
             screen.put(text, y: y, x: labelWidth, width: fieldWidth, role: .compose)
             return (y, labelWidth + layout.cursorColumn - offset)
+        case .compose where state.notice?.isError != true:
+            drawKeyHints([("Enter", "send"), ("Alt+Enter", "new line"), ("Esc", "close, keep the draft"),
+                          ("Ctrl-W", "delete word"), ("Ctrl-U", "clear line")], y: y, x: 1, width: width - 1)
         case .confirmQuit:
             screen.put("A draft would be lost. Quit anyway? (y/n)", y: y, x: 0, width: width, role: .error)
         case .reactPicker:
@@ -429,21 +462,21 @@ extension ConsoleController {
         }
         switch state.connection {
         case .connected:
-            add(" ● ")
+            add(" ● ", .statusGood)
         case .connecting:
-            add(" connecting… ", .error)
+            add(" connecting… ", .statusBad)
         case .reconnecting(let attempt):
-            add(attempt > 0 ? " reconnecting… (try \(attempt)) " : " reconnecting… ", .error)
+            add(attempt > 0 ? " reconnecting… (try \(attempt)) " : " reconnecting… ", .statusBad)
         }
         let listener = state.status?.listener ?? state.hello?.listener
         if let listener { add(Sanitizer.visible(listener, newlines: .space)) }
         if let status = state.status {
             add(" │ redis ")
-            add(status.redis, ["up", "ok", "connected"].contains(status.redis) ? .statusbar : .error)
+            add(status.redis, ["up", "ok", "connected"].contains(status.redis) ? .statusGood : .statusBad)
             add(" │ sqlite ")
-            add(status.sqlite, ["ok", "up"].contains(status.sqlite) ? .statusbar : .error)
+            add(status.sqlite, ["ok", "up"].contains(status.sqlite) ? .statusGood : .statusBad)
             add(" │ token ")
-            add(status.token, ["ok", "valid", "set"].contains(status.token) ? .statusbar : .error)
+            add(status.token, ["ok", "valid", "set"].contains(status.token) ? .statusGood : .statusBad)
             if status.pendingOutbound > 0 { add(" │ \(status.pendingOutbound) sending") }
         }
         let unread = state.unreadThreadCount
@@ -454,28 +487,100 @@ extension ConsoleController {
         }
     }
 
+    private enum HelpRow {
+        case heading(String)
+        case entry(keys: String, description: String)
+        case text(String)
+        case blank
+    }
+
+    /// The `?` overlay: a framed box with the key table, in two columns when the terminal is wide
+    /// enough (inbox keys | editing keys), else one scrollable column.
     private func drawHelp(rows: Int, cols: Int) {
-        var lines = keyMap.helpLines()
-        lines.append("")
-        lines.append("Reaction picker: 1-6 choose, Enter or h = ♥ love, Esc cancels.")
-        lines.append("Quit question: y quits, any other key stays.")
-        let boxWidth = min(cols - 2, max(40, lines.map { TextWidth.width($0) }.max() ?? 40) + 4)
-        let boxHeight = min(rows - 2, lines.count + 3)
-        let left = (cols - boxWidth) / 2
-        let top = (rows - boxHeight) / 2
-        let inner = boxHeight - 3
-        helpScroll = max(0, min(helpScroll, max(0, lines.count - inner)))
-        for row in 0..<boxHeight { screen.fill(y: top + row, x: left, width: boxWidth, role: .help) }
-        let title = " dmdesk keys "
-        screen.put(title, y: top, x: left + 2, width: boxWidth - 4, role: .title)
-        for row in 0..<inner {
-            let index = helpScroll + row
-            guard index < lines.count else { break }
-            let line = lines[index]
-            let isHeading = !line.hasPrefix(" ") && !line.isEmpty && index < lines.count - 2
-            screen.put(line, y: top + 1 + row, x: left + 2, width: boxWidth - 4, role: isHeading ? .unread : .help)
+        let sections = keyMap.helpSections()
+        let notes: [HelpRow] = [.blank, .heading("Questions"), .entry(keys: "1-6 Enter", description: "pick a reaction (Enter = ♥)"),
+                                .entry(keys: "y", description: "quit when a draft would be lost")]
+        func column(_ sections: [(title: String, entries: [(keys: String, description: String)])]) -> [HelpRow] {
+            var rows: [HelpRow] = []
+            for section in sections {
+                if !rows.isEmpty { rows.append(.blank) }
+                rows.append(.heading(section.title))
+                rows += section.entries.map { .entry(keys: $0.keys, description: $0.description) }
+            }
+            return rows
         }
-        let footer = lines.count > inner ? "j/k scroll · any other key closes" : "any key closes"
-        screen.put(footer, y: top + boxHeight - 1, x: left + 2, width: boxWidth - 4, role: .muted)
+        func keyWidth(_ rows: [HelpRow]) -> Int {
+            rows.map { if case .entry(let keys, _) = $0 { return TextWidth.width(keys) } else { return 0 } }.max() ?? 0
+        }
+        func rowWidth(_ row: HelpRow, keyColumn: Int) -> Int {
+            switch row {
+            case .heading(let t), .text(let t): return TextWidth.width(t)
+            case .entry(_, let d): return keyColumn + 2 + TextWidth.width(d)
+            case .blank: return 0
+            }
+        }
+        var columns: [[HelpRow]]
+        if sections.count >= 2 {
+            columns = [column(Array(sections.prefix(1))), column(Array(sections.dropFirst())) + notes]
+        } else {
+            columns = [column(sections) + notes]
+        }
+        var keyColumns = columns.map(keyWidth)
+        var widths = zip(columns, keyColumns).map { rows, k in rows.map { rowWidth($0, keyColumn: k) }.max() ?? 0 }
+        let gap = 3
+        let twoColumnWidth = widths.reduce(0, +) + gap * (widths.count - 1) + 4
+        let tallest = columns.map(\.count).max() ?? 0
+        if columns.count > 1 && (twoColumnWidth > cols - 2 || tallest + 4 > rows - 2) {
+            columns = [Array(columns.flatMap { $0 + [.blank] }.dropLast())]
+            keyColumns = [keyColumns.max() ?? 0]
+            widths = [columns[0].map { rowWidth($0, keyColumn: keyColumns[0]) }.max() ?? 0]
+        }
+        let contentWidth = widths.reduce(0, +) + gap * (widths.count - 1)
+        let boxWidth = min(cols - 2, max(40, contentWidth + 4))
+        let contentRows = columns.map(\.count).max() ?? 0
+        let boxHeight = min(rows - 2, contentRows + 4)
+        let left = (cols - boxWidth) / 2
+        let top = max(0, (rows - boxHeight) / 2)
+        let inner = boxHeight - 4
+        helpScroll = max(0, min(helpScroll, max(0, contentRows - inner)))
+
+        // Frame.
+        for row in 0..<boxHeight { screen.fill(y: top + row, x: left, width: boxWidth, role: .help) }
+        let horizontal = String(repeating: "─", count: max(0, boxWidth - 2))
+        screen.put("┌" + horizontal + "┐", y: top, x: left, width: boxWidth, role: .help)
+        screen.put("└" + horizontal + "┘", y: top + boxHeight - 1, x: left, width: boxWidth, role: .help)
+        for row in 1..<(boxHeight - 1) {
+            screen.put("│", y: top + row, x: left, width: 1, role: .help)
+            screen.put("│", y: top + row, x: left + boxWidth - 1, width: 1, role: .help)
+        }
+        screen.put(" dmdesk keys ", y: top, x: left + 2, width: boxWidth - 4, role: .title)
+
+        // Columns.
+        var cx = left + 2
+        for (index, rowsOfColumn) in columns.enumerated() {
+            let keyColumn = keyColumns[index]
+            let columnWidth = min(widths[index], left + boxWidth - 2 - cx)
+            guard columnWidth > 0 else { break }
+            for row in 0..<inner {
+                let i = helpScroll + row
+                guard i < rowsOfColumn.count else { break }
+                let y = top + 2 + row
+                switch rowsOfColumn[i] {
+                case .heading(let title):
+                    screen.put(title, y: y, x: cx, width: columnWidth, role: .helpHeading)
+                case .entry(let keys, let description):
+                    screen.put(TextWidth.fit(keys, to: keyColumn), y: y, x: cx, width: columnWidth, role: .helpKey)
+                    screen.put(description, y: y, x: cx + keyColumn + 2, width: columnWidth - keyColumn - 2, role: .help)
+                case .text(let text):
+                    screen.put(text, y: y, x: cx, width: columnWidth, role: .help)
+                case .blank:
+                    break
+                }
+            }
+            cx += widths[index] + gap
+        }
+        let footer = contentRows > inner ? " j/k scroll · any other key closes " : " any key closes "
+        let footerWidth = TextWidth.width(footer)
+        screen.put(footer, y: top + boxHeight - 1, x: left + boxWidth - footerWidth - 2, width: footerWidth, role: .help)
     }
 }

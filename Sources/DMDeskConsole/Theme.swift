@@ -8,6 +8,26 @@ public enum UIRole: String, CaseIterable, Sendable {
     case badgeBot = "badge_bot"
     case badgeHuman = "badge_human"
     case border, title, help
+    /// Optional in theme files: when a section is missing, the style is derived from the others
+    /// (see `derivation`), so themes written before these roles existed keep loading.
+    case helpKey = "help_key"
+    case helpHeading = "help_heading"
+    case statusGood = "status_good"
+    case statusBad = "status_bad"
+    case hintKey = "hint_key"
+
+    /// For an optional role: take fg from one role and bg from another, plus attributes. When the fg
+    /// role has a background of its own (e.g. white on red for errors) its fg and bg are kept together.
+    var derivation: (fg: UIRole, bg: UIRole, attributes: Set<TextAttribute>)? {
+        switch self {
+        case .helpKey: return (.operator, .help, [.bold])
+        case .helpHeading: return (.unread, .help, [.bold, .underline])
+        case .statusGood: return (.bot, .statusbar, [])
+        case .statusBad: return (.error, .statusbar, [.bold])
+        case .hintKey: return (.operator, .muted, [.bold])
+        default: return nil
+        }
+    }
 }
 
 public enum TextAttribute: String, CaseIterable, Sendable {
@@ -159,11 +179,30 @@ public struct Theme: Equatable, Sendable {
             throw ThemeError(file: file, location: "[\(section)]", problem: "unknown role (known: \(known))")
         }
         var styles: [UIRole: RoleStyle] = [:]
-        for role in UIRole.allCases {
+        for role in UIRole.allCases where role.derivation == nil {
             guard let table = document.sections[role.rawValue] else {
                 throw ThemeError(file: file, location: "[\(role.rawValue)]", problem: "missing section")
             }
             styles[role] = try parseStyle(table, role: role.rawValue, file: file)
+        }
+        for role in UIRole.allCases {
+            guard let derivation = role.derivation else { continue }
+            if let table = document.sections[role.rawValue] {
+                styles[role] = try parseStyle(table, role: role.rawValue, file: file)
+                continue
+            }
+            let source = styles[derivation.fg] ?? RoleStyle()
+            let ground = styles[derivation.bg] ?? RoleStyle()
+            var style = RoleStyle(fg: source.fg, bg: ground.bg, fg8: source.fg8, bg8: ground.bg8,
+                                  attributes: derivation.attributes)
+            if source.bg >= 0 { style.bg = source.bg }
+            if source.bg8 >= 0 { style.bg8 = source.bg8 }
+            // Attributes that carry the meaning in colourless themes (reverse, dim) come along.
+            style.attributes.formUnion(source.attributes.intersection([.reverse, .dim, .underline]))
+            if ground.attributes.contains(.reverse) && !style.attributes.contains(.reverse) {
+                style.attributes.insert(.reverse)
+            }
+            styles[role] = style
         }
         return Theme(name: name, styles: styles)
     }
