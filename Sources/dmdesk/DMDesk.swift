@@ -21,6 +21,7 @@ struct DMDesk: AsyncParsableCommand {
             ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
             ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
             BenchCommand.self, RulesCommand.self, BenchRepliesCommand.self,
+            BenchConsoleToolsCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions
