@@ -6,6 +6,10 @@ import Logging
 /// Serialises webhook deliveries onto one writer thread and group-commits them: under load many deliveries share
 /// one SQLite transaction (each in its own savepoint) and one Redis pipeline. Each caller is answered only after
 /// its delivery is committed, its context pushed and its events published — so a 200 always means durable.
+///
+/// Two stages, each on its own thread: the writer commits batch N+1 while the finisher pushes batch N's context
+/// to Redis, publishes its events and answers its callers. Both stages take batches in order, so for every
+/// delivery the order stays commit → Redis → publish → answer, and events are published in commit order.
 public final class IngestPipeline: @unchecked Sendable {
     public typealias Publish = @Sendable ([JournalEvent]) -> Void
     public typealias NotifyThreads = @Sendable (Set<String>) -> Void
@@ -13,6 +17,12 @@ public final class IngestPipeline: @unchecked Sendable {
     private struct Pending {
         var events: [WebhookEvent]
         var continuation: CheckedContinuation<IngestOutcome, Error>
+    }
+
+    /// A committed batch, waiting for the finisher.
+    private struct Committed {
+        var batch: [Pending]
+        var results: [Result<IngestOutcome, Error>]
     }
 
     private let store: Store
@@ -23,6 +33,9 @@ public final class IngestPipeline: @unchecked Sendable {
     private var queue: [Pending] = []
     private var stopping = false
     private var thread: Thread?
+    private let finishCondition = NSCondition()
+    private var committed: [Committed] = []
+    private var writerDone = false
     private let finished = DispatchSemaphore(value: 0)
     private let maxBatch = 512
     var publish: Publish
@@ -44,7 +57,11 @@ public final class IngestPipeline: @unchecked Sendable {
         let t = Thread { [self] in self.loop() }
         t.name = "dmdesk-ingest"
         thread = t
+        let f = Thread { [self] in self.finishLoop() }
+        f.name = "dmdesk-ingest-finish"
+        f.start()
         t.start()
+        store.startBackgroundCheckpoints()
     }
 
     /// Stops after every delivery already submitted is stored.
@@ -54,7 +71,10 @@ public final class IngestPipeline: @unchecked Sendable {
         stopping = true
         condition.broadcast()
         condition.unlock()
-        if wasRunning { finished.wait() }
+        if wasRunning {
+            finished.wait()
+            store.stopBackgroundCheckpoints()
+        }
     }
 
     public func submit(_ events: [WebhookEvent]) async throws -> IngestOutcome {
@@ -71,6 +91,7 @@ public final class IngestPipeline: @unchecked Sendable {
         }
     }
 
+    /// Stage 1: commit batches to SQLite, hand each to the finisher.
     private func loop() {
         while true {
             condition.lock()
@@ -83,30 +104,57 @@ public final class IngestPipeline: @unchecked Sendable {
             let batch = Array(queue.prefix(take))
             queue.removeFirst(take)
             condition.unlock()
-            process(batch)
+            let results = store.ingest(batch.map(\.events), options: options)
+            finishCondition.lock()
+            committed.append(Committed(batch: batch, results: results))
+            finishCondition.signal()
+            finishCondition.unlock()
+        }
+        finishCondition.lock()
+        writerDone = true
+        finishCondition.signal()
+        finishCondition.unlock()
+    }
+
+    /// Stage 2: everything committed so far goes to Redis in one pipeline, then is published and answered.
+    private func finishLoop() {
+        while true {
+            finishCondition.lock()
+            while committed.isEmpty && !writerDone { finishCondition.wait() }
+            if committed.isEmpty && writerDone {
+                finishCondition.unlock()
+                break
+            }
+            let ready = committed
+            committed.removeAll(keepingCapacity: true)
+            finishCondition.unlock()
+            finish(ready)
         }
         finished.signal()
     }
 
-    private func process(_ batch: [Pending]) {
-        let results = store.ingest(batch.map(\.events), options: options)
+    private func finish(_ ready: [Committed]) {
         var context: [ContextTurn] = []
         var events: [JournalEvent] = []
         var threads: Set<String> = []
-        for case .success(let outcome) in results {
-            context += outcome.context
-            events += outcome.events
-            threads.formUnion(outcome.threadsToProcess)
+        for item in ready {
+            for case .success(let outcome) in item.results {
+                context += outcome.context
+                events += outcome.events
+                threads.formUnion(outcome.threadsToProcess)
+            }
         }
         if let redis, !context.isEmpty { redis.push(context) }
         if !events.isEmpty { publish(events) }
         if !threads.isEmpty { notifyThreads(threads) }
-        for (pending, result) in zip(batch, results) {
-            switch result {
-            case .success(let outcome): pending.continuation.resume(returning: outcome)
-            case .failure(let error):
-                logger.error("could not store a delivery", metadata: ["error": "\(error)"])
-                pending.continuation.resume(throwing: error)
+        for item in ready {
+            for (pending, result) in zip(item.batch, item.results) {
+                switch result {
+                case .success(let outcome): pending.continuation.resume(returning: outcome)
+                case .failure(let error):
+                    logger.error("could not store a delivery", metadata: ["error": "\(error)"])
+                    pending.continuation.resume(throwing: error)
+                }
             }
         }
     }

@@ -41,15 +41,22 @@ extension Store {
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction {
+                    // The savepoint statements are prepared once and reused (`inSavepoint` prepares them anew
+                    // for every delivery); the behaviour is the same: a failed delivery is rolled back alone.
+                    let begin = try db.cachedStatement(sql: "SAVEPOINT dmdesk_delivery")
+                    let release = try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_delivery")
+                    let rollback = try db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT dmdesk_delivery")
                     for events in deliveries {
                         var outcome = IngestOutcome()
+                        try begin.execute()
                         do {
-                            try db.inSavepoint {
-                                for event in events { try Self.apply(event, db: db, options: options, outcome: &outcome) }
-                                return .commit
-                            }
+                            for event in events { try Self.apply(event, db: db, options: options, outcome: &outcome) }
+                            try release.execute()
                             results.append(.success(outcome))
                         } catch {
+                            // Undo this delivery only; if even that fails, the transaction is unusable: fail it all.
+                            try rollback.execute()
+                            try release.execute()
                             results.append(.failure(error))
                         }
                     }
@@ -166,6 +173,10 @@ extension Store {
     }
 
     static func ensureThread(_ db: Database, id: String, now: EpochMillis) throws {
+        // Nearly always the thread exists already: one lookup instead of two upserts.
+        let exists = try Bool.fetchOne(
+            db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM threads WHERE id = ?)"), arguments: [id]) ?? false
+        if exists { return }
         try db.cachedStatement(sql: "INSERT INTO profiles(id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING")
             .execute(arguments: [id, now, now])
         try db.cachedStatement(sql: "INSERT INTO threads(id, created_at, updated_at) VALUES (?, ?, ?) ON CONFLICT(id) DO NOTHING")

@@ -124,33 +124,73 @@ public final class RedisContextStore: @unchecked Sendable {
         }
     }
 
-    /// Sends commands with redisAppendCommandArgv (binary-safe, no format strings) and reads every reply.
-    private func pipelineLocked(_ commands: [[String]]) throws -> [Reply] {
-        guard let c = context else { throw RedisError.unavailable(lastError ?? "not connected") }
-        for command in commands {
-            let cStrings = command.map { strdup($0) }
-            defer { cStrings.forEach { free($0) } }
-            var argv = cStrings.map { UnsafePointer<CChar>($0) }
-            var lengths = command.map { $0.utf8.count }
-            let rc = argv.withUnsafeMutableBufferPointer { a in
-                lengths.withUnsafeMutableBufferPointer { l in
-                    redisAppendCommandArgv(c, Int32(command.count), a.baseAddress, l.baseAddress)
-                }
-            }
-            if rc != dm_redis_ok() { throw RedisError.unavailable(Self.errorString(c)) }
+    /// Writes commands in the Redis protocol (RESP arrays of bulk strings: binary-safe, no format strings) into one
+    /// buffer, so a whole pipeline is one redisAppendFormattedCommand call and no per-argument C string copies.
+    struct CommandBuffer {
+        var bytes: [UInt8] = []
+        var count = 0
+
+        mutating func append(_ args: String...) { append(args) }
+
+        mutating func append(_ args: [String]) {
+            header(UInt8(ascii: "*"), args.count)
+            for arg in args { bulk(arg) }
+            count += 1
         }
+
+        /// `*<n>` opener of one command whose `n` arguments follow through `bulk`.
+        mutating func begin(_ n: Int) {
+            header(UInt8(ascii: "*"), n)
+            count += 1
+        }
+
+        mutating func bulk(_ arg: String) {
+            var arg = arg
+            arg.withUTF8 { utf8 in
+                header(UInt8(ascii: "$"), utf8.count)
+                bytes.append(contentsOf: utf8)
+            }
+            bytes.append(0x0D)
+            bytes.append(0x0A)
+        }
+
+        private mutating func header(_ kind: UInt8, _ n: Int) {
+            bytes.append(kind)
+            bytes.append(contentsOf: String(n).utf8)
+            bytes.append(0x0D)
+            bytes.append(0x0A)
+        }
+    }
+
+    /// Sends a prepared pipeline and reads every reply.
+    private func pipelineLocked(_ buffer: CommandBuffer) throws -> [Reply] {
         var replies: [Reply] = []
-        replies.reserveCapacity(commands.count)
-        for _ in commands {
+        replies.reserveCapacity(buffer.count)
+        try pipelineLocked(buffer) { replies.append(Reply($0)) }
+        return replies
+    }
+
+    private func pipelineLocked(_ buffer: CommandBuffer, _ each: (UnsafeMutablePointer<redisReply>) -> Void) throws {
+        guard let c = context else { throw RedisError.unavailable(lastError ?? "not connected") }
+        guard buffer.count > 0 else { return }
+        let rc = buffer.bytes.withUnsafeBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(c, $0.baseAddress, $0.count) }
+        }
+        if rc != dm_redis_ok() { throw RedisError.unavailable(Self.errorString(c)) }
+        for _ in 0..<buffer.count {
             var raw: UnsafeMutableRawPointer?
             if redisGetReply(c, &raw) != dm_redis_ok() || raw == nil {
                 throw RedisError.unavailable(Self.errorString(c))
             }
-            let reply = raw!.assumingMemoryBound(to: redisReply.self)
-            replies.append(Reply(reply))
+            each(raw!.assumingMemoryBound(to: redisReply.self))
             freeReplyObject(raw)
         }
-        return replies
+    }
+
+    private func pipelineLocked(_ commands: [[String]]) throws -> [Reply] {
+        var buffer = CommandBuffer()
+        for command in commands { buffer.append(command) }
+        return try pipelineLocked(buffer)
     }
 
     private func commandLocked(_ command: [String]) throws -> Reply {
@@ -161,11 +201,21 @@ public final class RedisContextStore: @unchecked Sendable {
 
     /// Runs `commands` as one pipeline; on a broken connection marks Redis down and rethrows.
     public func pipeline(_ commands: [[String]]) throws -> [Reply] {
+        var buffer = CommandBuffer()
+        for command in commands { buffer.append(command) }
+        return try pipeline(buffer)
+    }
+
+    func pipeline(_ buffer: CommandBuffer) throws -> [Reply] {
+        try locked { try pipelineLocked(buffer) }
+    }
+
+    private func locked<T>(_ body: () throws -> T) throws -> T {
         lock.lock()
         defer { lock.unlock() }
         guard connectLocked() else { throw RedisError.unavailable(lastError ?? "not connected") }
         do {
-            return try pipelineLocked(commands)
+            return try body()
         } catch {
             dropLocked()
             failLocked("\(error)")
@@ -180,29 +230,58 @@ public final class RedisContextStore: @unchecked Sendable {
         "{\"r\":\"\(turn.role.rawValue)\",\"t\":" + jsonString(turn.text) + "}"
     }
 
-    /// Appends turns as RPUSH + LTRIM -20 -1 + EXPIRE 86400 per customer, all in one pipeline.
+    /// Appends turns as RPUSH + LTRIM -20 -1 + EXPIRE 86400 per customer, all in one pipeline. Several turns of
+    /// one customer go into a single RPUSH (in their order), followed by that customer's LTRIM and EXPIRE: the
+    /// list ends up exactly as with one RPUSH/LTRIM/EXPIRE per turn.
     /// Returns false (and logs once) when Redis is down; the caller carries on with SQLite alone.
     @discardableResult
     public func push(_ turns: [ContextTurn]) -> Bool {
         guard !turns.isEmpty else { return true }
-        var commands: [[String]] = []
-        commands.reserveCapacity(turns.count * 3)
-        for turn in turns {
-            let key = Self.key(turn.customer)
-            commands.append(["RPUSH", key, Self.entry(turn)])
-            commands.append(["LTRIM", key, String(-Self.maxTurns), "-1"])
-            commands.append(["EXPIRE", key, String(Self.ttlSeconds)])
-        }
+        let buffer = Self.pushCommands(turns)
+        var firstError: String?
         do {
-            let replies = try pipeline(commands)
-            if let error = replies.lazy.compactMap({ if case .error(let e) = $0 { return e } else { return nil } }).first {
-                logger.warning("Redis rejected a context update", metadata: ["error": "\(error)"])
-                return false
+            try locked {
+                try pipelineLocked(buffer) { reply in
+                    if firstError == nil, Int32(reply.pointee.type) == dm_redis_reply_error() { firstError = Reply(reply).errorText }
+                }
             }
-            return true
         } catch {
             return false
         }
+        if let firstError {
+            logger.warning("Redis rejected a context update", metadata: ["error": "\(firstError)"])
+            return false
+        }
+        return true
+    }
+
+    static func pushCommands(_ turns: [ContextTurn]) -> CommandBuffer {
+        // Customers in order of first appearance, each with its turns in order.
+        var order: [String] = []
+        var byCustomer: [String: [Int]] = [:]
+        for (i, turn) in turns.enumerated() {
+            if byCustomer[turn.customer] == nil {
+                order.append(turn.customer)
+                byCustomer[turn.customer] = [i]
+            } else {
+                byCustomer[turn.customer]!.append(i)
+            }
+        }
+        var buffer = CommandBuffer()
+        buffer.bytes.reserveCapacity(turns.count * 120 + order.count * 100)
+        let trimStart = String(-maxTurns)
+        let ttl = String(ttlSeconds)
+        for customer in order {
+            let indices = byCustomer[customer]!
+            let key = Self.key(customer)
+            buffer.begin(2 + indices.count)
+            buffer.bulk("RPUSH")
+            buffer.bulk(key)
+            for i in indices { buffer.bulk(entry(turns[i])) }
+            buffer.append("LTRIM", key, trimStart, "-1")
+            buffer.append("EXPIRE", key, ttl)
+        }
+        return buffer
     }
 
     /// The stored turns of one customer, oldest first.
@@ -224,6 +303,8 @@ public final class RedisContextStore: @unchecked Sendable {
         case status(String)
         case error(String)
         case null
+
+        var errorText: String? { if case .error(let e) = self { return e } else { return nil } }
 
         init(_ r: UnsafeMutablePointer<redisReply>) {
             let type = r.pointee.type

@@ -1,6 +1,7 @@
 import DMDeskCore
 import Foundation
 import GRDB
+import Synchronization
 
 public enum StoreError: Error, CustomStringConvertible, Equatable {
     case dataDirectoryUnusable(path: String, reason: String)
@@ -22,6 +23,7 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 public final class Store: Sendable {
     public let path: String
     public let pool: DatabasePool
+    private let checkpointer = Mutex<WALCheckpointer?>(nil)
 
     public init(dataDir: String) throws(StoreError) {
         let fm = FileManager.default
@@ -55,7 +57,42 @@ public final class Store: Sendable {
     }
 
     public func close() throws {
+        stopBackgroundCheckpoints()
         try pool.close()
+    }
+
+    deinit {
+        checkpointer.withLock { $0?.stop(wait: false) }
+    }
+
+    // MARK: - WAL checkpoints off the writer
+
+    /// SQLite checkpoints the WAL on the connection that commits, once the WAL passes `wal_autocheckpoint` pages:
+    /// that commit then also fsyncs the WAL, copies pages into the database file and fsyncs it. For the ingest
+    /// writer that is a stall every few hundred batches. While this is on, a background thread with its own
+    /// connection runs PASSIVE checkpoints every few milliseconds (they never block the writer), and the writer's
+    /// own threshold is raised to `WALCheckpointer.writerFallbackPages` — still a bound, should the background
+    /// thread fall behind. synchronous stays NORMAL: a commit is in the OS before it returns, as before.
+    public func startBackgroundCheckpoints() {
+        checkpointer.withLock { current in
+            guard current == nil else { return }
+            do {
+                let c = try WALCheckpointer(path: path)
+                try pool.writeWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerFallbackPages)")
+                }
+                c.start()
+                current = c
+            } catch {
+                // No background checkpoints: the writer keeps checkpointing by itself.
+            }
+        }
+    }
+
+    public func stopBackgroundCheckpoints() {
+        guard let c = checkpointer.withLock({ c -> WALCheckpointer? in defer { c = nil }; return c }) else { return }
+        c.stop(wait: true)
+        try? pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA wal_autocheckpoint = 1000") }
     }
 
     // MARK: - health and counts
@@ -206,5 +243,64 @@ public final class Store: Sendable {
 
     public func message(mid: String) throws -> MessageRecord? {
         try pool.read { db in try MessageRecord.fetchOne(db, key: mid) }
+    }
+}
+
+/// The background thread of `Store.startBackgroundCheckpoints()`.
+final class WALCheckpointer: @unchecked Sendable {
+    /// The writer checkpoints by itself only past this many WAL pages (SQLite's default is 1000).
+    static let writerFallbackPages = 8000
+    /// Past this many pages the WAL is restarted (a RESTART checkpoint briefly waits for the writer), so the
+    /// file stays bounded even if PASSIVE checkpoints never catch up with a writer that never pauses.
+    static let restartPages = 16000
+    static let intervalMs = 20
+
+    private let queue: DatabaseQueue
+    private let condition = NSCondition()
+    private var stopping = false
+    private var thread: Thread?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(path: String) throws {
+        var config = Configuration()
+        config.busyMode = .timeout(2)
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+        queue = try DatabaseQueue(path: path, configuration: config)
+    }
+
+    func start() {
+        let t = Thread { [self] in self.loop() }
+        t.name = "dmdesk-checkpoint"
+        thread = t
+        t.start()
+    }
+
+    func stop(wait: Bool) {
+        condition.lock()
+        let running = thread != nil && !stopping
+        stopping = true
+        condition.broadcast()
+        condition.unlock()
+        if running && wait { done.wait() }
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            if !stopping { _ = condition.wait(until: Date().addingTimeInterval(Double(Self.intervalMs) / 1000)) }
+            let stop = stopping
+            condition.unlock()
+            if stop { break }
+            do {
+                let (log, _) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
+                if log > Self.restartPages {
+                    _ = try queue.writeWithoutTransaction { db in try db.checkpoint(.restart) }
+                }
+            } catch {
+                // Busy (another checkpoint is running) or the file is gone: try again next time.
+            }
+        }
+        try? queue.close()
+        done.signal()
     }
 }

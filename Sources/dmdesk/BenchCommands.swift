@@ -1,5 +1,6 @@
 import ArgumentParser
 import DMDeskCore
+import DMDeskStore
 import DMDeskTesting
 import Foundation
 import Hummingbird
@@ -10,7 +11,7 @@ import NIOCore
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Benchmark helpers (used by scripts/bench-*).", shouldDisplay: false,
-        subcommands: [BenchBodiesCommand.self, BenchNoopServerCommand.self])
+        subcommands: [BenchBodiesCommand.self, BenchNoopServerCommand.self, BenchStoreIngestCommand.self])
 }
 
 /// Writes `count` distinct, correctly signed webhook deliveries, one a line: `sha256=<hex>` TAB `<body>`.
@@ -115,5 +116,58 @@ struct BenchNoopServerCommand: AsyncParsableCommand {
             i += 1
         }
         return found
+    }
+}
+
+/// The writer thread's share of ingest, without HTTP: parses `count` bench deliveries up front, then stores them
+/// with `Store.ingest` in batches of `batch` (and pushes their context to Redis when `--redis-port` is given), and
+/// prints wall time and this thread's CPU time per delivery. For comparing changes to Ingest/Store/RedisContext.
+struct BenchStoreIngestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "store-ingest", abstract: "Time Store.ingest (+ Redis push) alone.", shouldDisplay: false)
+
+    @Option(help: "How many deliveries.") var count: Int = 50_000
+    @Option(help: "Deliveries per transaction.") var batch: Int = 32
+    @Option(help: "Distinct senders.") var senders: Int = 300
+    @Option(help: "Data directory (must not exist yet, or be empty).") var dir: String
+    @Option(help: "A local redis-server port to push context to (none: SQLite only).") var redisPort: Int?
+
+    func run() throws {
+        let store = try Store(dataDir: dir)
+        var logger = Logger(label: "dmdesk-bench-store")
+        logger.logLevel = .warning
+        let redis = redisPort.map { RedisContextStore(endpoint: RedisEndpoint(host: "127.0.0.1", port: $0), logger: logger) }
+        let base = nowMillis()
+        var deliveries: [[WebhookEvent]] = []
+        deliveries.reserveCapacity(count)
+        for i in 0..<count {
+            let body = WebhookBuilder.textMessage(
+                from: String(1_790_000_000_000_000 + (i % senders)), text: "store message \(i) — hello, is this still available?",
+                mid: "m_store_\(i)", timestamp: base + EpochMillis(i))
+            deliveries.append(try WebhookParser.parse(body).events)
+        }
+        func cpu() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+        }
+        let wall0 = Date()
+        let cpu0 = cpu()
+        var stored = 0
+        var start = 0
+        while start < count {
+            let chunk = Array(deliveries[start..<min(start + batch, count)])
+            start += chunk.count
+            var context: [ContextTurn] = []
+            for case .success(let outcome) in store.ingest(chunk) {
+                stored += outcome.storedMessages
+                context += outcome.context
+            }
+            redis?.push(context)
+        }
+        let wall = Date().timeIntervalSince(wall0)
+        let used = cpu() - cpu0
+        print(String(format: "store-ingest: %d deliveries (%d stored), batch %d: %.1f us/delivery wall, %.1f us/delivery thread CPU, %.0f deliveries/s",
+                     count, stored, batch, wall * 1e6 / Double(count), used * 1e6 / Double(count), Double(count) / wall))
     }
 }

@@ -45,6 +45,10 @@ struct RepliesOnboardingTests {
             #expect(!(try rig.redis.list("chat:\(customer)").joined().contains(token)), "the link never goes to Redis")
 
             // 2. Duplicate delivery of the same event: no token, no DM, no outbox row.
+            // The new customer's profile lookup journals its own thread.updated; let it land before counting.
+            #expect(await eventually {
+                (try? rig.d.count("SELECT COUNT(*) FROM profiles WHERE id = '\(customer)' AND profile_fetched_at IS NOT NULL")) == 1
+            })
             let events = try rig.d.count("SELECT COUNT(*) FROM events")
             #expect(try await rig.d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
             try await Task.sleep(for: .milliseconds(500))
