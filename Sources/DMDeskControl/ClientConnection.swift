@@ -46,7 +46,6 @@ final class ClientConnection: @unchecked Sendable {
     /// Live events at or below this seq were already sent (by replay, or the client had them).
     private var replayedThrough = Int64.min
     private var out = OutboundBuffer()
-    private let encoder = JSONEncoder.compact
 
     /// The caller must `threads.enter()` twice before this returns control to anyone who may
     /// `wait` on the group; `start()` leaves it twice.
@@ -162,7 +161,7 @@ final class ClientConnection: @unchecked Sendable {
             subscription = nil
             beginClosing()
         }
-        out.append(ControlLine.encode(service.helloLine(), using: encoder))
+        out.append(ControlLine.encode(service.helloLine()))
         guard proceed(after: flush()) else { return }
 
         while true {
@@ -170,7 +169,7 @@ final class ClientConnection: @unchecked Sendable {
             for command in batch.commands {
                 switch command {
                 case .reply(let line):
-                    out.append(ControlLine.encode(line, using: encoder))
+                    out.append(ControlLine.encode(line))
                 case .subscribe(let id, let since):
                     guard proceed(after: flush()) else { return }
                     guard startSubscription(id: id, since: since) else { return }
@@ -180,7 +179,7 @@ final class ClientConnection: @unchecked Sendable {
                 switch subscription.next(timeout: .zero, maxCount: 512) {
                 case .events(let events):
                     for event in events where event.seq > replayedThrough {
-                        out.appendEvent(ControlLine.encode(.event(event), using: encoder), seq: event.seq)
+                        out.appendEvent(ControlLine.encode(.event(event)), seq: event.seq)
                     }
                 case .overflowed:
                     dropForOverflow()
@@ -273,7 +272,7 @@ final class ClientConnection: @unchecked Sendable {
     /// Returns false when the connection must end.
     private func startSubscription(id: JSONValue, since: Int64?) -> Bool {
         guard subscription == nil else {
-            out.append(ControlLine.encode(.error(id: id, .badRequest("already subscribed on this connection")), using: encoder))
+            out.append(ControlLine.encode(.error(id: id, .badRequest("already subscribed on this connection"))))
             return true
         }
         // Register the live subscription before reading the journal: anything committed after the
@@ -284,7 +283,7 @@ final class ClientConnection: @unchecked Sendable {
 
         guard let since else {
             out.lastSeqDelivered = live.startSeq
-            out.append(ControlLine.encode(.ok(id: id, result: Self.subscribedResult(lastSeq: live.startSeq)), using: encoder))
+            out.append(ControlLine.encode(.ok(id: id, result: Self.subscribedResult(lastSeq: live.startSeq))))
             return true
         }
 
@@ -296,19 +295,19 @@ final class ClientConnection: @unchecked Sendable {
             live.cancel()
             subscription = nil
             out.append(ControlLine.encode(.error(id: id, ControlError(
-                code: "journal_unavailable", message: "cannot replay events: \(error)")), using: encoder))
+                code: "journal_unavailable", message: "cannot replay events: \(error)"))))
             return true
         }
         let lastSeq = max(live.startSeq, since, page.last?.seq ?? since)
         out.lastSeqDelivered = since
-        out.append(ControlLine.encode(.ok(id: id, result: Self.subscribedResult(lastSeq: lastSeq)), using: encoder))
+        out.append(ControlLine.encode(.ok(id: id, result: Self.subscribedResult(lastSeq: lastSeq))))
 
         var cursor = since
         replayedThrough = since
         while !page.isEmpty {
             let before = cursor
             for event in page where event.seq > cursor {
-                out.appendEvent(ControlLine.encode(.event(event), using: encoder), seq: event.seq)
+                out.appendEvent(ControlLine.encode(.event(event)), seq: event.seq)
                 cursor = event.seq
             }
             replayedThrough = cursor
@@ -320,7 +319,7 @@ final class ClientConnection: @unchecked Sendable {
                 logger.warning("event replay failed", metadata: ["error": "\(error)", "after": "\(cursor)"])
                 out.append(ControlLine.encode(.error(id: .null, ControlError(
                     code: "journal_unavailable",
-                    message: "event replay failed; reconnect with subscribe since=\(cursor)")), using: encoder))
+                    message: "event replay failed; reconnect with subscribe since=\(cursor)"))))
                 _ = flush(deadline: .now + options.overflowGracePeriod, watchOverflow: false)
                 return false
             }
@@ -341,7 +340,7 @@ final class ClientConnection: @unchecked Sendable {
         logger.warning("dropping slow control client", metadata: ["resume_seq": "\(resumeSeq)"])
         out.append(ControlLine.encode(.error(id: .null, ControlError(
             code: "overflow",
-            message: "client too slow; reconnect with subscribe since=\(resumeSeq)")), using: encoder))
+            message: "client too slow; reconnect with subscribe since=\(resumeSeq)"))))
         _ = flush(deadline: .now + options.overflowGracePeriod, watchOverflow: false)
     }
 

@@ -39,11 +39,11 @@ struct DaemonControlService: ControlService {
             let threads = try store.threads(
                 Store.ThreadFilter(mode: r.mode, status: r.status, unreadOnly: r.unread ?? false, search: r.search,
                                    limit: r.limit ?? 50_000))
-            return ["threads": .from(threads)]
+            return ["threads": .array(threads.map(JSONValue.init))]
         case .history:
             let thread = try requireThread(r)
             let limit = min(max(r.limit ?? 200, 1), 5000)
-            return ["messages": .from(try store.history(thread: thread.id, before: r.before, limit: limit))]
+            return ["messages": .array(try store.history(thread: thread.id, before: r.before, limit: limit).map(JSONValue.init))]
         case .send:
             return try send(r)
         case .react:
@@ -107,7 +107,7 @@ struct DaemonControlService: ControlService {
         let thread = try requireThread(r)
         let (summary, event) = try store.updateThread(thread.id, change)
         if let event { runtime.publish([event]) }
-        return ["thread": .from(summary)]
+        return ["thread": JSONValue(summary)]
     }
 
     /// A manual DM: checked against Meta's limits before anything is queued.
