@@ -24,6 +24,8 @@ public final class Processor: @unchecked Sendable {
     private var due: [String: EpochMillis] = [:]
     private var stopping = false
     private var started = false
+    /// Send results wait in the outbox committer (the loop records them with its next tick).
+    private var outboxWaiting = false
     private var thread: Thread?
     private let finished = DispatchSemaphore(value: 0)
     private let maxThreadsPerTick = 256
@@ -69,6 +71,9 @@ public final class Processor: @unchecked Sendable {
         } catch {
             logger.error("could not read pending messages", metadata: ["error": "\(error)"])
         }
+        // The outbox's send results are recorded by this loop, in the same transaction as a tick: one writer
+        // instead of two taking turns at SQLite.
+        runtime.outbox.committer.attach { [weak self] in self?.outboxResultsWaiting() }
         let t = Thread { [self] in self.loop() }
         t.name = "dmdesk-processor"
         condition.lock()
@@ -85,6 +90,15 @@ public final class Processor: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         if wasRunning { finished.wait() }
+        // Send results that arrive from now on are the outbox committer's own business again.
+        runtime.outbox.committer.detach()
+    }
+
+    private func outboxResultsWaiting() {
+        condition.lock()
+        defer { condition.unlock() }
+        outboxWaiting = true
+        condition.signal()
     }
 
     /// New pending messages in these threads (called by the ingest pipeline after its commit).
@@ -115,6 +129,7 @@ public final class Processor: @unchecked Sendable {
             condition.lock()
             var ready: [String] = []
             while !stopping {
+                if outboxWaiting { break }
                 let now = nowMillis()
                 var earliest: EpochMillis = .max
                 for (thread, at) in due {
@@ -137,65 +152,73 @@ public final class Processor: @unchecked Sendable {
                 break
             }
             for thread in ready { due[thread] = nil }
+            outboxWaiting = false
             condition.unlock()
-            tick(ready)
+            tick(ready, finishing: runtime.outbox.committer.takeFinishes())
         }
         finished.signal()
     }
 
-    private func tick(_ threads: [String]) {
+    private func tick(_ threads: [String], finishing sends: [OutboxCommitter.Finish]) {
         let store = runtime.store
-        let claim: ClaimResult
+        let hook = faultHook.withLock { $0 }
+        let responder = self.responder
+        // Claim, plan and complete in one transaction: planning is pure computation (no I/O), so it may run while
+        // the writer is held, and the tick commits once.
+        let tick: Store.TickResult
         do {
-            claim = try store.claim(threads: threads, rules: rules)
+            tick = try store.claimAndComplete(threads: threads, rules: rules, finishing: sends.map(\.result)) { batch, rules in
+                try hook?(batch)
+                return responder.plan(batch, rules: rules)
+            }
         } catch {
+            if !sends.isEmpty { runtime.outbox.committer.completed(sends, sends.map { _ in .failure(error) }) }
             logger.error("could not claim pending messages; retrying in 1 s", metadata: ["error": "\(error)"])
             let retry = nowMillis() + 1000
             for thread in threads { schedule(thread, at: retry) }
             return
         }
+        if !sends.isEmpty { runtime.outbox.committer.completed(sends, tick.finished) }
+        let claim = tick.claim
         for (thread, at) in claim.deferred { schedule(thread, at: at) }
         for broken in claim.rules.broken {
             logger.warning("skipping a rule that cannot be used", metadata: ["rule": "\(broken.id)", "reason": "\(broken.reason)"])
         }
-        guard !claim.batches.isEmpty else { return }
-
-        var plans: [BatchPlan] = []
-        var failed: [(ClaimedBatch, String)] = []
-        let hook = faultHook.withLock { $0 }
-        for batch in claim.batches {
-            do {
-                try hook?(batch)
-                plans.append(responder.plan(batch, rules: claim.rules))
-            } catch {
-                failed.append((batch, "\(error)"))
-            }
-        }
+        guard !tick.outcomes.isEmpty else { return }
 
         var events: [JournalEvent] = []
         var context: [ContextTurn] = []
         var records: [OutboundRecord] = []
-        let batchesByThread = Dictionary(claim.batches.map { ($0.thread, $0) }, uniquingKeysWith: { a, _ in a })
-        for (plan, result) in zip(plans, store.completeBatches(plans)) {
-            switch result {
+        var failed: [(ClaimedBatch, String)] = []
+        var planned = 0
+        var messages = 0
+        for outcome in tick.outcomes {
+            if let plan = outcome.plan {
+                planned += 1
+                messages += plan.mids.count
+            }
+            switch outcome.result {
             case .success(let done):
                 events += done.events
                 context += done.context
                 records += done.records
-                logger.debug(
-                    "answered a batch",
-                    metadata: ["thread": "\(plan.thread)", "messages": "\(plan.mids.count)", "why": "\(plan.reason)",
-                               "sent": "\(done.records.count)", "suppressed": "\(done.suppressed)"])
+                if let plan = outcome.plan {
+                    logger.debug(
+                        "answered a batch",
+                        metadata: ["thread": "\(plan.thread)", "messages": "\(plan.mids.count)", "why": "\(plan.reason)",
+                                   "sent": "\(done.records.count)", "suppressed": "\(done.suppressed)"])
+                }
             case .failure(let error):
-                if let batch = batchesByThread[plan.thread] { failed.append((batch, "\(error)")) }
+                failed.append((outcome.batch, "\(error)"))
             }
         }
         if !context.isEmpty { runtime.redis.push(context) }
         if !events.isEmpty { runtime.publish(events) }
-        for record in records { runtime.outbox.submit(record) }
+        // Committed as pending just now and handed to no one else: the outbox need not read them back.
+        for record in records { runtime.outbox.submit(record, fresh: true) }
         counters.withLock {
-            $0.batches += plans.count
-            $0.messages += plans.reduce(0) { $0 + $1.mids.count }
+            $0.batches += planned
+            $0.messages += messages
             $0.replies += records.count
             $0.failures += failed.count
         }

@@ -44,8 +44,17 @@ public final class GraphClient: Sendable {
     /// Answers bigger than this are cut off; Graph answers for these calls are a few hundred bytes.
     private static let maxResponseBytes = 1 << 20
 
+    /// The client every GraphClient uses unless given another: like `HTTPClient.shared` (never shut down, on the
+    /// shared event loops), but with room for many concurrent sends to one host — `.shared` keeps 8 connections
+    /// per host, so a burst of replies to thousands of customers queued for a connection.
+    public static let sharedHTTPClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration.singletonConfiguration
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }()
+
     public init(
-        settings: GraphSettings, httpClient: HTTPClient = .shared,
+        settings: GraphSettings, httpClient: HTTPClient = GraphClient.sharedHTTPClient,
         logger: Logger = Logger(label: "dmdesk.graph")
     ) {
         self.settings = settings

@@ -96,6 +96,23 @@ public struct BatchFailure: Sendable {
     public var retryAt: EpochMillis?
 }
 
+extension Database {
+    /// `inSavepoint` for the writer's hot loops: the same SAVEPOINT / RELEASE / ROLLBACK TO, but as cached
+    /// statements (GRDB's `inSavepoint` prepares both statements again every time). Only inside a transaction.
+    func withSavepoint<T>(_ body: () throws -> T) throws -> T {
+        try cachedStatement(sql: "SAVEPOINT dmdesk").execute()
+        do {
+            let value = try body()
+            try cachedStatement(sql: "RELEASE SAVEPOINT dmdesk").execute()
+            return value
+        } catch {
+            try? cachedStatement(sql: "ROLLBACK TO SAVEPOINT dmdesk").execute()
+            try? cachedStatement(sql: "RELEASE SAVEPOINT dmdesk").execute()
+            throw error
+        }
+    }
+}
+
 extension Store {
     public static let maxProcessingAttempts = 5
 
@@ -126,33 +143,122 @@ extension Store {
 
     /// Claims, in one transaction, every due pending message of each thread (→ `processing`).
     public func claim(threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis()) throws -> ClaimResult {
-        try pool.write { db in
-            var result = ClaimResult(rules: try cache.current(db))
-            let claim = try db.cachedStatement(
+        try pool.write { db in try Self.claim(db, threads: threads, rules: cache, now: now) }
+    }
+
+    /// What one processor tick did: the claim, and for each claimed batch (in order) its plan and completion — or
+    /// why it could not be answered, in which case its messages are still `processing`, for `failBatch`.
+    public struct TickResult: Sendable {
+        public struct Outcome: Sendable {
+            public var batch: ClaimedBatch
+            public var plan: BatchPlan?
+            public var result: Result<BatchCompletion, Error>
+        }
+        public var claim: ClaimResult
+        public var outcomes: [Outcome]
+        /// The send results recorded in the same transaction, in order.
+        public var finished: [Result<OutboxChange, Error>] = []
+    }
+
+    /// `claim` and `completeBatches` in one transaction: claims the due messages of `threads`, asks `plan` (the
+    /// responder: no I/O) what to do with each batch and applies each plan in its own savepoint. One commit per
+    /// tick instead of two, and the messages' rows are written once. A batch whose planning or completion failed
+    /// stays `processing` (committed so), for `failBatch`.
+    public func claimAndComplete(
+        threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis(), finishing sends: [OutboundResult] = [],
+        plan: (ClaimedBatch, RuleSet) throws -> BatchPlan
+    ) throws -> TickResult {
+        try pool.writeWithoutTransaction { db in
+            var tick: TickResult?
+            try db.inTransaction {
+                // The outbox's send results first (each in its own savepoint, like `finishOutbound(_:)`).
+                var finished: [Result<OutboxChange, Error>] = []
+                finished.reserveCapacity(sends.count)
+                for send in sends {
+                    do {
+                        finished.append(.success(try db.withSavepoint { try Self.finishOutbound(send, db: db) }))
+                    } catch {
+                        finished.append(.failure(error))
+                    }
+                }
+                let claim = try Self.claim(db, threads: threads, rules: cache, now: now)
+                var outcomes: [TickResult.Outcome] = []
+                outcomes.reserveCapacity(claim.batches.count)
+                for batch in claim.batches {
+                    let p: BatchPlan
+                    do {
+                        p = try plan(batch, claim.rules)
+                    } catch {
+                        outcomes.append(TickResult.Outcome(batch: batch, plan: nil, result: .failure(error)))
+                        continue
+                    }
+                    do {
+                        // Claimed in this very transaction: the thread exists and its mode is the one planned for.
+                        let completion = try db.withSavepoint { try self.complete(p, db: db, now: now, claimedHere: true) }
+                        outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .success(completion)))
+                    } catch {
+                        outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .failure(error)))
+                    }
+                }
+                tick = TickResult(claim: claim, outcomes: outcomes, finished: finished)
+                return .commit
+            }
+            return tick!
+        }
+    }
+
+    static func claim(_ db: Database, threads: [String], rules cache: RuleCache, now: EpochMillis) throws -> ClaimResult {
+        var result = ClaimResult(rules: try cache.current(db))
+        guard !threads.isEmpty else { return result }
+        // Three statements for the whole tick, whatever the number of threads (the ids travel as one JSON array).
+        let ids = JSONValue.array(threads.map { .string($0) }).compactString
+        let claimed = try Row.fetchAll(
+            db.cachedStatement(
                 sql: """
                     UPDATE messages SET status = 'processing'
-                    WHERE thread_id = ?1 AND status = 'pending' AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
-                    RETURNING rowid, mid, text, payload, attachments IS NOT NULL, timestamp, attempts
-                    """)
-            let info = try db.cachedStatement(
-                sql: "SELECT t.mode, p.connected, p.username, p.name FROM threads t LEFT JOIN profiles p ON p.id = t.id WHERE t.id = ?")
-            let later = try db.cachedStatement(
-                sql: "SELECT MIN(next_attempt_at) FROM messages WHERE thread_id = ? AND status = 'pending' AND next_attempt_at > ?")
-            for thread in threads {
-                let rows = try Row.fetchAll(claim, arguments: [thread, now])
-                if let due = try EpochMillis.fetchOne(later, arguments: [thread, now]) { result.deferred[thread] = due }
-                guard !rows.isEmpty else { continue }
-                let messages = rows.map { row -> (Int64, ClaimedMessage) in
-                    (row[0], ClaimedMessage(mid: row[1], text: row[2], payload: row[3], hasAttachments: row[4], timestamp: row[5], attempts: row[6]))
-                }.sorted { a, b in a.1.timestamp != b.1.timestamp ? a.1.timestamp < b.1.timestamp : a.0 < b.0 }.map(\.1)
-                let t = try Row.fetchOne(info, arguments: [thread])
-                result.batches.append(
-                    ClaimedBatch(
-                        thread: thread, messages: messages, mode: ThreadMode(rawValue: t?[0] ?? "auto") ?? .auto,
-                        connected: (t?[1] as Bool?) ?? false, username: t?[2], name: t?[3]))
-            }
-            return result
+                    WHERE status = 'pending' AND thread_id IN (SELECT value FROM json_each(?1))
+                      AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
+                    RETURNING thread_id, rowid, mid, text, payload, attachments IS NOT NULL, timestamp, attempts
+                    """),
+            arguments: [ids, now])
+        for row in try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT thread_id, MIN(next_attempt_at) FROM messages
+                    WHERE status = 'pending' AND thread_id IN (SELECT value FROM json_each(?1)) AND next_attempt_at > ?2
+                    GROUP BY thread_id
+                    """),
+            arguments: [ids, now])
+        {
+            result.deferred[row[0]] = row[1]
         }
+        guard !claimed.isEmpty else { return result }
+        var byThread: [String: [(Int64, ClaimedMessage)]] = [:]
+        for row in claimed {
+            byThread[row[0], default: []].append(
+                (row[1], ClaimedMessage(mid: row[2], text: row[3], payload: row[4], hasAttachments: row[5], timestamp: row[6], attempts: row[7])))
+        }
+        var info: [String: Row] = [:]
+        for row in try Row.fetchAll(
+            db.cachedStatement(
+                sql: """
+                    SELECT t.id, t.mode, p.connected, p.username, p.name FROM threads t LEFT JOIN profiles p ON p.id = t.id
+                    WHERE t.id IN (SELECT value FROM json_each(?1))
+                    """),
+            arguments: [JSONValue.array(byThread.keys.map { .string($0) }).compactString])
+        {
+            info[row[0]] = row
+        }
+        for thread in threads {
+            guard let rows = byThread[thread] else { continue }
+            let messages = rows.sorted { a, b in a.1.timestamp != b.1.timestamp ? a.1.timestamp < b.1.timestamp : a.0 < b.0 }.map(\.1)
+            let t = info[thread]
+            result.batches.append(
+                ClaimedBatch(
+                    thread: thread, messages: messages, mode: ThreadMode(rawValue: t?[1] ?? "auto") ?? .auto,
+                    connected: (t?[2] as Bool?) ?? false, username: t?[3], name: t?[4]))
+        }
+        return result
     }
 
     /// Applies the plans in one transaction, each in its own savepoint: queues the replies, creates the token,
@@ -165,11 +271,7 @@ extension Store {
                 try db.inTransaction {
                     for plan in plans {
                         do {
-                            var completion = BatchCompletion(thread: plan.thread)
-                            try db.inSavepoint {
-                                completion = try self.complete(plan, db: db, now: now)
-                                return .commit
-                            }
+                            let completion = try db.withSavepoint { try self.complete(plan, db: db, now: now) }
                             results.append(.success(completion))
                         } catch {
                             results.append(.failure(error))
@@ -184,10 +286,17 @@ extension Store {
         return results
     }
 
-    private func complete(_ plan: BatchPlan, db: Database, now: EpochMillis) throws -> BatchCompletion {
+    /// `claimedHere`: the batch was claimed in this same transaction, so its thread exists and its mode cannot have
+    /// changed since the plan was made (no need to read either again).
+    private func complete(_ plan: BatchPlan, db: Database, now: EpochMillis, claimedHere: Bool = false) throws -> BatchCompletion {
         var completion = BatchCompletion(thread: plan.thread)
-        let mode = try String.fetchOne(db.cachedStatement(sql: "SELECT mode FROM threads WHERE id = ?"), arguments: [plan.thread])
-        let currentMode = mode.flatMap(ThreadMode.init(rawValue:)) ?? .auto
+        let currentMode: ThreadMode
+        if claimedHere {
+            currentMode = plan.plannedMode
+        } else {
+            let mode = try String.fetchOne(db.cachedStatement(sql: "SELECT mode FROM threads WHERE id = ?"), arguments: [plan.thread])
+            currentMode = mode.flatMap(ThreadMode.init(rawValue:)) ?? .auto
+        }
         var drafts = plan.drafts
         var verification = plan.verification
         var handover = plan.handover
@@ -203,12 +312,12 @@ extension Store {
         if let v = verification,
             try Self.insertVerificationToken(db, tokenHash: v.tokenHash, igId: plan.thread, eventId: v.eventId, now: now) != nil
         {
-            let change = try enqueue(v.draft, in: db)
+            let change = try enqueue(v.draft, in: db, threadExists: claimedHere)
             completion.records.append(change.record)
             completion.events += change.events
         }
         for draft in drafts {
-            let change = try enqueue(draft, in: db)
+            let change = try enqueue(draft, in: db, threadExists: claimedHere)
             completion.records.append(change.record)
             completion.events += change.events
             if draft.channel == .instagram, draft.kind != .verification, draft.kind != .reaction, let text = draft.text, !text.isEmpty {

@@ -297,7 +297,7 @@ public final class FakeGraphAPI: Sendable {
                 defer { state.nextMessageNumber += 1 }
                 return state.nextMessageNumber
             }
-            return Self.json(["recipient_id": .string(recipient), "message_id": .string("m_fake_\(number)")])
+            return Self.sendAnswer(recipient: recipient, messageId: "m_fake_\(number)")
         case (nil, let action?):
             switch action {
             case "react":
@@ -379,6 +379,18 @@ public final class FakeGraphAPI: Sendable {
         Response(
             status: .init(code: status), headers: [.contentType: "application/json; charset=UTF-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
+    }
+
+    /// `json(["recipient_id": …, "message_id": …])`, the same bytes, written directly (the answer to every send,
+    /// so the stand-in stays cheap under load); ids that would need escaping take the encoder.
+    private static func sendAnswer(recipient: String, messageId: String) -> Response {
+        func plain(_ s: String) -> Bool { s.utf8.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") && $0 != UInt8(ascii: "/") } }
+        guard plain(recipient), plain(messageId) else {
+            return json(["recipient_id": .string(recipient), "message_id": .string(messageId)])
+        }
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=UTF-8"],
+            body: .init(byteBuffer: ByteBuffer(string: "{\"message_id\":\"\(messageId)\",\"recipient_id\":\"\(recipient)\"}")))
     }
 
     private static func invalidParameter(_ message: String) -> Response {
