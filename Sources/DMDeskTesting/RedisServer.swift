@@ -78,16 +78,10 @@ public final class RedisServer: @unchecked Sendable {
     /// Runs one command through `redis-cli` and returns its raw output (trimmed).
     @discardableResult
     public func command(_ args: [String]) throws -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["redis-cli", "-p", String(port), "--raw"] + args
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        while p.isRunning { usleep(1_000) }
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let cli = ["/usr/bin/redis-cli", "/usr/local/bin/redis-cli"].first { FileManager.default.isExecutableFile(atPath: $0) }
+            ?? "/usr/bin/redis-cli"
+        return try spawnAndWait([cli, "-p", String(port), "--raw"] + args, captureOutput: true)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     public func list(_ key: String) throws -> [String] {
