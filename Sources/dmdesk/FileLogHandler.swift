@@ -7,9 +7,11 @@ struct FileLogHandler: LogHandler {
         let handle: FileHandle?
         let lock = NSLock()
         init(path: String) {
-            FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+            }
             handle = FileHandle(forWritingAtPath: path)
-            handle?.seekToEndOfFile()
+            _ = try? handle?.seekToEnd()
         }
         func write(_ line: String) {
             lock.lock()
