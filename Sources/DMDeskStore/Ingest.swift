@@ -36,38 +36,11 @@ extension Store {
     /// Stores many deliveries in one transaction, each in its own savepoint, so one bad delivery fails alone
     /// while a burst shares a single commit.
     public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions = IngestOptions()) -> [Result<IngestOutcome, Error>] {
-        var results: [Result<IngestOutcome, Error>] = []
-        results.reserveCapacity(deliveries.count)
-        do {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction {
-                    // The savepoint statements are prepared once and reused (`inSavepoint` prepares them anew
-                    // for every delivery); the behaviour is the same: a failed delivery is rolled back alone.
-                    let begin = try db.cachedStatement(sql: "SAVEPOINT dmdesk_delivery")
-                    let release = try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_delivery")
-                    let rollback = try db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT dmdesk_delivery")
-                    for events in deliveries {
-                        var outcome = IngestOutcome()
-                        try begin.execute()
-                        do {
-                            for event in events { try Self.apply(event, db: db, options: options, outcome: &outcome) }
-                            try release.execute()
-                            results.append(.success(outcome))
-                        } catch {
-                            // Undo this delivery only; if even that fails, the transaction is unusable: fail it all.
-                            try rollback.execute()
-                            try release.execute()
-                            results.append(.failure(error))
-                        }
-                    }
-                    return .commit
-                }
-            }
-        } catch {
-            // The commit itself failed: nothing of this batch is durable.
-            return deliveries.map { _ in .failure(error) }
+        writeEach(deliveries) { events, db in
+            var outcome = IngestOutcome()
+            for event in events { try Self.apply(event, db: db, options: options, outcome: &outcome) }
+            return outcome
         }
-        return results
     }
 
     public func ingest(_ events: [WebhookEvent], options: IngestOptions = IngestOptions()) throws -> IngestOutcome {

@@ -203,26 +203,7 @@ extension Store {
     /// Records many attempts' results in one transaction (group commit), each in its own savepoint, so one bad row
     /// cannot undo the others. Results come back in the same order.
     public func finishOutbound(_ results: [OutboundResult]) -> [Result<OutboxChange, Error>] {
-        guard !results.isEmpty else { return [] }
-        var out: [Result<OutboxChange, Error>] = []
-        out.reserveCapacity(results.count)
-        do {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction {
-                    for result in results {
-                        do {
-                            out.append(.success(try db.withSavepoint { try Self.finishOutbound(result, db: db) }))
-                        } catch {
-                            out.append(.failure(error))
-                        }
-                    }
-                    return .commit
-                }
-            }
-        } catch {
-            return results.map { _ in .failure(error) }
-        }
-        return out
+        writeEach(results) { result, db in try Self.finishOutbound(result, db: db) }
     }
 
     static func finishOutbound(_ result: OutboundResult, db: Database) throws -> OutboxChange {

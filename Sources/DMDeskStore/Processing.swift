@@ -264,26 +264,7 @@ extension Store {
     /// Applies the plans in one transaction, each in its own savepoint: queues the replies, creates the token,
     /// switches modes and marks the batch `processed` together — so a crash can never answer a batch twice.
     public func completeBatches(_ plans: [BatchPlan], now: EpochMillis = nowMillis()) -> [Result<BatchCompletion, Error>] {
-        var results: [Result<BatchCompletion, Error>] = []
-        results.reserveCapacity(plans.count)
-        do {
-            try pool.writeWithoutTransaction { db in
-                try db.inTransaction {
-                    for plan in plans {
-                        do {
-                            let completion = try db.withSavepoint { try self.complete(plan, db: db, now: now) }
-                            results.append(.success(completion))
-                        } catch {
-                            results.append(.failure(error))
-                        }
-                    }
-                    return .commit
-                }
-            }
-        } catch {
-            return plans.map { _ in .failure(error) }
-        }
-        return results
+        writeEach(plans) { plan, db in try self.complete(plan, db: db, now: now) }
     }
 
     /// `claimedHere`: the batch was claimed in this same transaction, so its thread exists and its mode cannot have

@@ -304,3 +304,40 @@ final class WALCheckpointer: @unchecked Sendable {
         done.signal()
     }
 }
+
+extension Store {
+    /// Writes many items in one transaction, each in its own savepoint: one bad item is rolled back alone while the
+    /// batch shares a single commit (ingest, outbox results, reply batches). Results come back in item order. If
+    /// the commit fails, or a rollback does (the transaction is then unusable), every item fails.
+    func writeEach<Item, Output>(_ items: [Item], _ body: (Item, Database) throws -> Output) -> [Result<Output, Error>] {
+        guard !items.isEmpty else { return [] }
+        var results: [Result<Output, Error>] = []
+        results.reserveCapacity(items.count)
+        do {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction {
+                    // Cached statements: GRDB's `inSavepoint` prepares them anew for every item.
+                    let begin = try db.cachedStatement(sql: "SAVEPOINT dmdesk_item")
+                    let release = try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_item")
+                    let rollback = try db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT dmdesk_item")
+                    for item in items {
+                        try begin.execute()
+                        do {
+                            let output = try body(item, db)
+                            try release.execute()
+                            results.append(.success(output))
+                        } catch {
+                            try rollback.execute()
+                            try release.execute()
+                            results.append(.failure(error))
+                        }
+                    }
+                    return .commit
+                }
+            }
+        } catch {
+            return items.map { _ in .failure(error) }
+        }
+        return results
+    }
+}
