@@ -51,13 +51,22 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "DMDeskAgent",
+            dependencies: [
+                "DMDeskCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "DMDeskControl",
             dependencies: ["DMDeskCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: strict),
         .target(
             name: "DMDeskDaemon",
             dependencies: [
-                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskControl",
+                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskControl", "DMDeskAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -104,6 +113,8 @@ let package = Package(
             dependencies: ["DMDeskGraph", "DMDeskCore", "DMDeskTesting",
                            .product(name: "AsyncHTTPClient", package: "async-http-client")],
             swiftSettings: strict),
+        .testTarget(
+            name: "DMDeskAgentTests", dependencies: ["DMDeskAgent", "DMDeskCore", "DMDeskTesting"], swiftSettings: strict),
         .testTarget(name: "DMDeskControlTests", dependencies: ["DMDeskControl", "DMDeskCore"], swiftSettings: strict),
         .testTarget(name: "DMDeskConsoleTests", dependencies: ["DMDeskConsole", "DMDeskCore", "DMDeskTesting"], swiftSettings: strict),
     ]

@@ -342,7 +342,10 @@ final class ConsoleController {
     }
 
     private struct ThreadsResult: Decodable { var threads: [ThreadSummary] }
-    private struct HistoryResult: Decodable { var messages: [MessageView] }
+    private struct HistoryResult: Decodable {
+        var messages: [MessageView]
+        var steps: [AgentStepView]?
+    }
 
     /// `threads` and `history` replies can be megabytes: decode them straight into model types rather
     /// than through `JSONValue` (several times faster for 10,000 threads). Returns true if handled.
@@ -359,7 +362,8 @@ final class ConsoleController {
         case .history(let thread):
             guard let reply = try? decoder.decode(TypedReply<HistoryResult>.self, from: raw) else { return false }
             pending[id] = nil
-            state.loadHistory(thread: thread, reply.result.messages, limit: options.historyPageSize)
+            state.loadHistory(
+                thread: thread, reply.result.messages, steps: reply.result.steps ?? [], limit: options.historyPageSize)
             return true
         default:
             return false
@@ -413,7 +417,8 @@ final class ConsoleController {
             if let status = try? result["status"]?.decode(DaemonStatus.self) { state.status = status }
         case .history(let thread):
             let list = (try? result["messages"]?.decode([MessageView].self)) ?? []
-            state.loadHistory(thread: thread, list, limit: options.historyPageSize)
+            let steps = (try? result["steps"]?.decode([AgentStepView].self)) ?? []
+            state.loadHistory(thread: thread, list, steps: steps, limit: options.historyPageSize)
         case .send, .notify:
             if let outbound = try? result["outbound"]?.decode(OutboundView.self) {
                 state.applyOutbound(outbound)

@@ -138,11 +138,8 @@ public struct ConsoleState: Sendable {
             guard let status = try? data.decode(DaemonStatus.self) else { return ApplyOutcome() }
             self.status = status
         case EventType.agentStep:
-            guard let thread = line.thread else { return ApplyOutcome() }
-            let summary = data["summary"]?.stringValue ?? data.encodedString()
-            let step = MessageView(id: "step:\(line.seq ?? 0)", thread: thread, direction: .outbound, author: .system,
-                                   text: summary, timestamp: line.at ?? nowMillis())
-            upsertMessage(step)
+            guard let step = try? data.decode(AgentStepView.self) else { return ApplyOutcome() }
+            upsertMessage(step.line)
         default:
             return ApplyOutcome()
         }
@@ -161,8 +158,11 @@ public struct ConsoleState: Sendable {
         if selectedThreadID.map({ threads[$0] == nil }) ?? true { selectedThreadID = visibleThreadIDs.first }
     }
 
-    /// A `history` reply (oldest first), merged with whatever live events already delivered.
-    public mutating func loadHistory(thread: String, _ list: [MessageView], limit: Int) {
+    /// A `history` reply (oldest first), merged with whatever live events already delivered. The agent's steps
+    /// become system lines between the messages.
+    public mutating func loadHistory(thread: String, _ list: [MessageView], steps: [AgentStepView] = [], limit: Int) {
+        let pageCount = list.count
+        let list = steps.isEmpty ? list : list + steps.map(\.line)
         var merged = messages[thread] ?? []
         if merged.isEmpty {
             merged = list.sorted { $0.timestamp < $1.timestamp }
@@ -172,7 +172,7 @@ public struct ConsoleState: Sendable {
             merged = byID.values.sorted { ($0.timestamp, $0.id) < ($1.timestamp, $1.id) }
         }
         messages[thread] = merged
-        history[thread] = .loaded(hasOlder: list.count >= limit)
+        history[thread] = .loaded(hasOlder: pageCount >= limit)
     }
 
     /// A `{"thread": ThreadSummary}` reply or a `thread.updated` event.

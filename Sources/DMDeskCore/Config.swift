@@ -148,7 +148,7 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_THEME", default: "default", help: "console theme name or path"),
         ConfigKey("DMDESK_BELL", default: "true", help: "ring the terminal bell for new messages in human-mode threads", validate: ConfigChecks.bool),
         ConfigKey("DMDESK_RESPONDER", default: "rules", help: "rules or agent", validate: ConfigChecks.oneOf(["rules", "agent"])),
-        ConfigKey("DMDESK_LLM_BASE_URL", help: "OpenAI-compatible endpoint for the agent responder"),
+        ConfigKey("DMDESK_LLM_BASE_URL", help: "OpenAI-compatible endpoint for the agent responder, e.g. http://127.0.0.1:11434/v1", validate: ConfigChecks.url),
         ConfigKey("DMDESK_LLM_MODEL", help: "model name for the agent responder"),
         ConfigKey("DMDESK_LLM_API_KEY", secret: true, help: "API key for the agent endpoint (optional)"),
         ConfigKey("DMDESK_LLM_PROMPT_FILE", help: "system prompt file for the agent"),
@@ -420,6 +420,12 @@ public struct DMDeskConfig: Sendable {
         llmPromptFile = opt("DMDESK_LLM_PROMPT_FILE")
         llmTimeoutMs = Int(req("DMDESK_LLM_TIMEOUT_MS")) ?? 30000
         llmMaxToolCalls = Int(req("DMDESK_LLM_MAX_TOOL_CALLS")) ?? 5
+        if responder == "agent" {
+            let missing = [("DMDESK_LLM_BASE_URL", llmBaseURL), ("DMDESK_LLM_MODEL", llmModel)].filter { $0.1 == nil }.map(\.0)
+            if !missing.isEmpty {
+                throw ConfigError("DMDESK_RESPONDER=agent needs \(missing.joined(separator: " and ")) (an OpenAI-compatible endpoint and model)")
+            }
+        }
     }
 
     public static func defaultDataDir(environment: [String: String]) -> String {

@@ -1,3 +1,4 @@
+import DMDeskAgent
 import DMDeskControl
 import DMDeskCore
 import DMDeskGraph
@@ -44,10 +45,17 @@ public final class Daemon: Service, Sendable {
         if config.appSecret == nil && !options.allowUnsigned { throw DaemonError.unsignedNotAllowed }
         runtime = try DaemonRuntime(config: config, options: options, logger: logger)
         self.options = options
+        var agentPrompt: String? = nil
+        if config.responder == "agent" {
+            do { agentPrompt = try AgentPrompt.load(path: config.llmPromptFile) } catch {
+                throw DaemonError.configuration(error.description)
+            }
+        }
         let processor = Processor(
             runtime: runtime,
             backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.components.seconds * 1000
-                + options.graphRetryPolicy.baseDelay.components.attoseconds / 1_000_000_000_000_000))
+                + options.graphRetryPolicy.baseDelay.components.attoseconds / 1_000_000_000_000_000),
+            agentPrompt: agentPrompt)
         self.processor = processor
         runtime.ingest.notifyThreads = { threads in processor.notify(threads) }
         if options.controlSocket {

@@ -43,7 +43,11 @@ struct DaemonControlService: ControlService {
         case .history:
             let thread = try requireThread(r)
             let limit = min(max(r.limit ?? 200, 1), 5000)
-            return ["messages": .array(try store.history(thread: thread.id, before: r.before, limit: limit).map(JSONValue.init))]
+            let messages = try store.history(thread: thread.id, before: r.before, limit: limit)
+            // The agent's steps over the same span, for the console to show between the messages.
+            let since = messages.count >= limit ? messages.first?.timestamp ?? 0 : 0
+            let steps = try store.agentSteps(thread: thread.id, before: r.before, limit: limit).filter { $0.at >= since }
+            return ["messages": .array(messages.map(JSONValue.init)), "steps": .array(steps.map { .from($0) })]
         case .send:
             return try send(r)
         case .react:

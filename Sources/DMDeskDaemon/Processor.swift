@@ -17,12 +17,16 @@ public final class Processor: @unchecked Sendable {
 
     private let runtime: DaemonRuntime
     private let responder: Responder
+    /// Set with `DMDESK_RESPONDER=agent`: answers the batches the responder hands off.
+    private var agent: AgentRunner?
     private let rules = RuleCache()
     private let logger: Logger
     private let condition = NSCondition()
     /// Threads waiting for their debounce window or retry time → when they are due (ms since the epoch).
     private var due: [String: EpochMillis] = [:]
     private var stopping = false
+    /// Threads whose batch the agent is answering: not claimed again until it is done.
+    private var busy: Set<String> = []
     private var started = false
     /// Send results wait in the outbox committer (the loop records them with its next tick).
     private var outboxWaiting = false
@@ -42,11 +46,24 @@ public final class Processor: @unchecked Sendable {
     /// First retry delay after a failed batch; doubles per attempt (1 s, 2 s, 4 s … by default).
     private let backoffBaseMillis: EpochMillis
 
-    init(runtime: DaemonRuntime, backoffBaseMillis: EpochMillis = 1000) {
+    /// `agentPrompt`: the agent's system prompt when it answers (`DMDESK_RESPONDER=agent`), else nil.
+    init(runtime: DaemonRuntime, backoffBaseMillis: EpochMillis = 1000, agentPrompt: String? = nil) {
         self.runtime = runtime
         self.backoffBaseMillis = max(backoffBaseMillis, 1)
         self.responder = Responder(config: runtime.config)
         self.logger = runtime.logger
+        if let agentPrompt {
+            agent = AgentRunner(runtime: runtime, responder: responder, prompt: agentPrompt) { [weak self] thread in
+                self?.agentFinished(thread)
+            }
+        }
+    }
+
+    private func agentFinished(_ thread: String) {
+        condition.lock()
+        defer { condition.unlock() }
+        busy.remove(thread)
+        if due[thread] != nil { condition.signal() }
     }
 
     /// For tests: called with every claimed batch before the responder; throwing makes the batch fail.
@@ -90,6 +107,7 @@ public final class Processor: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         if wasRunning { finished.wait() }
+        agent?.stop()
         // Send results that arrive from now on are the outbox committer's own business again.
         runtime.outbox.committer.detach()
     }
@@ -132,7 +150,7 @@ public final class Processor: @unchecked Sendable {
                 if outboxWaiting { break }
                 let now = nowMillis()
                 var earliest: EpochMillis = .max
-                for (thread, at) in due {
+                for (thread, at) in due where !busy.contains(thread) {
                     if at <= now {
                         ready.append(thread)
                         if ready.count >= maxThreadsPerTick { break }
@@ -163,13 +181,14 @@ public final class Processor: @unchecked Sendable {
         let store = runtime.store
         let hook = faultHook.withLock { $0 }
         let responder = self.responder
+        let agentAnswers = agent != nil
         // Claim, plan and complete in one transaction: planning is pure computation (no I/O), so it may run while
         // the writer is held, and the tick commits once.
         let tick: Store.TickResult
         do {
             tick = try store.claimAndComplete(threads: threads, rules: rules, finishing: sends.map(\.result)) { batch, rules in
                 try hook?(batch)
-                return responder.plan(batch, rules: rules)
+                return responder.plan(batch, rules: rules, agentAnswers: agentAnswers)
             }
         } catch {
             if !sends.isEmpty { runtime.outbox.committer.completed(sends, sends.map { _ in .failure(error) }) }
@@ -193,6 +212,12 @@ public final class Processor: @unchecked Sendable {
         var planned = 0
         var messages = 0
         for outcome in tick.outcomes {
+            if let plan = outcome.plan, plan.handOff, case .success = outcome.result, let agent {
+                condition.lock()
+                busy.insert(plan.thread)
+                condition.unlock()
+                agent.start(outcome.batch, rules: claim.rules)
+            }
             if let plan = outcome.plan {
                 planned += 1
                 messages += plan.mids.count

@@ -12,6 +12,9 @@ import Foundation
 /// 4. keyword rules, first match by priority;
 /// 5. the fallback reply.
 /// It only decides; `Store.completeBatches` applies the plan atomically.
+///
+/// With the agent responder (`agentAnswers`), steps 1, the HUMAN_AGENT postback and the verification link stay
+/// as they are; everything else is handed off to the agent, which falls back to this plan if its endpoint fails.
 struct Responder: Sendable {
     static let humanAgentPayload = "HUMAN_AGENT"
 
@@ -32,7 +35,7 @@ struct Responder: Sendable {
         managerNumber = config.whatsappPhoneNumberId != nil ? config.managerWhatsAppNumber : nil
     }
 
-    func plan(_ batch: ClaimedBatch, rules: RuleSet) -> BatchPlan {
+    func plan(_ batch: ClaimedBatch, rules: RuleSet, agentAnswers: Bool = false) -> BatchPlan {
         var plan = BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: batch.mode, reason: "")
         // 1. A person has the thread: the bot stays out of it.
         if batch.mode == .human {
@@ -41,7 +44,7 @@ struct Responder: Sendable {
             return plan
         }
         let texts = batch.messages.compactMap(\.text) + batch.messages.compactMap(\.payload)
-        let rule = rules.firstMatch(texts)
+        let rule = agentAnswers ? nil : rules.firstMatch(texts)
 
         // 2. Handover.
         let postback = batch.messages.contains { $0.payload == Self.humanAgentPayload }
@@ -52,13 +55,7 @@ struct Responder: Sendable {
             if let rule, rule.action == .both, let reply = rule.record.reply, !reply.isEmpty {
                 plan.drafts += replies(reply, thread: batch.thread)
             }
-            plan.drafts += replies(handoverText, thread: batch.thread)
-            if let managerNumber {
-                plan.drafts.append(
-                    OutboundDraft(
-                        thread: batch.thread, recipient: managerNumber, kind: .managerNotification, channel: .whatsapp,
-                        text: managerText(batch), author: .system))
-            }
+            plan.drafts += handoverDrafts(thread: batch.thread, managerText: managerText(batch))
             return plan
         }
 
@@ -76,7 +73,12 @@ struct Responder: Sendable {
                 plan.reason = "onboarding: verification link"
                 return plan
             }
-            plan.drafts += replies(ackText, thread: batch.thread, kind: .acknowledgement)
+            if !agentAnswers { plan.drafts += replies(ackText, thread: batch.thread, kind: .acknowledgement) }
+        }
+        if agentAnswers {
+            plan.handOff = true
+            plan.reason = "agent"
+            return plan
         }
 
         // 4. Keyword rules, 5. fallback.
@@ -88,6 +90,18 @@ struct Responder: Sendable {
             plan.reason = "fallback"
         }
         return plan
+    }
+
+    /// The customer gets `DMDESK_HANDOVER_TEXT`; the manager, when WhatsApp is configured, gets `managerText`.
+    func handoverDrafts(thread: String, managerText: String) -> [OutboundDraft] {
+        var drafts = replies(handoverText, thread: thread)
+        if let managerNumber {
+            drafts.append(
+                OutboundDraft(
+                    thread: thread, recipient: managerNumber, kind: .managerNotification, channel: .whatsapp,
+                    text: managerText, author: .system))
+        }
+        return drafts
     }
 
     /// An auto-reply over Instagram's 1000-byte limit goes out as several messages, split at word boundaries.

@@ -63,6 +63,9 @@ public struct BatchPlan: Sendable {
     public var awaitOperator: Bool
     /// Why (for logs): the rule id, "HUMAN_AGENT", "fallback", "human mode", …
     public var reason: String
+    /// The agent responder answers this batch after the tick: its messages stay `processing` until it completes
+    /// them (`completeBatches`), and nothing else of the plan is applied now.
+    public var handOff = false
 
     public init(
         thread: String, mids: [String], plannedMode: ThreadMode, verification: Verification? = nil, drafts: [OutboundDraft] = [],
@@ -271,6 +274,7 @@ extension Store {
     /// changed since the plan was made (no need to read either again).
     private func complete(_ plan: BatchPlan, db: Database, now: EpochMillis, claimedHere: Bool = false) throws -> BatchCompletion {
         var completion = BatchCompletion(thread: plan.thread)
+        if plan.handOff { return completion }
         let currentMode: ThreadMode
         if claimedHere {
             currentMode = plan.plannedMode

@@ -107,6 +107,26 @@ enum Schema {
                     );
                     """)
         }
+        m.registerMigration("v2: agent steps") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE agent_steps (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        thread_id TEXT NOT NULL,
+                        batch TEXT NOT NULL,
+                        kind TEXT NOT NULL CHECK (kind IN ('request','tool','fallback','stopped','finished')),
+                        tool TEXT,
+                        arguments TEXT,
+                        result TEXT,
+                        ok INTEGER NOT NULL DEFAULT 1,
+                        latency_ms INTEGER,
+                        prompt_tokens INTEGER,
+                        completion_tokens INTEGER,
+                        at INTEGER NOT NULL
+                    );
+                    CREATE INDEX agent_steps_by_thread ON agent_steps(thread_id, at);
+                    """)
+        }
         return m
     }
 }

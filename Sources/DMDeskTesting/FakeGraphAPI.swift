@@ -35,18 +35,7 @@ public final class FakeGraphAPI: Sendable {
         var retryAfter: Int?
     }
 
-    public enum FakeGraphAPIError: Error, CustomStringConvertible {
-        case failedToStart(String)
-        public var description: String {
-            switch self {
-            case .failedToStart(let reason): return "fake Graph API failed to start: \(reason)"
-            }
-        }
-    }
-
     struct State {
-        var port: Int?
-        var serverTask: Task<Void, Never>?
         var requests: [RecordedRequest] = []
         var failures: [InjectedFailure] = []
         var profiles: [String: (name: String?, username: String?)]
@@ -54,6 +43,8 @@ public final class FakeGraphAPI: Sendable {
         var instagramMessages: [JSONValue] = []
         var whatsAppMessages: [JSONValue] = []
         var nextMessageNumber = 1
+        /// Conversations API answers by user id: messages newest first, as Meta returns them.
+        var conversations: [String: [JSONValue]] = [:]
     }
 
     /// Meta's own limit for `message.text`, in UTF-8 bytes.
@@ -64,6 +55,7 @@ public final class FakeGraphAPI: Sendable {
     private let latency: Duration
     private let logger: Logger
     private let state: Mutex<State>
+    private let server = Mutex<LocalHTTPServer?>(nil)
 
     /// - Parameters:
     ///   - expectedToken: when set, calls without `Authorization: Bearer <expectedToken>` get Meta's 190 error.
@@ -80,83 +72,36 @@ public final class FakeGraphAPI: Sendable {
         self.state = Mutex(State(profiles: profiles))
     }
 
-    deinit {
-        state.withLock { $0.serverTask?.cancel() }
-    }
-
     // MARK: Lifecycle
 
     /// Starts the server on an ephemeral port and returns its base URL, e.g. "http://127.0.0.1:49152".
     /// Calling it again while running returns the same URL.
     @discardableResult
     public func start() async throws -> String {
-        if let port = state.withLock({ $0.port }) { return Self.baseURL(port: port) }
-
-        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        // Weak, so a forgotten fake still shuts its server down in deinit.
-        let responder = CallbackResponder<BasicRequestContext> { [weak self] request, _ in
-            guard let self else { return Response(status: .serviceUnavailable) }
-            return try await self.respond(to: request)
-        }
-        let app = Application(
-            responder: responder,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: "FakeGraphAPI"),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            },
-            logger: logger)
-        let logger = self.logger
-        let task = Task {
-            do {
-                // No signal handling: the process that embeds us owns SIGINT/SIGTERM; we stop on cancellation.
-                try await app.runService(gracefulShutdownSignals: [])
-            } catch {
-                logger.error("fake Graph API stopped: \(error)")
+        let server = self.server.withLock { server in
+            if let server { return server }
+            let created = LocalHTTPServer(name: "FakeGraphAPI", logger: logger) { [weak self] request in
+                guard let self else { return Response(status: .serviceUnavailable) }
+                return try await self.respond(to: request)
             }
-            portContinuation.finish()  // unblocks start() if the server never came up
+            server = created
+            return created
         }
-
-        var ports = portStream.makeAsyncIterator()
-        guard let port = await ports.next(), port > 0 else {
-            task.cancel()
-            await task.value
-            throw FakeGraphAPIError.failedToStart("could not bind 127.0.0.1")
-        }
-        let alreadyRunning: Int? = state.withLock { state in
-            if let existing = state.port { return existing }
-            state.port = port
-            state.serverTask = task
-            return nil
-        }
-        if let alreadyRunning {  // two concurrent start() calls: keep the first server
-            task.cancel()
-            await task.value
-            return Self.baseURL(port: alreadyRunning)
-        }
-        return Self.baseURL(port: port)
+        return Self.baseURL(port: try await server.start())
     }
 
     /// Stops the server and waits until it has closed its socket. Recorded requests are kept.
     public func stop() async {
-        let task = state.withLock { state -> Task<Void, Never>? in
-            defer {
-                state.serverTask = nil
-                state.port = nil
-            }
-            return state.serverTask
-        }
-        task?.cancel()
-        await task?.value
+        await server.withLock { $0 }?.stop()
     }
 
     /// "http://127.0.0.1:PORT" while running.
-    public var baseURL: String { Self.baseURL(port: state.withLock { $0.port } ?? 0) }
+    public var baseURL: String { Self.baseURL(port: port ?? 0) }
     /// What to put in `GraphSettings.instagramBaseURL`.
     public var instagramBaseURL: String { baseURL + "/" + Self.apiVersion }
     /// What to put in `GraphSettings.whatsappBaseURL`.
     public var whatsappBaseURL: String { baseURL + "/" + Self.apiVersion }
-    public var port: Int? { state.withLock { $0.port } }
+    public var port: Int? { server.withLock { $0 }?.port }
 
     private static func baseURL(port: Int) -> String { "http://127.0.0.1:\(port)" }
 
@@ -206,6 +151,20 @@ public final class FakeGraphAPI: Sendable {
 
     public func setProfile(_ igsid: String, name: String?, username: String?) {
         state.withLock { $0.profiles[igsid] = (name, username) }
+    }
+
+    /// What the Conversations API returns for the conversation with `igsid`. `messages` are oldest first
+    /// (`fromCustomer`: written by `igsid`, else by the business); Meta answers them newest first.
+    public func setConversation(_ igsid: String, messages: [(text: String, fromCustomer: Bool)], businessId: String = "17841400000000000") {
+        let start = Date().addingTimeInterval(-86_400)
+        let items: [JSONValue] = messages.enumerated().map { i, m in
+            let time = ISO8601DateFormatter().string(from: start.addingTimeInterval(Double(i) * 60))
+            return [
+                "id": .string("aWdfZAG06conv\(i)"), "message": .string(m.text), "created_time": .string(time),
+                "from": ["id": .string(m.fromCustomer ? igsid : businessId)],
+            ]
+        }
+        state.withLock { $0.conversations[igsid] = items.reversed() }
     }
 
     /// Forgets requests, sent messages and queued failures; profiles and the server stay.
@@ -266,7 +225,10 @@ public final class FakeGraphAPI: Sendable {
         case (.post, 2) where segments == ["me", "messages"]:
             return instagramSend(json)
         case (.get, 2) where segments == ["me", "conversations"]:
-            return Self.json(["data": []])
+            let user = URLComponents(string: "http://x/?" + (request.uri.query ?? ""))?.queryItems?
+                .first(where: { $0.name == "user_id" })?.value ?? ""
+            guard let messages = state.withLock({ $0.conversations[user] }) else { return Self.json(["data": []]) }
+            return Self.json(["data": [["id": .string("conv_" + user), "messages": ["data": .array(messages)]]]])
         case (.get, 1) where segments[0] != "me":
             return profile(segments[0])
         case (.post, 2) where segments[1] == "messages":

@@ -106,6 +106,24 @@ private func inbound(_ id: String, thread: String, text: String, at: EpochMillis
         #expect(state.history["a"] == .loaded(hasOlder: true))
     }
 
+    @Test func agentStepsAreSystemLinesLiveAndInHistory() {
+        var state = ConsoleState()
+        state.apply(event(1, EventType.messageReceived, thread: "a", inbound("m1", thread: "a", text: "hi", at: 10)))
+        let live = AgentStepView(id: 7, thread: "a", batch: "m1", kind: .tool, tool: "send_message", arguments: #"{"text":"Hello!"}"#,
+                                 result: "sent (outbox #3)", latencyMs: 4, at: 20)
+        state.apply(event(2, EventType.agentStep, thread: "a", live))
+        #expect(state.messages["a"]?.last?.author == .system)
+        #expect(state.messages["a"]?.last?.text == #"agent send_message({"text":"Hello!"}) ✓ sent (outbox #3) · 4 ms"#)
+        // The history reply carries the same step (no duplicate) and an earlier fallback between the messages.
+        let fallback = AgentStepView(id: 5, thread: "a", batch: "m0", kind: .fallback, result: "the model did not answer within 300 ms",
+                                     ok: false, at: 5)
+        state.loadHistory(thread: "a", [inbound("m0", thread: "a", text: "earlier", at: 4), inbound("m1", thread: "a", text: "hi", at: 10)],
+                          steps: [fallback, live], limit: 2)
+        #expect(state.messages["a"]?.map(\.id) == ["m0", "step:5", "m1", "step:7"])
+        #expect(state.messages["a"]?[1].text == "agent failed, rules answered: the model did not answer within 300 ms")
+        #expect(state.history["a"] == .loaded(hasOlder: true), "only messages count toward a full page")
+    }
+
     @Test func reactionsAndReadReceipts() {
         var state = ConsoleState()
         state.apply(event(1, EventType.messageReceived, thread: "a", inbound("m1", thread: "a", text: "hi", at: 10)))

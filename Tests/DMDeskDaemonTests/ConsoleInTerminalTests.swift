@@ -15,26 +15,29 @@ struct ConsoleInTerminalTests {
         let daemon: DaemonHarness
         let terminal: TmuxTerminal
 
-        static func start() async throws -> Rig {
+        static func start(env extra: [String: String] = [:]) async throws -> Rig {
             let redis = try RedisServer()
             try redis.start()
             let fake = FakeGraphAPI(expectedToken: "tok", profiles: ["9001": (name: "Ana Lima", username: "ana.lima")])
             try await fake.start()
+            var env = [
+                "INSTAGRAM_ACCESS_TOKEN": "tok", "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL,
+                "DMDESK_REPLY_DELAY_MS": "600000",
+            ]
+            env.merge(extra) { _, new in new }
             let daemon = try await DaemonHarness(
-                redisURL: redis.url,
-                env: [
-                    "INSTAGRAM_ACCESS_TOKEN": "tok", "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL,
-                    "DMDESK_REPLY_DELAY_MS": "600000",
-                ],
-                options: DaemonOptions(graphRetryPolicy: .immediate))
+                redisURL: redis.url, env: env, options: DaemonOptions(graphRetryPolicy: .immediate))
+            return Rig(redis: redis, fake: fake, daemon: daemon, terminal: try await attach(daemon))
+        }
+
+        static func attach(_ daemon: DaemonHarness) async throws -> TmuxTerminal {
             let exe = try #require(dmdeskExecutable())
             let dataDir = daemon.dataDir
-            let terminal = try await onThread {
+            return try await onThread {
                 try TmuxTerminal(
                     command: "\(exe) attach --socket \(dataDir)/dmdesk.sock --no-bell",
                     environment: ["DMDESK_DATA_DIR": dataDir, "HOME": dataDir])
             }
-            return Rig(redis: redis, fake: fake, daemon: daemon, terminal: terminal)
         }
 
         func stop() async throws {
@@ -104,5 +107,32 @@ struct ConsoleInTerminalTests {
         #expect(opened.contains("token ok"), "the status bar survived (no clear-screen happened)")
         #expect(opened.contains("before"), "text before the escape is still on screen")
         try await rig.stop()
+    }
+
+    @Test("the agent's steps show in the open thread, live and again after re-attaching", .enabled(if: enabled))
+    func agentSteps() async throws {
+        let model = FakeChatCompletions(answers: [.tools([.init("send_message", ["text": "We ship to Porto in 3 days."])])])
+        let base = try await model.start()
+        let rig = try await Rig.start(env: [
+            "DMDESK_RESPONDER": "agent", "DMDESK_LLM_BASE_URL": base, "DMDESK_LLM_MODEL": "m", "DMDESK_REPLY_DELAY_MS": "0",
+        ])
+        #expect(await rig.terminal.waitAsync("token ok").0)
+        try await rig.customerSays("Do you ship to Porto?")
+        #expect(await rig.terminal.waitAsync("ship to Porto").0)
+        try await rig.terminal.pressAsync("Enter")
+        let (live, screen) = await rig.terminal.waitAsync {
+            $0.contains("agent send_message") && $0.contains("We ship to Porto in 3 days.") && $0.contains("agent done")
+        }
+        #expect(live, "steps shown live:\n\(screen)")
+        #expect(rig.fake.sentTexts(to: "9001") == ["We ship to Porto in 3 days."])
+
+        try await rig.terminal.pressAsync("q")
+        let again = try await Rig.attach(rig.daemon)
+        #expect(await again.waitAsync("token ok").0)
+        try await again.pressAsync("Enter")
+        let (loaded, reloaded) = await again.waitAsync { $0.contains("agent send_message") && $0.contains("agent ⇄ model") }
+        #expect(loaded, "steps loaded with the history:\n\(reloaded)")
+        try await Rig(redis: rig.redis, fake: rig.fake, daemon: rig.daemon, terminal: again).stop()
+        await model.stop()
     }
 }

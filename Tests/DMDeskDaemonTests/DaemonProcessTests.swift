@@ -133,5 +133,34 @@ struct DaemonProcessTests {
             try runDmdesk(["--daemon", "--port", "0", "--allow-unsigned", "--data-dir", file + "/sub"], cwd: dir)
         }
         #expect(badDir != 0 && dirErr.contains("data directory"), "\(dirErr)")
+        let (noModel, _, modelErr) = try await onThread {
+            try runDmdesk(["--daemon", "--port", "0", "--allow-unsigned", "--data-dir", dir], cwd: dir, env: ["DMDESK_RESPONDER": "agent"])
+        }
+        #expect(noModel != 0 && modelErr.contains("DMDESK_LLM_BASE_URL") && modelErr.split(separator: "\n").count == 1, "\(modelErr)")
+        let (noPrompt, _, promptErr) = try await onThread {
+            try runDmdesk(
+                ["--daemon", "--port", "0", "--allow-unsigned", "--data-dir", dir], cwd: dir,
+                env: ["DMDESK_RESPONDER": "agent", "DMDESK_LLM_BASE_URL": "http://127.0.0.1:1/v1", "DMDESK_LLM_MODEL": "m",
+                      "DMDESK_LLM_PROMPT_FILE": dir + "/missing-prompt.md"])
+        }
+        #expect(noPrompt != 0 && promptErr.contains("missing-prompt.md"), "\(promptErr)")
+    }
+
+    @Test("the agent's endpoint down: the rules answer, and the API key never reaches the log")
+    func agentEndpointDown() async throws {
+        try await withRedis { redis in
+            let dir = try makeTempDirectory()
+            let daemon = try DaemonProcess(
+                redisURL: redis.url, dataDir: dir,
+                extraEnv: [
+                    "DMDESK_RESPONDER": "agent", "DMDESK_LLM_BASE_URL": "http://127.0.0.1:1/v1", "DMDESK_LLM_MODEL": "m",
+                    "DMDESK_LLM_API_KEY": "sk-agent-secret-key-123", "DMDESK_REPLY_DELAY_MS": "0",
+                ])
+            #expect(await daemon.waitForHealth())
+            #expect(try await daemon.post(WebhookBuilder.textMessage(from: "77", text: "hello?", mid: "agent.down.1")) == 200)
+            #expect(await eventually { daemon.log().contains("agent endpoint failed") }, "\(daemon.log())")
+            #expect(try await daemon.signalAndWait(SIGTERM) == .exited(0))
+            #expect(!daemon.log().contains("sk-agent-secret-key-123"))
+        }
     }
 }

@@ -5,12 +5,12 @@ import Foundation
 import Testing
 
 /// Runs the real `dmdesk` binary and returns (status, stdout, stderr).
-func runDmdesk(_ args: [String], cwd: String) throws -> (Int32, String, String) {
+func runDmdesk(_ args: [String], cwd: String, env: [String: String] = [:]) throws -> (Int32, String, String) {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: try #require(dmdeskExecutable()))
     p.arguments = args
     p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-    p.environment = ["HOME": cwd, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"]
+    p.environment = ["HOME": cwd, "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"].merging(env) { _, new in new }
     let out = Pipe(), err = Pipe()
     p.standardOutput = out
     p.standardError = err

@@ -1,0 +1,285 @@
+import DMDeskAgent
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import Logging
+import Synchronization
+
+/// Answers the batches the processor hands off (`DMDESK_RESPONDER=agent`): a few threads at a time, one batch per
+/// thread at a time. Each batch's messages stay `processing` until its run ends; then they are completed — or, when
+/// the endpoint failed before the agent acted, answered by the rules responder instead.
+final class AgentRunner: Sendable {
+    struct Job: Sendable {
+        var batch: ClaimedBatch
+        var rules: RuleSet
+    }
+
+    private struct State {
+        var queue: [Job] = []
+        /// Threads with a run in flight, and the runs' tasks (for cancelling).
+        var active: Set<String> = []
+        var tasks: [String: Task<Void, Never>] = [:]
+        var stopped = false
+    }
+
+    private let runtime: DaemonRuntime
+    private let responder: Responder
+    private let loop: AgentLoop
+    private let prompt: String
+    private let logger: Logger
+    private let state = Mutex(State())
+    private let inFlight = DispatchGroup()
+    private let onFinished: @Sendable (String) -> Void
+    static let maxConcurrent = 4
+    static let contextTurns = 20
+
+    init(runtime: DaemonRuntime, responder: Responder, prompt: String, onFinished: @escaping @Sendable (String) -> Void) {
+        let config = runtime.config
+        self.runtime = runtime
+        self.responder = responder
+        self.prompt = prompt
+        self.logger = runtime.logger
+        self.onFinished = onFinished
+        loop = AgentLoop(
+            client: ChatClient(
+                endpoint: ChatEndpoint(
+                    baseURL: config.llmBaseURL ?? "", model: config.llmModel ?? "", apiKey: config.llmAPIKey,
+                    timeoutMs: config.llmTimeoutMs)),
+            maxToolCalls: config.llmMaxToolCalls)
+    }
+
+    /// Queues the batch; the processor never hands over a thread whose previous batch is still running.
+    func start(_ batch: ClaimedBatch, rules: RuleSet) {
+        let accepted = state.withLock { s -> Bool in
+            guard !s.stopped else { return false }
+            s.queue.append(Job(batch: batch, rules: rules))
+            return true
+        }
+        if accepted { startQueued() }
+    }
+
+    /// Cancels the runs in flight and waits (a few seconds at most) for them to let go of the store. Their
+    /// messages stay `processing`, so the next start returns them to `pending` and answers them then.
+    func stop() {
+        let tasks = state.withLock { s -> [Task<Void, Never>] in
+            s.stopped = true
+            s.queue.removeAll()
+            return Array(s.tasks.values)
+        }
+        for task in tasks { task.cancel() }
+        if inFlight.wait(timeout: .now() + 5) == .timedOut {
+            logger.warning("agent runs did not stop within 5 s")
+        }
+    }
+
+    private func startQueued() {
+        while true {
+            let job: Job? = state.withLock { s in
+                guard !s.stopped, s.active.count < Self.maxConcurrent, !s.queue.isEmpty else { return nil }
+                let job = s.queue.removeFirst()
+                s.active.insert(job.batch.thread)
+                return job
+            }
+            guard let job else { return }
+            inFlight.enter()
+            let thread = job.batch.thread
+            let task = Task { [self] in
+                await self.run(job)
+                let cancelled = Task.isCancelled
+                self.state.withLock {
+                    $0.active.remove(thread)
+                    $0.tasks[thread] = nil
+                }
+                self.inFlight.leave()
+                if !cancelled { self.onFinished(thread) }
+                self.startQueued()
+            }
+            // A run that already ended is not active any more: do not keep its task.
+            state.withLock { s in
+                if s.active.contains(thread) { s.tasks[thread] = task }
+                if s.stopped { task.cancel() }
+            }
+        }
+    }
+
+    private func run(_ job: Job) async {
+        let batch = job.batch
+        let env = DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch)
+        let started = ContinuousClock.now
+        let outcome = await loop.run(input(for: batch), in: env)
+        // Stopping: leave the batch `processing`; the next start answers it again.
+        if Task.isCancelled { return }
+        var plan: BatchPlan
+        switch outcome {
+        case .fallback(let why):
+            logger.warning("agent endpoint failed; the rules answered", metadata: ["thread": "\(batch.thread)", "error": "\(why)"])
+            plan = responder.plan(batch, rules: job.rules)
+            plan.reason = "agent fallback (\(plan.reason))"
+        default:
+            plan = BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: .auto, reason: "agent: \(outcome)")
+        }
+        logger.debug(
+            "agent answered a batch",
+            metadata: ["thread": "\(batch.thread)", "outcome": "\(outcome)", "ms": "\(started.duration(to: .now))"])
+        complete(plan, batch: batch)
+    }
+
+    /// Marks the batch answered (queuing the fallback's replies, if any), as the processor does for its own plans.
+    private func complete(_ plan: BatchPlan, batch: ClaimedBatch) {
+        switch runtime.store.completeBatches([plan])[0] {
+        case .success(let done):
+            if !done.context.isEmpty { runtime.redis.push(done.context) }
+            runtime.publish(done.events)
+            for record in done.records { runtime.outbox.submit(record, fresh: true) }
+        case .failure(let error):
+            logger.error("could not complete an agent batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])
+            if let failure = try? runtime.store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
+                runtime.publish(failure.events)
+            }
+        }
+    }
+
+    /// The system prompt, the thread's rolling context (Redis; the store when Redis is down) and the new messages.
+    func input(for batch: ClaimedBatch) -> AgentInput {
+        var context: [AgentInput.Turn]
+        if runtime.redis.state.up, let turns = try? runtime.redis.turns(customer: batch.thread) {
+            context = turns.map { AgentInput.Turn(fromCustomer: $0.role == .user, text: $0.text) }
+        } else {
+            let history = (try? runtime.store.history(thread: batch.thread, limit: Self.contextTurns)) ?? []
+            context = history.compactMap { m in
+                guard let text = m.text, !text.isEmpty, m.author != .system, m.delivery != .failed else { return nil }
+                return AgentInput.Turn(fromCustomer: m.direction == .inbound, text: text)
+            }
+        }
+        let fresh = batch.messages.map { m in
+            AgentInput.NewMessage(
+                id: m.mid,
+                text: m.text.flatMap { $0.isEmpty ? nil : $0 } ?? m.payload.map { "(tapped a button: \($0))" }
+                    ?? (m.hasAttachments ? "(sent an attachment)" : "(an empty message)"))
+        }
+        return AgentInput(systemPrompt: prompt, customerName: batch.displayName, context: context, newMessages: fresh)
+    }
+}
+
+/// The agent's tools, carried out against the daemon: every action is a plan applied by `completeBatches`, which
+/// re-reads the thread's mode in the same transaction — a thread taken over meanwhile gets nothing.
+struct DaemonAgentEnvironment: AgentEnvironment {
+    let runtime: DaemonRuntime
+    let responder: Responder
+    let batch: ClaimedBatch
+    var store: Store { runtime.store }
+    var thread: String { batch.thread }
+
+    func stopReason() async -> String? {
+        if Task.isCancelled { return "the daemon is stopping" }
+        guard let summary = try? store.thread(thread) else { return nil }
+        return summary.mode == .human ? "an operator took the thread over" : nil
+    }
+
+    func record(_ step: AgentStepDraft) async {
+        guard !Task.isCancelled else { return }
+        do {
+            let (_, event) = try store.recordAgentStep(step, thread: thread, batch: batch.mids.first ?? thread)
+            runtime.publish([event])
+        } catch {
+            runtime.logger.error("could not record an agent step", metadata: ["thread": "\(thread)", "error": "\(error)"])
+        }
+    }
+
+    func perform(_ action: AgentAction) async -> ToolOutcome {
+        guard !Task.isCancelled else { return ToolOutcome(result: "error: the daemon is stopping", ok: false, ends: true) }
+        do {
+            switch action {
+            case .sendMessage(let text):
+                let lastInbound = try store.thread(thread)?.lastInboundAt
+                guard SendWindowPolicy(humanAgentTag: false).check(lastInboundAt: lastInbound) != .refused else {
+                    return .refused("the customer last wrote over 24 hours ago; Instagram does not allow a reply")
+                }
+                return try act(
+                    [OutboundDraft(thread: thread, recipient: thread, kind: .autoReply, text: text, author: .bot)], done: "sent")
+            case .react(let messageId, let reaction):
+                guard let message = try store.message(mid: messageId), message.thread_id == thread else {
+                    return .refused("there is no message \(messageId) in this conversation")
+                }
+                let target = message.remote_mid ?? message.mid
+                guard message.direction == MessageDirection.inbound.rawValue, !target.hasPrefix("out:") else {
+                    return .refused("you can only react to the customer's messages")
+                }
+                return try act(
+                    [OutboundDraft(
+                        thread: thread, recipient: thread, kind: .reaction, text: reaction,
+                        payload: ["mid": .string(target), "reaction": .string(reaction)], author: .bot)],
+                    done: "reacted")
+            case .getThreadMessages(let limit):
+                return await olderMessages(limit: limit)
+            case .notifyManager(let text):
+                guard let manager = responder.managerNumber else {
+                    return .refused("manager notifications are not configured (MANAGER_WHATSAPP_NUMBER, WHATSAPP_PHONE_NUMBER_ID)")
+                }
+                return try act(
+                    [OutboundDraft(
+                        thread: thread, recipient: manager, kind: .managerNotification, channel: .whatsapp,
+                        text: "dmdesk: about \(batch.displayName) (\(thread)) on Instagram: \(text)", author: .system)],
+                    done: "the manager was notified")
+            case .handover(let reason):
+                let drafts = responder.handoverDrafts(
+                    thread: thread,
+                    managerText: "dmdesk: \(batch.displayName) (\(thread)) needs a person on Instagram: \(reason)")
+                var outcome = try act(drafts, handover: true, done: "handed over to a person; the bot stops here")
+                outcome.ends = true
+                return outcome
+            }
+        } catch {
+            return .refused("\(error)")
+        }
+    }
+
+    /// Queues `drafts` (and the handover) unless an operator has the thread; then hands the rows to the outbox.
+    private func act(_ drafts: [OutboundDraft], handover: Bool = false, done: String) throws -> ToolOutcome {
+        let plan = BatchPlan(
+            thread: thread, mids: [], plannedMode: .auto, drafts: drafts, handover: handover, awaitOperator: handover,
+            reason: "agent")
+        let completion = try store.completeBatches([plan])[0].get()
+        if !completion.context.isEmpty { runtime.redis.push(completion.context) }
+        runtime.publish(completion.events)
+        if completion.suppressed {
+            return ToolOutcome(result: "error: not done, an operator took the thread over", ok: false, ends: true)
+        }
+        for record in completion.records { runtime.outbox.submit(record, fresh: true) }
+        let ids = completion.records.compactMap(\.id).map { "#\($0)" }.joined(separator: ", ")
+        return ToolOutcome(result: ids.isEmpty ? done : "\(done) (outbox \(ids))", acted: true)
+    }
+
+    /// Older messages than the batch: from the store, or from Meta's Conversations API when the store has none.
+    private func olderMessages(limit: Int) async -> ToolOutcome {
+        let before = batch.messages.map(\.timestamp).min()
+        let stored = ((try? store.history(thread: thread, before: before, limit: limit)) ?? []).filter { $0.author != .system }
+        if !stored.isEmpty {
+            let items: [JSONValue] = stored.map { m in
+                [
+                    "id": .string(m.mid ?? m.id), "from": .string(m.direction == .inbound ? "customer" : "business"),
+                    "text": .string(m.text ?? (m.attachments.isEmpty ? "" : "(attachment)")),
+                    "time": .string(Self.iso(m.timestamp)),
+                ]
+            }
+            return ToolOutcome(result: JSONValue.array(items).compactString)
+        }
+        do {
+            let remote = try await runtime.graph.conversationMessages(igsid: thread, limit: limit)
+            let items: [JSONValue] = remote.reversed().map { m in
+                [
+                    "id": m["id"] ?? .null,
+                    "from": .string(m["from"]?["id"]?.idString == thread ? "customer" : "business"),
+                    "text": m["message"] ?? "", "time": m["created_time"] ?? .null,
+                ]
+            }
+            return ToolOutcome(result: items.isEmpty ? "no earlier messages" : JSONValue.array(items).compactString)
+        } catch {
+            return .refused("could not fetch earlier messages from Instagram: \(error)")
+        }
+    }
+
+    static func iso(_ ms: EpochMillis) -> String {
+        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+    }
+}
