@@ -59,9 +59,17 @@ public final class FakeChatCompletions: Sendable {
     private let state: Mutex<State>
     private let server = Mutex<LocalHTTPServer?>(nil)
     private let logger = Logger(label: "dmdesk.fake-chat", factory: { _ in SwiftLogNoOpLogHandler() })
+    private let brain: (@Sendable (JSONValue) -> Answer)?
+    private let latency: Duration
 
-    public init(script: [Step] = []) {
+    /// - Parameters:
+    ///   - script: the answers to the first requests, in order.
+    ///   - brain: answers each request once the script has run out (the demo's model); without it, "Done.".
+    ///   - latency: added before every answer, so the demo's model feels like one.
+    public init(script: [Step] = [], brain: (@Sendable (_ request: JSONValue) -> Answer)? = nil, latency: Duration = .zero) {
         state = Mutex(State(script: script))
+        self.brain = brain
+        self.latency = latency
     }
 
     public convenience init(answers: [Answer]) {
@@ -114,7 +122,8 @@ public final class FakeChatCompletions: Sendable {
             return (s.script.isEmpty ? nil : s.script.removeFirst(), s.callNumber)
         }
         await step?.before?()
-        switch step?.answer ?? .text("Done.") {
+        if latency > .zero { try? await Task.sleep(for: latency) }
+        switch step?.answer ?? brain?(body) ?? .text("Done.") {
         case .tools(let calls):
             let toolCalls: [JSONValue] = calls.enumerated().map { i, call in
                 [

@@ -10,8 +10,8 @@ struct DMDesk: AsyncParsableCommand {
         commandName: "dmdesk",
         abstract: "A terminal inbox for Instagram Direct Messages.",
         discussion: """
-            With no subcommand, opens the console: it attaches to a running daemon, or starts one inside
-            its own process. `dmdesk --daemon` runs headless (webhook listener, store, replies, control socket).
+            With no subcommand, opens the console: it attaches to a running daemon, or starts one inside \
+            its own process. `dmdesk --daemon` runs headless (webhook listener, store, replies, control socket). \
             `dmdesk demo` shows everything with no account and no network.
             """,
         version: DaemonRuntime.version,

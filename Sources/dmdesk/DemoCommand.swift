@@ -10,10 +10,12 @@ struct DemoCommand: AsyncParsableCommand {
         commandName: "demo",
         abstract: "Try dmdesk with no account and no network: simulated customers, a local Graph API stand-in.",
         discussion: """
-            Starts a daemon on a temporary data directory, a local stand-in for Instagram's Graph API and
-            WhatsApp, starter reply rules, its own redis-server when one is installed, and a simulator that
-            posts signed webhooks from several customers. Everything you do in the console (take over, reply,
-            react, notify the manager) really happens against the stand-in. Press ? in the console for keys.
+            Starts a daemon on a temporary data directory, a local stand-in for Instagram's Graph API and \
+            WhatsApp, starter reply rules, its own redis-server when one is installed, and a simulator that \
+            posts signed webhooks from several customers. With --agent a local stand-in model answers through \
+            the agent responder's tools, and its steps show in the conversation. Everything you do in the console (take over, reply, \
+            react, notify the manager) really happens against the stand-in. Press ? in the console for keys. \
+            The demo configures itself: --config is not read.
             """)
 
     @Option(help: "How much faster than a human pace the customers write (e.g. 5).")
@@ -22,8 +24,11 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run without the console: print what happens (for scripts and screenshots).")
     var headless = false
 
-    @Option(name: .long, help: ArgumentHelp("Keep the demo's data and socket here instead of a temporary directory.", valueName: "dir"))
-    var dataDir: String?
+    @Flag(name: .long, help: "Let the agent responder answer (a local stand-in model) instead of the keyword rules.")
+    var agent = false
+
+    /// `--data-dir` and `--socket` (a plain `@Option` here would lose `--data-dir` to the root command's group).
+    @OptionGroup var global: GlobalOptions
 
     @OptionGroup var flags: ConsoleFlags
 
@@ -32,7 +37,7 @@ struct DemoCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let dir = dataDir ?? (NSTemporaryDirectory() + "dmdesk-demo-\(getpid())")
+        let dir = global.dataDir ?? (NSTemporaryDirectory() + "dmdesk-demo-\(getpid())")
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let logger = bootstrapFileLogging(path: dir + "/dmdesk.log", level: "info")
 
@@ -46,16 +51,28 @@ struct DemoCommand: AsyncParsableCommand {
             uniqueKeysWithValues: DemoScript.customers.map { ($0.id, (name: Optional($0.name), username: Optional($0.username))) }))
         do { try await fake.start() } catch { fail("could not start the Graph API stand-in: \(error)") }
 
+        var model: FakeChatCompletions? = nil
+        if agent {
+            let standIn = FakeChatCompletions(brain: DemoModel.answer, latency: .milliseconds(Int(600 / speed)))
+            do { _ = try await standIn.start() } catch { fail("could not start the model stand-in: \(error)") }
+            model = standIn
+        }
+
         let secret = "demo-app-secret"
         let delayMin = Int(1500 / speed), delayMax = Int(4000 / speed)
-        let env: [String: String] = [
+        var env: [String: String] = [
             "INSTAGRAM_APP_SECRET": secret, "INSTAGRAM_VERIFY_TOKEN": "demo-verify", "INSTAGRAM_ACCESS_TOKEN": "demo-token",
             "INSTAGRAM_ACCOUNT_ID": WebhookBuilder.accountId, "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL,
             "WHATSAPP_API_BASE_URL": fake.whatsappBaseURL, "WHATSAPP_PHONE_NUMBER_ID": "demo-phone",
             "MANAGER_WHATSAPP_NUMBER": "+15550100", "REDIS_URL": redisURL, "HOST": "127.0.0.1", "PORT": "0",
-            "DMDESK_DATA_DIR": dir, "DMDESK_SOCKET": dir + "/dmdesk.sock", "DMDESK_REPLY_DELAY_MS": "\(delayMin)-\(delayMax)",
+            "DMDESK_DATA_DIR": dir, "DMDESK_SOCKET": global.socket ?? dir + "/dmdesk.sock", "DMDESK_REPLY_DELAY_MS": "\(delayMin)-\(delayMax)",
             "DMDESK_THEME": ProcessInfo.processInfo.environment["DMDESK_THEME"] ?? "default", "HOME": NSHomeDirectory(),
         ]
+        if let model {
+            env["DMDESK_RESPONDER"] = "agent"
+            env["DMDESK_LLM_BASE_URL"] = try await model.start()
+            env["DMDESK_LLM_MODEL"] = "demo-model"
+        }
         let config: DMDeskConfig
         do { config = try DMDeskConfig(ResolvedConfig.load(environment: env, configFile: nil, dotenvPath: nil), environment: env) } catch {
             fail("\(error)")
@@ -81,8 +98,9 @@ struct DemoCommand: AsyncParsableCommand {
         simulation.cancel()
         await embedded.stop()
         await fake.stop()
+        await model?.stop()
         redis?.stop()
-        if dataDir == nil { try? FileManager.default.removeItem(atPath: dir) }
+        if global.dataDir == nil { try? FileManager.default.removeItem(atPath: dir) }
         throw ExitCode(status)
     }
 }

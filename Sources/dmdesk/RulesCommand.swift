@@ -10,8 +10,8 @@ struct RulesCommand: ParsableCommand {
         commandName: "rules",
         abstract: "List, add, remove and try the bot's keyword rules.",
         discussion: """
-            Rules are matched case-insensitively against each message of a batch, in priority order (lower number
-            first); the first match wins. Match kinds: contains (substring), word (whole words), regex.
+            Rules are matched case-insensitively against each message of a batch, in priority order (lower number \
+            first); the first match wins. Match kinds: contains (substring), word (whole words), regex. \
             Actions: reply, handover (switch the thread to a person, notify the manager), both.
             """,
         subcommands: [List.self, Add.self, Remove.self, Test.self, Seed.self],
