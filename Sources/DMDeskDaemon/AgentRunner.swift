@@ -29,11 +29,15 @@ final class AgentRunner: Sendable {
     private let logger: Logger
     private let state = Mutex(State())
     private let inFlight = DispatchGroup()
-    private let onFinished: @Sendable (String) -> Void
+    /// Called when a thread's run is over; `again`: some of its messages went back to `pending`.
+    private let onFinished: @Sendable (_ thread: String, _ again: Bool) -> Void
     static let maxConcurrent = 4
     static let contextTurns = 20
 
-    init(runtime: DaemonRuntime, responder: Responder, prompt: String, onFinished: @escaping @Sendable (String) -> Void) {
+    init(
+        runtime: DaemonRuntime, responder: Responder, prompt: String,
+        onFinished: @escaping @Sendable (_ thread: String, _ again: Bool) -> Void
+    ) {
         let config = runtime.config
         self.runtime = runtime
         self.responder = responder
@@ -84,14 +88,14 @@ final class AgentRunner: Sendable {
             inFlight.enter()
             let thread = job.batch.thread
             let task = Task { [self] in
-                await self.run(job)
+                let again = await self.run(job)
                 let cancelled = Task.isCancelled
                 self.state.withLock {
                     $0.active.remove(thread)
                     $0.tasks[thread] = nil
                 }
                 self.inFlight.leave()
-                if !cancelled { self.onFinished(thread) }
+                if !cancelled { self.onFinished(thread, again) }
                 self.startQueued()
             }
             // A run that already ended is not active any more: do not keep its task.
@@ -102,13 +106,32 @@ final class AgentRunner: Sendable {
         }
     }
 
-    private func run(_ job: Job) async {
-        let batch = job.batch
+    /// Returns true when some of the batch's messages went back to `pending` for a batch of their own.
+    private func run(_ job: Job) async -> Bool {
+        var batch = job.batch
+        var again = false
+        // A run cut short by a stop or crash may already have answered: never answer those messages twice.
+        if let answered = try? runtime.store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? ""),
+            case let answeredSet = Set(answered)
+        {
+            let (done, later) = (batch.messages.filter { answeredSet.contains($0.mid) }, batch.messages.filter { !answeredSet.contains($0.mid) })
+            if !later.isEmpty {
+                _ = try? runtime.store.releaseToPending(mids: later.map(\.mid))
+                again = true
+            }
+            batch.messages = done
+            await DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch).record(
+                AgentStepDraft(kind: .stopped, result: "already answered before the daemon restarted; not answering again"))
+            if !done.isEmpty {
+                complete(BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: .auto, reason: "agent: answered before a restart"), batch: batch)
+            }
+            return again
+        }
         let env = DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch)
         let started = ContinuousClock.now
         let outcome = await loop.run(input(for: batch), in: env)
-        // Stopping: leave the batch `processing`; the next start answers it again.
-        if Task.isCancelled { return }
+        // Stopping: leave the batch `processing`; the next start looks at it again.
+        if Task.isCancelled { return false }
         var plan: BatchPlan
         switch outcome {
         case .fallback(let why):
@@ -122,6 +145,7 @@ final class AgentRunner: Sendable {
             "agent answered a batch",
             metadata: ["thread": "\(batch.thread)", "outcome": "\(outcome)", "ms": "\(started.duration(to: .now))"])
         complete(plan, batch: batch)
+        return again
     }
 
     /// Marks the batch answered (queuing the fallback's replies, if any), as the processor does for its own plans.
@@ -178,6 +202,11 @@ struct DaemonAgentEnvironment: AgentEnvironment {
 
     func record(_ step: AgentStepDraft) async {
         guard !Task.isCancelled else { return }
+        var step = step
+        // A request step keeps the ids it answers: after a restart they are not answered twice.
+        if step.kind == .request && step.arguments == nil {
+            step.arguments = JSONValue.array(batch.mids.map { .string($0) }).compactString
+        }
         do {
             let (_, event) = try store.recordAgentStep(step, thread: thread, batch: batch.mids.first ?? thread)
             runtime.publish([event])

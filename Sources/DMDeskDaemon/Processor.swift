@@ -53,16 +53,17 @@ public final class Processor: @unchecked Sendable {
         self.responder = Responder(config: runtime.config)
         self.logger = runtime.logger
         if let agentPrompt {
-            agent = AgentRunner(runtime: runtime, responder: responder, prompt: agentPrompt) { [weak self] thread in
-                self?.agentFinished(thread)
+            agent = AgentRunner(runtime: runtime, responder: responder, prompt: agentPrompt) { [weak self] thread, again in
+                self?.agentFinished(thread, again: again)
             }
         }
     }
 
-    private func agentFinished(_ thread: String) {
+    private func agentFinished(_ thread: String, again: Bool) {
         condition.lock()
         defer { condition.unlock() }
         busy.remove(thread)
+        if again && !stopping { due[thread] = min(due[thread] ?? .max, nowMillis()) }
         if due[thread] != nil { condition.signal() }
     }
 

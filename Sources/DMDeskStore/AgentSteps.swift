@@ -61,4 +61,44 @@ extension Store {
             ).reversed().map(\.view)
         }
     }
+
+    /// The tools whose calls change something outside the store: after one of them, a batch must not be answered again.
+    public static let actingTools = ["send_message", "react", "notify_manager", "handover"]
+
+    /// For a batch whose agent run was cut short (the daemon stopped or crashed): the message ids that run was
+    /// answering (its first `request` step's `arguments`) if it had already acted, else nil (answer it afresh).
+    public func agentAnsweredMessages(thread: String, batch: String) throws -> [String]? {
+        try pool.read { db in
+            let placeholders = Self.actingTools.map { _ in "?" }.joined(separator: ",")
+            let acted = try Bool.fetchOne(
+                db,
+                sql: """
+                    SELECT EXISTS (SELECT 1 FROM agent_steps WHERE thread_id = ? AND batch = ? AND kind = 'tool' AND ok
+                                   AND tool IN (\(placeholders)))
+                    """,
+                arguments: StatementArguments([thread, batch] + Self.actingTools)) ?? false
+            guard acted else { return nil }
+            let first = try String.fetchOne(
+                db,
+                sql: "SELECT arguments FROM agent_steps WHERE thread_id = ? AND batch = ? AND kind = 'request' ORDER BY id LIMIT 1",
+                arguments: [thread, batch])
+            guard let first, let list = try? JSONValue.parse(Data(first.utf8)).arrayValue else { return [batch] }
+            return list.compactMap(\.stringValue)
+        }
+    }
+
+    /// Claimed messages go back to `pending` (to be answered in a batch of their own).
+    @discardableResult
+    public func releaseToPending(mids: [String]) throws -> Int {
+        guard !mids.isEmpty else { return 0 }
+        return try pool.write { db in
+            let statement = try db.cachedStatement(sql: "UPDATE messages SET status = 'pending' WHERE mid = ? AND status = 'processing'")
+            var changed = 0
+            for mid in mids {
+                try statement.execute(arguments: [mid])
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
 }

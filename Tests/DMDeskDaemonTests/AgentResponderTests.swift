@@ -12,7 +12,8 @@ struct AgentRig {
     let model: FakeChatCompletions
 
     static func with(
-        _ script: [FakeChatCompletions.Step], env extra: [String: String] = [:], _ body: (AgentRig) async throws -> Void
+        _ script: [FakeChatCompletions.Step], env extra: [String: String] = [:], dataDir: String? = nil,
+        _ body: (AgentRig) async throws -> Void
     ) async throws {
         let model = FakeChatCompletions(script: script)
         let base = try await model.start()
@@ -22,7 +23,7 @@ struct AgentRig {
         ]
         env.merge(extra) { _, new in new }
         do {
-            try await ReplyRig.with(env: env) { rig in try await body(AgentRig(rig: rig, model: model)) }
+            try await ReplyRig.with(env: env, dataDir: dataDir) { rig in try await body(AgentRig(rig: rig, model: model)) }
         } catch {
             await model.stop()
             throw error
@@ -249,6 +250,32 @@ struct AgentResponderTests {
             let fromMeta = a.toolResults(inRequest: 4).first ?? ""
             #expect(fromMeta.contains("is this still available?") && fromMeta.contains("\"from\":\"business\""), "\(fromMeta)")
             #expect(a.rig.fake.requests().contains { $0.path.hasSuffix("/me/conversations") && $0.query.contains("user_id=\(two)") })
+        }
+    }
+
+    @Test("a run cut short by a restart after it acted is not answered again; what came later is")
+    func restartAfterActing() async throws {
+        let dir = try makeTempDirectory(prefix: "dmdesk-agent-restart")
+        let customer = "agent-restart-1"
+        var first = ""
+        var second = ""
+        // The model answers, then hangs; the daemon stops with the batch still in flight.
+        try await AgentRig.with(
+            [.init(.tools([Call("send_message", ["text": "Hello once"])])), .init(.stall(.seconds(20)))],
+            env: ["DMDESK_LLM_TIMEOUT_MS": "60000"], dataDir: dir
+        ) { a in
+            first = try await a.rig.say(customer, "hi, anyone?")
+            try await a.rig.waitForTexts(customer, count: 1)
+            #expect(await eventually { a.model.requests().count == 2 }, "the second request is hanging")
+            second = try await a.rig.say(customer, "and do you ship to Lisbon?")
+            #expect(try a.rig.status(first) == "processing")
+        }
+        try await AgentRig.with([.init(.tools([Call("send_message", ["text": "Yes, Lisbon in 2 days."])]))], dataDir: dir) { a in
+            try await a.waitDone(customer, [first, second])
+            #expect(a.rig.texts(customer) == ["Yes, Lisbon in 2 days."], "no second \"Hello once\"")
+            let asked = a.model.requests().first?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
+            #expect(asked == "[id: \(second)] and do you ship to Lisbon?", "only the later message is new: \(asked)")
+            #expect(try a.steps(customer).contains { $0.kind == .stopped && $0.result?.contains("already answered") == true })
         }
     }
 
