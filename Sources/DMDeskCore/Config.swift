@@ -154,6 +154,7 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_LLM_PROMPT_FILE", help: "system prompt file for the agent"),
         ConfigKey("DMDESK_LLM_TIMEOUT_MS", default: "30000", help: "agent request timeout", validate: ConfigChecks.positiveInt),
         ConfigKey("DMDESK_LLM_MAX_TOOL_CALLS", default: "5", help: "tool calls per batch", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_LLM_CONCURRENCY", default: "16", help: "threads the agent answers at once", validate: ConfigChecks.positiveInt),
     ]
 
     public static func key(named name: String) -> ConfigKey? { all.first { $0.name == name } }
@@ -381,6 +382,7 @@ public struct DMDeskConfig: Sendable {
     public var llmPromptFile: String?
     public var llmTimeoutMs: Int
     public var llmMaxToolCalls: Int
+    public var llmConcurrency: Int
 
     public init(_ r: ResolvedConfig, environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigError) {
         try r.validate()
@@ -420,6 +422,7 @@ public struct DMDeskConfig: Sendable {
         llmPromptFile = opt("DMDESK_LLM_PROMPT_FILE")
         llmTimeoutMs = Int(req("DMDESK_LLM_TIMEOUT_MS")) ?? 30000
         llmMaxToolCalls = Int(req("DMDESK_LLM_MAX_TOOL_CALLS")) ?? 5
+        llmConcurrency = Int(req("DMDESK_LLM_CONCURRENCY")) ?? 16
         if responder == "agent" {
             let missing = [("DMDESK_LLM_BASE_URL", llmBaseURL), ("DMDESK_LLM_MODEL", llmModel)].filter { $0.1 == nil }.map(\.0)
             if !missing.isEmpty {

@@ -5,7 +5,7 @@ import Foundation
 import Logging
 import Synchronization
 
-/// Answers the batches the processor hands off (`DMDESK_RESPONDER=agent`): a few threads at a time, one batch per
+/// Answers the batches the processor hands off (`DMDESK_RESPONDER=agent`): several threads at a time, one batch per
 /// thread at a time. Each batch's messages stay `processing` until its run ends; then they are completed — or, when
 /// the endpoint failed before the agent acted, answered by the rules responder instead.
 final class AgentRunner: Sendable {
@@ -31,7 +31,8 @@ final class AgentRunner: Sendable {
     private let inFlight = DispatchGroup()
     /// Called when a thread's run is over; `again`: some of its messages went back to `pending`.
     private let onFinished: @Sendable (_ thread: String, _ again: Bool) -> Void
-    static let maxConcurrent = 4
+    /// Threads answered at once (`DMDESK_LLM_CONCURRENCY`); the others wait their turn in order.
+    private let maxConcurrent: Int
     static let contextTurns = 20
 
     init(
@@ -44,6 +45,7 @@ final class AgentRunner: Sendable {
         self.prompt = prompt
         self.logger = runtime.logger
         self.onFinished = onFinished
+        maxConcurrent = max(1, config.llmConcurrency)
         loop = AgentLoop(
             client: ChatClient(
                 endpoint: ChatEndpoint(
@@ -79,7 +81,7 @@ final class AgentRunner: Sendable {
     private func startQueued() {
         while true {
             let job: Job? = state.withLock { s in
-                guard !s.stopped, s.active.count < Self.maxConcurrent, !s.queue.isEmpty else { return nil }
+                guard !s.stopped, s.active.count < maxConcurrent, !s.queue.isEmpty else { return nil }
                 let job = s.queue.removeFirst()
                 s.active.insert(job.batch.thread)
                 return job

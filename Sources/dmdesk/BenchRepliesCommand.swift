@@ -25,6 +25,8 @@ struct BenchRepliesCommand: AsyncParsableCommand {
     @Option(help: "Messages per customer.") var messages: Int = 5
     @Option(help: "Minimum replies/s for PASS.") var minRate: Double = 2000
     @Option(help: "Give up after this many seconds.") var timeout: Double = 300
+    @Option(help: "Also run a chat-completions stand-in (the agent responder's model) and write its base URL here.")
+    var modelReadyFile: String?
 
     /// The rule the script adds for message k: `bench-q<k>` (whole word) → `bench answer <k>`.
     static func question(_ k: Int) -> String { "bench-q\(k)" }
@@ -33,6 +35,11 @@ struct BenchRepliesCommand: AsyncParsableCommand {
     func run() async throws {
         let fake = FakeGraphAPI(expectedToken: token)
         _ = try await fake.start()
+        // The agent's model: answers "bench-q<k>" with send_message("bench answer <k>"), then ends its turn.
+        let model = modelReadyFile == nil ? nil : FakeChatCompletions(brain: Self.benchModel)
+        if let model, let modelReadyFile {
+            try (try await model.start()).write(toFile: modelReadyFile, atomically: true, encoding: .utf8)
+        }
         if let p = fake.port, port != 0, p != port { fail("stand-in bound \(p), not \(port)") }
         try fake.instagramBaseURL.write(toFile: readyFile, atomically: true, encoding: .utf8)
         log("Graph API stand-in at \(fake.instagramBaseURL); waiting for the daemon at \(daemonURL)")
@@ -123,6 +130,7 @@ struct BenchRepliesCommand: AsyncParsableCommand {
         }
         let elapsed = ContinuousClock.now - start
         try? await client.shutdown()
+        await model?.stop()
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 
         // Late duplicates would show up after the last answer: give the daemon a moment, then check everything.
@@ -158,7 +166,7 @@ struct BenchRepliesCommand: AsyncParsableCommand {
             && (counts["failed"] ?? 0) == 0 && (counts["processing"] ?? 0) == 0 && outbox == 0
         let fast = rate >= minRate
         print("")
-        print("dmdesk reply benchmark — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) customers × \(messages) messages, zero debounce window")
+        print("dmdesk reply benchmark (\(model == nil ? "rules" : "agent, local stand-in model") responder) — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) customers × \(messages) messages, zero debounce window")
         print("")
         print(String(format: "  replies sent              %d in %.2f s", total, seconds))
         print(String(format: "  replies/s                 %.0f   (bar: >= %.0f)  %@", rate, minRate, fast ? "yes" : "NO"))
@@ -168,8 +176,17 @@ struct BenchRepliesCommand: AsyncParsableCommand {
         for e in errs.prefix(5) { print("  error: \(e)") }
         print("")
         print("  \(ok && fast ? "PASS" : "FAIL")")
+        print(String(format: "BENCH rate=%.1f ok=%d", rate, ok ? 1 : 0))
         print("")
         throw ExitCode(ok && fast ? 0 : 1)
+    }
+
+    static func benchModel(_ request: JSONValue) -> FakeChatCompletions.Answer {
+        let last = request["messages"]?.arrayValue?.last
+        guard last?["role"]?.stringValue == "user", let text = last?["content"]?.stringValue,
+            let range = text.range(of: #"bench-q[0-9]+"#, options: .regularExpression), let k = Int(text[range].dropFirst(7))
+        else { return .text("") }
+        return .tools([.init("send_message", ["text": .string(answer(k))])])
     }
 
     func log(_ s: String) { FileHandle.standardError.write(Data("bench-replies: \(s)\n".utf8)) }
