@@ -170,10 +170,3 @@ public struct AgentLoop: Sendable {
         }
     }
 }
-
-extension Duration {
-    var milliseconds: Int {
-        let (seconds, attoseconds) = components
-        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
-    }
-}

@@ -319,7 +319,7 @@ public final class ControlServer: Sendable {
         guard let (listenFD, acceptorWake, inode, connections) = snapshot else { return }
         acceptorWake?.wake()
         for connection in connections { connection.shutdown() }
-        let timeout = DispatchTime.now() + options.stopTimeout.timeInterval
+        let timeout = DispatchTime.now() + options.stopTimeout.seconds
         if threads.wait(timeout: timeout) == .timedOut {
             logger.warning("control client threads did not finish in time")
         }

@@ -114,7 +114,7 @@ public final class EventSubscription: @unchecked Sendable {
     /// Takes up to `maxCount` queued events, waiting up to `timeout` for some to arrive
     /// (`nil` waits indefinitely, `.zero` does not wait).
     public func next(timeout: Duration? = nil, maxCount: Int = 1024) -> Batch {
-        let deadline = timeout.map { Date().addingTimeInterval($0.timeInterval) }
+        let deadline = timeout.map { Date().addingTimeInterval($0.seconds) }
         condition.lock()
         defer { condition.unlock() }
         while true {
@@ -191,14 +191,9 @@ public final class EventSubscription: @unchecked Sendable {
 }
 
 extension Duration {
-    var timeInterval: TimeInterval {
-        let parts = components
-        return TimeInterval(parts.seconds) + TimeInterval(parts.attoseconds) / 1e18
-    }
-
     /// Milliseconds for poll(2), rounded up so a short positive wait never becomes a busy loop.
     var pollMilliseconds: Int32 {
-        let ms = (timeInterval * 1000).rounded(.up)
+        let ms = (seconds * 1000).rounded(.up)
         return Int32(clamping: Int(max(0, min(ms, Double(Int32.max)))))
     }
 }

@@ -208,3 +208,23 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
 
 /// Instagram's Send API and the console both count this limit in UTF-8 bytes.
 public let maxMessageBytes = 1000
+
+extension Duration {
+    /// Whole and fractional seconds (also a `TimeInterval`).
+    public var seconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+
+    /// Whole nanoseconds (for NIO's `TimeAmount`).
+    public var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+
+    /// Whole milliseconds, rounded down.
+    public var milliseconds: Int {
+        let (seconds, attoseconds) = components
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

@@ -53,8 +53,7 @@ public final class Daemon: Service, Sendable {
         }
         let processor = Processor(
             runtime: runtime,
-            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.components.seconds * 1000
-                + options.graphRetryPolicy.baseDelay.components.attoseconds / 1_000_000_000_000_000),
+            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.milliseconds),
             agentPrompt: agentPrompt)
         self.processor = processor
         runtime.ingest.notifyThreads = { threads in processor.notify(threads) }

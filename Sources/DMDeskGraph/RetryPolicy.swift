@@ -42,19 +42,6 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 }
 
-extension Duration {
-    /// Whole and fractional seconds, for arithmetic and for NIO's `TimeAmount`.
-    var seconds: Double {
-        let (seconds, attoseconds) = components
-        return Double(seconds) + Double(attoseconds) / 1e18
-    }
-
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
-
 /// Runs `operation` up to `policy.maxAttempts` times while its error is retryable, sleeping `policy.delay`
 /// between tries. `onFailedAttempt` hears about every failure (attempt number, error), the last one included,
 /// so the outbox can record attempts. Cancellation stops the waiting and rethrows the last error.

@@ -123,7 +123,7 @@ struct BenchRepliesCommand: AsyncParsableCommand {
                             return
                         }
                         let d = ContinuousClock.now - sent
-                        latencies.withLock { $0.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15) }
+                        latencies.withLock { $0.append(d.seconds * 1000) }
                     }
                 }
             }
@@ -131,7 +131,7 @@ struct BenchRepliesCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - start
         try? await client.shutdown()
         await model?.stop()
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = elapsed.seconds
 
         // Late duplicates would show up after the last answer: give the daemon a moment, then check everything.
         try await Task.sleep(for: .milliseconds(1500))
