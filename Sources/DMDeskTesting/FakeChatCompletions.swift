@@ -57,8 +57,8 @@ public final class FakeChatCompletions: Sendable {
     }
 
     private let state: Mutex<State>
-    private let server = Mutex<LocalHTTPServer?>(nil)
-    private let logger = Logger(label: "dmdesk.fake-chat", factory: { _ in SwiftLogNoOpLogHandler() })
+    private let server = LocalHTTPServer(
+        name: "FakeChatCompletions", logger: Logger(label: "dmdesk.fake-chat", factory: { _ in SwiftLogNoOpLogHandler() }))
     private let brain: (@Sendable (JSONValue) -> Answer)?
     private let latency: Duration
 
@@ -79,20 +79,15 @@ public final class FakeChatCompletions: Sendable {
     /// Starts the server and returns the base URL to configure (`DMDESK_LLM_BASE_URL`), ending in `/v1`.
     @discardableResult
     public func start() async throws -> String {
-        let server = self.server.withLock { server in
-            if let server { return server }
-            let created = LocalHTTPServer(name: "FakeChatCompletions", logger: logger) { [weak self] request in
-                guard let self else { return Response(status: .serviceUnavailable) }
-                return try await self.respond(to: request)
-            }
-            server = created
-            return created
+        let port = try await server.start { [weak self] request in
+            guard let self else { return Response(status: .serviceUnavailable) }
+            return try await self.respond(to: request)
         }
-        return "http://127.0.0.1:\(try await server.start())/v1"
+        return "http://127.0.0.1:\(port)/v1"
     }
 
     public func stop() async {
-        await server.withLock { $0 }?.stop()
+        await server.stop()
     }
 
     /// Appends answers to the script.

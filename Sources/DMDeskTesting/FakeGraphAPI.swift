@@ -55,7 +55,7 @@ public final class FakeGraphAPI: Sendable {
     private let latency: Duration
     private let logger: Logger
     private let state: Mutex<State>
-    private let server = Mutex<LocalHTTPServer?>(nil)
+    private let server: LocalHTTPServer
 
     /// - Parameters:
     ///   - expectedToken: when set, calls without `Authorization: Bearer <expectedToken>` get Meta's 190 error.
@@ -68,8 +68,10 @@ public final class FakeGraphAPI: Sendable {
     ) {
         self.expectedToken = expectedToken
         self.latency = latency
-        self.logger = logger ?? Logger(label: "dmdesk.fake-graph-api", factory: { _ in SwiftLogNoOpLogHandler() })
+        let logger = logger ?? Logger(label: "dmdesk.fake-graph-api", factory: { _ in SwiftLogNoOpLogHandler() })
+        self.logger = logger
         self.state = Mutex(State(profiles: profiles))
+        server = LocalHTTPServer(name: "FakeGraphAPI", logger: logger)
     }
 
     // MARK: Lifecycle
@@ -78,21 +80,16 @@ public final class FakeGraphAPI: Sendable {
     /// Calling it again while running returns the same URL.
     @discardableResult
     public func start() async throws -> String {
-        let server = self.server.withLock { server in
-            if let server { return server }
-            let created = LocalHTTPServer(name: "FakeGraphAPI", logger: logger) { [weak self] request in
+        Self.baseURL(
+            port: try await server.start { [weak self] request in
                 guard let self else { return Response(status: .serviceUnavailable) }
                 return try await self.respond(to: request)
-            }
-            server = created
-            return created
-        }
-        return Self.baseURL(port: try await server.start())
+            })
     }
 
     /// Stops the server and waits until it has closed its socket. Recorded requests are kept.
     public func stop() async {
-        await server.withLock { $0 }?.stop()
+        await server.stop()
     }
 
     /// "http://127.0.0.1:PORT" while running.
@@ -101,7 +98,7 @@ public final class FakeGraphAPI: Sendable {
     public var instagramBaseURL: String { baseURL + "/" + Self.apiVersion }
     /// What to put in `GraphSettings.whatsappBaseURL`.
     public var whatsappBaseURL: String { baseURL + "/" + Self.apiVersion }
-    public var port: Int? { server.withLock { $0 }?.port }
+    public var port: Int? { server.port }
 
     private static func baseURL(port: Int) -> String { "http://127.0.0.1:\(port)" }
 

@@ -18,15 +18,11 @@ final class LocalHTTPServer: Sendable {
 
     private let name: String
     private let logger: Logger
-    private let respond: @Sendable (Request) async throws -> Response
     private let state = Mutex(State())
 
-    /// `respond` should not capture the stand-in strongly (capture it weakly), so a forgotten stand-in still
-    /// shuts its server down when it goes away.
-    init(name: String, logger: Logger, respond: @escaping @Sendable (Request) async throws -> Response) {
+    init(name: String, logger: Logger) {
         self.name = name
         self.logger = logger
-        self.respond = respond
     }
 
     deinit {
@@ -36,10 +32,10 @@ final class LocalHTTPServer: Sendable {
     var port: Int? { state.withLock { $0.port } }
 
     /// Starts the server and returns its port; calling it again while running returns the same port.
-    func start() async throws -> Int {
+    /// `respond` should capture the stand-in weakly, so a forgotten stand-in still shuts its server down.
+    func start(respond: @escaping @Sendable (Request) async throws -> Response) async throws -> Int {
         if let port { return port }
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let respond = self.respond
         let responder = CallbackResponder<BasicRequestContext> { request, _ in try await respond(request) }
         let app = Application(
             responder: responder,
