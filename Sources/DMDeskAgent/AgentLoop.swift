@@ -106,6 +106,10 @@ public struct AgentLoop: Sendable {
         let tools = AgentTools.definitions
         var calls = 0
         var acted = false
+        func limitReached() async -> AgentOutcome {
+            await env.record(AgentStepDraft(kind: .stopped, result: "tool-call limit reached (\(maxToolCalls) per batch)"))
+            return .finished
+        }
         while true {
             if let why = await env.stopReason() {
                 await env.record(AgentStepDraft(kind: .stopped, result: why))
@@ -137,18 +141,16 @@ public struct AgentLoop: Sendable {
             }
             messages.append(ChatMessage(role: .assistant, content: reply.content, toolCalls: reply.toolCalls))
             for call in reply.toolCalls {
-                if calls >= maxToolCalls {
-                    await env.record(AgentStepDraft(kind: .stopped, result: "tool-call limit reached (\(maxToolCalls) per batch)"))
-                    return .finished
-                }
+                if calls >= maxToolCalls { return await limitReached() }
                 calls += 1
                 if let why = await env.stopReason() {
                     await env.record(AgentStepDraft(kind: .stopped, result: why))
                     return .stopped(why)
                 }
                 let toolStarted = ContinuousClock.now
+                let parsed = AgentTools.parse(call)
                 let outcome: ToolOutcome
-                switch AgentTools.parse(call) {
+                switch parsed {
                 case .failure(let problem): outcome = .refused(problem.message)
                 case .success(let action): outcome = await env.perform(action)
                 }
@@ -158,15 +160,13 @@ public struct AgentLoop: Sendable {
                         kind: .tool, tool: call.name, arguments: call.arguments, result: outcome.result, ok: outcome.ok,
                         latencyMs: toolStarted.duration(to: .now).milliseconds))
                 if outcome.ends {
-                    if case .handover = try? AgentTools.parse(call).get() { return .handedOver }
+                    if case .success(.handover) = parsed { return .handedOver }
                     return .stopped(outcome.result)
                 }
                 messages.append(.toolResult(outcome.result, for: call))
             }
-            if calls >= maxToolCalls {
-                await env.record(AgentStepDraft(kind: .stopped, result: "tool-call limit reached (\(maxToolCalls) per batch)"))
-                return .finished
-            }
+            // Out of tool calls: no point asking the model again.
+            if calls >= maxToolCalls { return await limitReached() }
         }
     }
 }

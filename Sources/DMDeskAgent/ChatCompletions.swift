@@ -155,13 +155,14 @@ public struct ChatClient: Sendable {
     }
 
     public func requestBody(_ messages: [ChatMessage], tools: [JSONValue]) -> JSONValue {
-        var body: JSONValue = [
+        var body: [String: JSONValue] = [
             "model": .string(endpoint.model), "messages": .array(messages.map(\.json)), "stream": false,
         ]
         if !tools.isEmpty {
-            body = body.merging(["tools": .array(tools), "tool_choice": "auto"])
+            body["tools"] = .array(tools)
+            body["tool_choice"] = "auto"
         }
-        return body
+        return .object(body)
     }
 
     /// One round trip, bounded by the endpoint's timeout (connecting, waiting and reading the answer).
@@ -216,13 +217,5 @@ public struct ChatClient: Sendable {
             return .timeout(milliseconds: timeoutMs)
         }
         return .transport("\(error)")
-    }
-}
-
-extension JSONValue {
-    func merging(_ other: JSONValue) -> JSONValue {
-        guard case .object(var mine) = self, case .object(let theirs) = other else { return self }
-        mine.merge(theirs) { _, new in new }
-        return .object(mine)
     }
 }

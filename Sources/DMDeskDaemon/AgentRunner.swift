@@ -33,7 +33,6 @@ final class AgentRunner: Sendable {
     private let onFinished: @Sendable (_ thread: String, _ again: Bool) -> Void
     /// Threads answered at once (`DMDESK_LLM_CONCURRENCY`); the others wait their turn in order.
     private let maxConcurrent: Int
-    static let contextTurns = 20
 
     init(
         runtime: DaemonRuntime, responder: Responder, prompt: String,
@@ -113,15 +112,15 @@ final class AgentRunner: Sendable {
         var batch = job.batch
         var again = false
         // A run cut short by a stop or crash may already have answered: never answer those messages twice.
-        if let answered = try? runtime.store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? ""),
-            case let answeredSet = Set(answered)
-        {
-            let (done, later) = (batch.messages.filter { answeredSet.contains($0.mid) }, batch.messages.filter { !answeredSet.contains($0.mid) })
+        if let answered = try? runtime.store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? "") {
+            let answeredIDs = Set(answered)
+            let later = batch.messages.filter { !answeredIDs.contains($0.mid) }
             if !later.isEmpty {
                 _ = try? runtime.store.releaseToPending(mids: later.map(\.mid))
                 again = true
             }
-            batch.messages = done
+            batch.messages.removeAll { !answeredIDs.contains($0.mid) }
+            let done = batch.messages
             await DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch).record(
                 AgentStepDraft(kind: .stopped, result: "already answered before the daemon restarted; not answering again"))
             if !done.isEmpty {
@@ -154,9 +153,7 @@ final class AgentRunner: Sendable {
     private func complete(_ plan: BatchPlan, batch: ClaimedBatch) {
         switch runtime.store.completeBatches([plan])[0] {
         case .success(let done):
-            if !done.context.isEmpty { runtime.redis.push(done.context) }
-            runtime.publish(done.events)
-            for record in done.records { runtime.outbox.submit(record, fresh: true) }
+            runtime.dispatch(done)
         case .failure(let error):
             logger.error("could not complete an agent batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])
             if let failure = try? runtime.store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
@@ -171,7 +168,7 @@ final class AgentRunner: Sendable {
         if runtime.redis.state.up, let turns = try? runtime.redis.turns(customer: batch.thread) {
             context = turns.map { AgentInput.Turn(fromCustomer: $0.role == .user, text: $0.text) }
         } else {
-            let history = (try? runtime.store.history(thread: batch.thread, limit: Self.contextTurns)) ?? []
+            let history = (try? runtime.store.history(thread: batch.thread, limit: RedisContextStore.maxTurns)) ?? []
             context = history.compactMap { m in
                 guard let text = m.text, !text.isEmpty, m.author != .system, m.delivery != .failed else { return nil }
                 return AgentInput.Turn(fromCustomer: m.direction == .inbound, text: text)
@@ -271,12 +268,11 @@ struct DaemonAgentEnvironment: AgentEnvironment {
             thread: thread, mids: [], plannedMode: .auto, drafts: drafts, handover: handover, awaitOperator: handover,
             reason: "agent")
         let completion = try store.completeBatches([plan])[0].get()
-        if !completion.context.isEmpty { runtime.redis.push(completion.context) }
-        runtime.publish(completion.events)
+        // A suppressed plan queued nothing; its events (the thread now awaiting a person) still go out.
+        runtime.dispatch(completion)
         if completion.suppressed {
             return ToolOutcome(result: "error: not done, an operator took the thread over", ok: false, ends: true)
         }
-        for record in completion.records { runtime.outbox.submit(record, fresh: true) }
         let ids = completion.records.compactMap(\.id).map { "#\($0)" }.joined(separator: ", ")
         return ToolOutcome(result: ids.isEmpty ? done : "\(done) (outbox \(ids))", acted: true)
     }
@@ -290,7 +286,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
                 [
                     "id": .string(m.mid ?? m.id), "from": .string(m.direction == .inbound ? "customer" : "business"),
                     "text": .string(m.text ?? (m.attachments.isEmpty ? "" : "(attachment)")),
-                    "time": .string(Self.iso(m.timestamp)),
+                    "time": .string(InternalRoutes.iso(m.timestamp)),
                 ]
             }
             return ToolOutcome(result: JSONValue.array(items).compactString)
@@ -308,9 +304,5 @@ struct DaemonAgentEnvironment: AgentEnvironment {
         } catch {
             return .refused("could not fetch earlier messages from Instagram: \(error)")
         }
-    }
-
-    static func iso(_ ms: EpochMillis) -> String {
-        ISO8601DateFormatter().string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
     }
 }

@@ -57,6 +57,19 @@ public final class DaemonRuntime: Sendable {
 
     public func publish(_ events: [JournalEvent]) { bus.publish(events) }
 
+    /// What follows a committed reply plan (the processor's batches, the agent's actions): the replies into the
+    /// Redis context, the events to subscribers, the outbox rows to the worker — rows committed as pending just
+    /// now and handed to no one else, so the worker need not read them back.
+    func dispatch(context: [ContextTurn], events: [JournalEvent], records: [OutboundRecord]) {
+        if !context.isEmpty { redis.push(context) }
+        if !events.isEmpty { publish(events) }
+        for record in records { outbox.submit(record, fresh: true) }
+    }
+
+    func dispatch(_ completion: BatchCompletion) {
+        dispatch(context: completion.context, events: completion.events, records: completion.records)
+    }
+
     /// Journals and publishes a `daemon.status` event (Redis or token state changed).
     public func publishStatus() {
         let status = self.status()

@@ -238,10 +238,7 @@ public final class Processor: @unchecked Sendable {
                 failed.append((outcome.batch, "\(error)"))
             }
         }
-        if !context.isEmpty { runtime.redis.push(context) }
-        if !events.isEmpty { runtime.publish(events) }
-        // Committed as pending just now and handed to no one else: the outbox need not read them back.
-        for record in records { runtime.outbox.submit(record, fresh: true) }
+        runtime.dispatch(context: context, events: events, records: records)
         counters.withLock {
             $0.batches += planned
             $0.messages += messages
