@@ -54,13 +54,8 @@ public final class IngestPipeline: @unchecked Sendable {
     }
 
     public func start() {
-        let t = Thread { [self] in self.loop() }
-        t.name = "dmdesk-ingest"
-        thread = t
-        let f = Thread { [self] in self.finishLoop() }
-        f.name = "dmdesk-ingest-finish"
-        f.start()
-        t.start()
+        Thread.start(named: "dmdesk-finish") { [self] in self.finishLoop() }
+        thread = Thread.start(named: "dmdesk-ingest") { [self] in self.loop() }
         store.startBackgroundCheckpoints()
     }
 

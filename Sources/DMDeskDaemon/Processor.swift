@@ -92,12 +92,9 @@ public final class Processor: @unchecked Sendable {
         // The outbox's send results are recorded by this loop, in the same transaction as a tick: one writer
         // instead of two taking turns at SQLite.
         runtime.outbox.committer.attach { [weak self] in self?.outboxResultsWaiting() }
-        let t = Thread { [self] in self.loop() }
-        t.name = "dmdesk-processor"
         condition.lock()
-        thread = t
+        thread = Thread.start(named: "dmdesk-replies") { [self] in self.loop() }
         condition.unlock()
-        t.start()
     }
 
     /// Finishes the tick in progress and stops; messages not yet claimed stay `pending` for the next start.

@@ -269,10 +269,7 @@ final class WALCheckpointer: @unchecked Sendable {
     }
 
     func start() {
-        let t = Thread { [self] in self.loop() }
-        t.name = "dmdesk-checkpoint"
-        thread = t
-        t.start()
+        thread = Thread.start(named: "dmdesk-ckpt") { [self] in self.loop() }
     }
 
     func stop(wait: Bool) {

@@ -29,12 +29,9 @@ final class EmbeddedDaemon: Sendable {
 /// for the embedded daemon.
 func runOnOwnThread(_ body: @escaping @Sendable () -> Int32) async -> Int32 {
     await withCheckedContinuation { continuation in
-        let thread = Thread {
+        Thread.start(named: "dmdesk-console", stackSize: 8 << 20) {
             continuation.resume(returning: body())
         }
-        thread.name = "dmdesk-console"
-        thread.stackSize = 8 << 20
-        thread.start()
     }
 }
 
