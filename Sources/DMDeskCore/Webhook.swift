@@ -94,6 +94,13 @@ public enum WebhookParser {
         return try parse(root)
     }
 
+    /// The listener's entry point: reads the body with `FastJSONReader` (no copy, no JSONDecoder); anything it
+    /// does not take goes through `parse(Data)`, so the result and the error messages are the same either way.
+    public static func parse(bytes: UnsafeRawBufferPointer) throws(WebhookParseError) -> WebhookDelivery {
+        if let root = try? FastJSONReader.parse(bytes) { return try parse(root) }
+        return try parse(Data(bytes))
+    }
+
     public static func parse(_ root: JSONValue) throws(WebhookParseError) -> WebhookDelivery {
         guard case .object = root else { throw .notAnObject }
         let object = root["object"]?.stringValue
