@@ -109,7 +109,7 @@ public final class Store: Sendable {
             Counts(
                 threads: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads") ?? 0,
                 messages: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") ?? 0,
-                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status = 'pending'") ?? 0,
+                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')") ?? 0,
                 events: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0)
         }
     }
@@ -305,7 +305,8 @@ final class WALCheckpointer: @unchecked Sendable {
 extension Store {
     /// Writes many items in one transaction, each in its own savepoint: one bad item is rolled back alone while the
     /// batch shares a single commit (ingest, outbox results, reply batches). Results come back in item order. If
-    /// the commit fails, or a rollback does (the transaction is then unusable), every item fails.
+    /// the commit fails, or a rollback does, or SQLite rolled the whole transaction back by itself after an item's
+    /// error (SQLITE_FULL, SQLITE_IOERR: see `TransactionLost`), every item fails and nothing is committed.
     func writeEach<Item, Output>(_ items: [Item], _ body: (Item, Database) throws -> Output) -> [Result<Output, Error>] {
         guard !items.isEmpty else { return [] }
         var results: [Result<Output, Error>] = []
@@ -324,8 +325,7 @@ extension Store {
                             try release.execute()
                             results.append(.success(output))
                         } catch {
-                            try rollback.execute()
-                            try release.execute()
+                            try db.rollbackItem(after: error, rollback: rollback, release: release)
                             results.append(.failure(error))
                         }
                     }
