@@ -52,6 +52,7 @@ public final class FakeGraphAPI: Sendable {
         /// The next this many accepted texts are answered with a 500 although they were accepted (and echoed).
         var lostAnswers = 0
         var echoesDelivered = 0
+        var stopped = false
     }
 
     /// `is_echo` webhooks for the texts the stand-in accepts, as Meta sends them for every message an app sends:
@@ -119,7 +120,8 @@ public final class FakeGraphAPI: Sendable {
     /// Calling it again while running returns the same URL.
     @discardableResult
     public func start() async throws -> String {
-        Self.baseURL(
+        state.withLock { $0.stopped = false }
+        return Self.baseURL(
             port: try await server.start { [weak self] request in
                 guard let self else { return Response(status: .serviceUnavailable) }
                 return try await self.respond(to: request)
@@ -128,6 +130,7 @@ public final class FakeGraphAPI: Sendable {
 
     /// Stops the server and waits until it has closed its socket. Recorded requests are kept.
     public func stop() async {
+        state.withLock { $0.stopped = true }  // echoes still being retried give up
         await server.stop()
     }
 
@@ -403,7 +406,7 @@ public final class FakeGraphAPI: Sendable {
                     return
                 }
             }
-            if ContinuousClock.now >= giveUp { return }
+            if ContinuousClock.now >= giveUp || state.withLock({ $0.stopped }) { return }
             try? await Task.sleep(for: echo.retryInterval)
         }
     }

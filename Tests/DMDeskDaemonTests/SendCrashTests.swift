@@ -15,8 +15,9 @@ struct SendCrashTests {
 
     enum Proof { case echoes, conversations, none }
 
-    /// Five customers write; once the stand-in holds all five replies (mid-call), the daemon is killed; it restarts.
-    /// Returns the stand-in, the customers and the data directory, with the restarted daemon still running.
+    /// Five customers write; once the stand-in holds all five replies (mid-call), the daemon is killed and restarted
+    /// on the same data directory and port; `afterRestart` gets the stand-in, the customers and the data directory
+    /// while the restarted daemon runs.
     func crashWithRepliesInFlight(
         _ proof: Proof, reconcileSeconds: Int,
         _ afterRestart: (FakeGraphAPI, [String], String) async throws -> Void
@@ -38,43 +39,41 @@ struct SendCrashTests {
         _ fake: FakeGraphAPI, redis: RedisServer, _ proof: Proof, reconcileSeconds: Int,
         _ afterRestart: (FakeGraphAPI, [String], String) async throws -> Void
     ) async throws {
-        do {
-            let port = try freeTCPPort()
-            if proof == .echoes {
-                fake.deliverEchoes(FakeGraphAPI.EchoDelivery(
-                    webhookURL: "http://127.0.0.1:\(port)/webhooks/instagram", appSecret: WebhookFixture.appSecret,
-                    retryInterval: .milliseconds(200)))
-            }
-            fake.recordSentMessagesInConversations(proof == .conversations)
-            let dir = try makeTempDirectory(prefix: "dmdesk-crash")
-            let env = [
-                "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL, "INSTAGRAM_ACCESS_TOKEN": Self.token,
-                "DMDESK_REPLY_DELAY_MS": "0", "DMDESK_SEND_RECONCILE_SECONDS": String(reconcileSeconds),
-            ]
-            let customers = (0..<5).map { "52000000000000\($0)" }
-            let first = try DaemonProcessTests.DaemonProcess(redisURL: redis.url, dataDir: dir, extraEnv: env, port: port)
-            #expect(await first.waitForHealth())
-            for (i, customer) in customers.enumerated() {
-                #expect(try await first.post(WebhookBuilder.textMessage(from: customer, text: "hello \(i)", mid: "crash.\(i)")) == 200)
-            }
-            let inFlight = await eventually(timeout: 20) { Self.sendCalls(fake) == customers.count }
-            #expect(inFlight, "the stand-in holds every reply: \(Self.sendCalls(fake)) calls")
-            #expect(try await first.signalAndWait(SIGKILL) == .signalled(SIGKILL))
-            let sending = try Self.countRows(dir, status: "sending")
-            #expect(sending == customers.count, "every reply was in flight at the kill (\(sending) rows sending)")
-            // Meta took them all even though nobody heard its answer.
-            #expect(await eventually { fake.sentTexts().count == customers.count })
-
-            let again = try DaemonProcessTests.DaemonProcess(redisURL: redis.url, dataDir: dir, extraEnv: env, port: port)
-            #expect(await again.waitForHealth(), "\(again.log())")
-            do {
-                try await afterRestart(fake, customers, dir)
-            } catch {
-                _ = try? await again.signalAndWait(SIGTERM)
-                throw error
-            }
-            #expect(try await again.signalAndWait(SIGTERM) == .exited(0))
+        let port = try freeTCPPort()
+        if proof == .echoes {
+            fake.deliverEchoes(FakeGraphAPI.EchoDelivery(
+                webhookURL: "http://127.0.0.1:\(port)/webhooks/instagram", appSecret: WebhookFixture.appSecret,
+                retryInterval: .milliseconds(200)))
         }
+        fake.recordSentMessagesInConversations(proof == .conversations)
+        let dir = try makeTempDirectory(prefix: "dmdesk-crash")
+        let env = [
+            "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL, "INSTAGRAM_ACCESS_TOKEN": Self.token,
+            "DMDESK_REPLY_DELAY_MS": "0", "DMDESK_SEND_RECONCILE_SECONDS": String(reconcileSeconds),
+        ]
+        let customers = (0..<5).map { "52000000000000\($0)" }
+        let first = try DaemonProcessTests.DaemonProcess(redisURL: redis.url, dataDir: dir, extraEnv: env, port: port)
+        #expect(await first.waitForHealth())
+        for (i, customer) in customers.enumerated() {
+            #expect(try await first.post(WebhookBuilder.textMessage(from: customer, text: "hello \(i)", mid: "crash.\(i)")) == 200)
+        }
+        let inFlight = await eventually(timeout: 20) { Self.sendCalls(fake) == customers.count }
+        #expect(inFlight, "the stand-in holds every reply: \(Self.sendCalls(fake)) calls")
+        #expect(try await first.signalAndWait(SIGKILL) == .signalled(SIGKILL))
+        let sending = try Self.countRows(dir, status: "sending")
+        #expect(sending == customers.count, "every reply was in flight at the kill (\(sending) rows sending)")
+        // Meta took them all even though nobody heard its answer.
+        #expect(await eventually { fake.sentTexts().count == customers.count })
+
+        let again = try DaemonProcessTests.DaemonProcess(redisURL: redis.url, dataDir: dir, extraEnv: env, port: port)
+        #expect(await again.waitForHealth(), "\(again.log())")
+        do {
+            try await afterRestart(fake, customers, dir)
+        } catch {
+            _ = try? await again.signalAndWait(SIGTERM)
+            throw error
+        }
+        #expect(try await again.signalAndWait(SIGTERM) == .exited(0))
     }
 
     static func countRows(_ dir: String, status: String) throws -> Int {
