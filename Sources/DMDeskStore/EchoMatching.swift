@@ -11,22 +11,33 @@ extension Store {
     /// came before the Send API's answer was written), or its daemon died during the call. The recipient's oldest
     /// in-flight text with the same words, marked `sending` no later than the echo (give or take the skew), is
     /// that message: it becomes `sent` with the echo's mid, its conversation line follows, and nothing else
-    /// happens — no operator line, no takeover. Returns the events, or nil when no in-flight row matches.
+    /// happens — no operator line, no takeover. Failing that, a row recorded `failed` after the echo's time (its
+    /// last attempt timed out after Meta had taken it) is proven sent the same way. Returns the events, or nil when
+    /// no row matches.
     static func matchEchoToInFlightSend(
         _ db: Database, recipient: String, text: String?, at: EpochMillis, mid: String
     ) throws -> [JournalEvent]? {
         guard let text, !text.isEmpty, !recipient.isEmpty else { return nil }
-        guard
-            let id = try Int64.fetchOne(
+        let skew = echoClockSkewMillis
+        let id = try Int64.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT id FROM outbound_messages
+                    WHERE recipient = ?1 AND status = 'sending' AND channel = 'instagram' AND kind <> 'reaction'
+                      AND text = ?2 AND sending_at <= ?3
+                    ORDER BY id LIMIT 1
+                    """),
+            arguments: [recipient, text, at + skew])
+            ?? Int64.fetchOne(
                 db.cachedStatement(
                     sql: """
                         SELECT id FROM outbound_messages
-                        WHERE status = 'sending' AND recipient = ?1 AND channel = 'instagram' AND kind <> 'reaction'
-                          AND text = ?2 AND sending_at <= ?3
+                        WHERE recipient = ?1 AND status = 'failed' AND channel = 'instagram' AND kind <> 'reaction'
+                          AND text = ?2 AND sending_at <= ?3 AND updated_at >= ?4
                         ORDER BY id LIMIT 1
                         """),
-                arguments: [recipient, text, at + echoClockSkewMillis])
-        else { return nil }
+                arguments: [recipient, text, at + skew, at - skew])
+        guard let id else { return nil }
         return try provenSent(id: id, remoteId: mid, db: db)?.events
     }
 

@@ -247,7 +247,7 @@ extension Store {
     }
 
     /// Proof that an in-flight row reached Meta (its echo, or the Conversations API): it becomes `sent` with Meta's
-    /// id and its conversation line follows. Nil when the row is not `sending` (nothing to prove).
+    /// id and its conversation line follows. Nil when the row is not `sending` or `failed` (nothing to prove).
     public func provenSent(id: Int64, remoteId: String) throws -> OutboxChange? {
         try pool.write { db in try Self.provenSent(id: id, remoteId: remoteId, db: db) }
     }
@@ -259,7 +259,7 @@ extension Store {
                     sql: """
                         UPDATE outbound_messages SET status = 'sent', attempts = attempts + 1, remote_message_id = ?1,
                             error = NULL, updated_at = ?2
-                        WHERE id = ?3 AND status = 'sending'
+                        WHERE id = ?3 AND status IN ('sending', 'failed')
                         RETURNING \(outboundColumns)
                         """),
                 arguments: [remoteId, nowMillis(), id])

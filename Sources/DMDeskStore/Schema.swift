@@ -164,7 +164,7 @@ enum Schema {
                     DROP TABLE outbound_messages_v2;
                     CREATE INDEX outbound_pending ON outbound_messages(status) WHERE status IN ('pending','sending');
                     CREATE INDEX outbound_by_remote ON outbound_messages(remote_message_id);
-                    CREATE INDEX outbound_sending_by_recipient ON outbound_messages(recipient, id) WHERE status = 'sending';
+                    CREATE INDEX outbound_by_recipient ON outbound_messages(recipient, status, id);
                     """)
         }
         return m

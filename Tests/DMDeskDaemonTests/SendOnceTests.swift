@@ -163,4 +163,25 @@ struct OutboxInFlightStoreTests {
         _ = try store.ingest([try echo(to: customer, text: "same words", mid: "mid.second")])
         #expect(try store.outbound(id: b)?.remote_message_id == "mid.second")
     }
+
+    @Test("an echo after the row was recorded failed (its last attempt timed out after Meta took it): sent after all")
+    func echoAfterFailure() throws {
+        let store = try Store(dataDir: try makeTempDirectory(prefix: "dmdesk-inflight"))
+        defer { try? store.close() }
+        let customer = "2300000000000003"
+        let id = try #require(try store.enqueue(OutboundDraft(thread: customer, recipient: customer, kind: .manual, text: "Timed out", author: .operator)).record.id)
+        _ = store.markSending([id])
+        _ = try store.finishOutbound(id: id, status: .failed, attempts: 3, error: "network: timed out")
+        _ = try store.ingest([try echo(to: customer, text: "Timed out", mid: "mid.late")])
+        let row = try #require(try store.outbound(id: id))
+        #expect(row.status == "sent" && row.remote_message_id == "mid.late" && row.error == nil)
+        #expect(try store.history(thread: customer).map(\.delivery) == [.sent])
+        #expect(try store.thread(customer)?.mode == .auto)
+        // The same words long after the failure are an answer typed in the app, not this row.
+        let old = try #require(try store.enqueue(OutboundDraft(thread: customer, recipient: customer, kind: .manual, text: "Typed later", author: .operator)).record.id)
+        _ = store.markSending([old])
+        _ = try store.finishOutbound(id: old, status: .failed, attempts: 3, error: "network: timed out")
+        _ = try store.ingest([try echo(to: customer, text: "Typed later", mid: "mid.app", at: nowMillis() + 3_600_000)])
+        #expect(try store.outbound(id: old)?.status == "failed")
+    }
 }
