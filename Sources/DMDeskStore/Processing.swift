@@ -103,8 +103,8 @@ public struct BatchFailure: Sendable {
 extension Database {
     /// `inSavepoint` for the writer's hot loops: the same SAVEPOINT / RELEASE / ROLLBACK TO, but as cached
     /// statements (GRDB's `inSavepoint` prepares both statements again every time). Only inside a transaction.
-    /// The body's error is rethrown after its savepoint is rolled back — unless the transaction itself is gone
-    /// (`TransactionLost`), which the caller must not treat as one item's failure: the whole unit failed.
+    /// The body's error is rethrown after its savepoint is rolled back; when the transaction itself is gone
+    /// afterwards (`db.isInsideTransaction`), the caller must not treat it as one item's failure: the unit failed.
     func withSavepoint<T>(_ body: () throws -> T) throws -> T {
         try cachedStatement(sql: "SAVEPOINT dmdesk").execute()
         do {
@@ -188,8 +188,8 @@ extension Store {
                 for send in sends {
                     do {
                         finished.append(.success(try db.withSavepoint { try Self.finishOutbound(send, db: db) }))
-                    } catch let lost as TransactionLost {
-                        throw lost
+                    } catch where !db.isInsideTransaction {
+                        throw error  // the transaction is gone: the whole tick fails
                     } catch {
                         finished.append(.failure(error))
                     }
@@ -199,8 +199,8 @@ extension Store {
                 for id in marks {
                     do {
                         marked.append(.success(try db.withSavepoint { try Self.markSending(id, db: db, now: now) }))
-                    } catch let lost as TransactionLost {
-                        throw lost
+                    } catch where !db.isInsideTransaction {
+                        throw error  // the transaction is gone: the whole tick fails
                     } catch {
                         marked.append(.failure(error))
                     }
@@ -220,7 +220,7 @@ extension Store {
                         // Claimed in this very transaction: the thread exists and its mode is the one planned for.
                         let completion = try db.withSavepoint { try self.complete(p, db: db, now: now, claimedHere: true) }
                         outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .success(completion)))
-                    } catch where Self.isStorageFailure(error) {
+                    } catch where Self.isStorageFailure(error) || !db.isInsideTransaction {
                         // Not the batch's fault (a full disk, say): the whole tick fails, so nothing of it is
                         // committed — not even the claim — and the batch is answered once the store writes again,
                         // without spending one of its attempts.

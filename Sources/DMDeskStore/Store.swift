@@ -306,7 +306,7 @@ extension Store {
     /// Writes many items in one transaction, each in its own savepoint: one bad item is rolled back alone while the
     /// batch shares a single commit (ingest, outbox results, reply batches). Results come back in item order. If
     /// the commit fails, or a rollback does, or SQLite rolled the whole transaction back by itself after an item's
-    /// error (SQLITE_FULL, SQLITE_IOERR: see `TransactionLost`), every item fails and nothing is committed.
+    /// error (SQLITE_FULL, SQLITE_IOERR: see `Database.rollbackItem`), every item fails and nothing is committed.
     func writeEach<Item, Output>(_ items: [Item], _ body: (Item, Database) throws -> Output) -> [Result<Output, Error>] {
         guard !items.isEmpty else { return [] }
         var results: [Result<Output, Error>] = []

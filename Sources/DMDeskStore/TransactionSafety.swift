@@ -2,34 +2,27 @@ import DMDeskCore
 import Foundation
 import GRDB
 
-/// The transaction a unit of work ran in is gone: SQLite rolled it back by itself after an error (it may do so on
-/// SQLITE_FULL, SQLITE_IOERR or SQLITE_NOMEM), or a savepoint could not be rolled back. Nothing of the unit was
-/// committed, and nothing more of it may run: outside a transaction every further statement would commit on its
-/// own (a later SAVEPOINT starts a new transaction and its RELEASE commits it), leaving half a unit on disk — an
-/// outbox row for a batch whose messages were never marked answered, say, queued again by the next attempt.
-public struct TransactionLost: Error, CustomStringConvertible {
-    /// The error after which the transaction was found gone.
-    public var cause: String
-    public var description: String { "the transaction was rolled back after: \(cause)" }
-}
+// A unit of work that writes many items in one transaction (a savepoint each) must stop at once when the
+// transaction itself is gone: SQLite may roll it back by itself after an error (SQLITE_FULL, SQLITE_IOERR,
+// SQLITE_NOMEM). Nothing of the unit was then committed, and nothing more of it may run: outside a transaction every
+// further statement would commit on its own (a later SAVEPOINT starts a new transaction and its RELEASE commits
+// it), leaving half a unit on disk — an outbox row for a batch whose messages were never marked answered, say,
+// queued again by the next attempt. (GRDB refuses statements in an aborted `inTransaction` block too; these checks
+// do not depend on that.)
 
 extension Database {
-    /// After an item of a batch failed inside a transaction: throws `TransactionLost` unless the transaction is
-    /// still open, so the caller fails the whole unit instead of carrying on in autocommit mode.
-    func requireOpenTransaction(after error: Error) throws {
-        if error is TransactionLost { throw error }
-        if !isInsideTransaction { throw TransactionLost(cause: Store.reason(error)) }
-    }
-
-    /// Rolls back to `savepoint` and releases it after a failed item; a failure to do either means the transaction
-    /// is unusable, which fails the whole unit.
+    /// After an item failed inside a transaction: rolls back to its savepoint and releases it, so the next item can
+    /// go on. If the transaction is gone, or the rollback fails (then the transaction is rolled back whole), the
+    /// item's error is rethrown with no transaction left: the caller must fail the whole unit (`isInsideTransaction`
+    /// says which case it is).
     func rollbackItem(after error: Error, rollback: Statement, release: Statement) throws {
-        try requireOpenTransaction(after: error)
+        guard isInsideTransaction else { throw error }
         do {
             try rollback.execute()
             try release.execute()
-        } catch let failure {
-            throw TransactionLost(cause: "\(Store.reason(error)); then rolling back its savepoint: \(Store.reason(failure))")
+        } catch {
+            try? execute(sql: "ROLLBACK")
+            throw error
         }
     }
 }
@@ -38,7 +31,6 @@ extension Store {
     /// SQLite could not write for a reason of its own (a full disk, an I/O error, no memory, a lock), not because of
     /// the data: the same work may well succeed later, so it must not count as the work's own failure.
     public static func isStorageFailure(_ error: Error) -> Bool {
-        if error is TransactionLost { return true }
         guard let e = error as? DatabaseError else { return false }
         switch e.resultCode {
         case .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_NOMEM, .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_READONLY, .SQLITE_CANTOPEN,
