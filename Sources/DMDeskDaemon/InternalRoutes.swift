@@ -96,17 +96,15 @@ struct InternalRoutes: Sendable {
         let mid = try Self.string(body, "mid")!
         let sender = try Self.string(body, "sender_ig_id")!
         let recipient = try Self.string(body, "recipient_ig_id", required: false) ?? runtime.config.accountId ?? ""
-        var timestamp = Double(nowMillis())
+        let now = nowMillis()
+        var timestamp = now
         if let t = body["timestamp"], t != .null {
-            if let n = t.doubleValue, n.isFinite, n > 0 {
-                timestamp = n
-            } else if let s = t.stringValue, let n = Double(s), n > 0 {
-                timestamp = n
-            } else if let s = t.stringValue, let date = ISO8601DateFormatter().date(from: s) {
-                timestamp = (date.timeIntervalSince1970 * 1000).rounded()
-            } else {
-                throw Problem.field("timestamp", "must be epoch milliseconds or an ISO 8601 date")
+            let iso = t.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) }
+                .map { JSONValue.number(($0.timeIntervalSince1970 * 1000).rounded()) }
+            guard let given = WebhookParser.normalizeTimestamp(iso ?? t, now: now) else {
+                throw Problem.field("timestamp", "must be epoch milliseconds or an ISO 8601 date, at most a day ahead")
             }
+            timestamp = given
         }
         var text: String? = nil
         if let t = body["message_text"], t != .null {
@@ -132,14 +130,17 @@ struct InternalRoutes: Sendable {
         let root: JSONValue = [
             "object": "instagram",
             "entry": [[
-                "id": .string(recipient), "time": .number(timestamp),
+                "id": .string(recipient), "time": .number(Double(timestamp)),
                 "messaging": [[
                     "sender": ["id": .string(sender)], "recipient": ["id": .string(recipient)],
-                    "timestamp": .number(timestamp), "message": .object(message),
+                    "timestamp": .number(Double(timestamp)), "message": .object(message),
                 ]],
             ]],
         ]
-        let delivery = try WebhookParser.parse(root)
+        let delivery = try WebhookParser.parse(root, now: now)
+        for case .invalid(let reason) in delivery.events.map(\.kind) {
+            throw Problem(status: .badRequest, message: reason)
+        }
         do {
             _ = try await runtime.ingest.submit(delivery.events)
         } catch {
