@@ -77,7 +77,7 @@ let package = Package(
             swiftSettings: strict),
         .target(
             name: "DMDeskConsole",
-            dependencies: ["DMDeskCore", "CNcursesw"],
+            dependencies: ["DMDeskCore", "CNcursesw", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: strict),
         .target(
             name: "DMDeskTesting",
