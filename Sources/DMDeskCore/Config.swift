@@ -437,9 +437,27 @@ public struct DMDeskConfig: Sendable {
         return home + "/.local/state/dmdesk"
     }
 
-    public static func defaultSocketPath(dataDir: String, environment: [String: String]) -> String {
-        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/dmdesk/dmdesk.sock" }
-        return dataDir + "/dmdesk.sock"
+    /// The longest path a Unix socket address holds (`sun_path` less its terminating NUL).
+    public static let maxSocketPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// The one place the default control socket path is decided, for the daemon and every client alike:
+    /// `$XDG_RUNTIME_DIR/dmdesk/dmdesk.sock` when that is an absolute path and the result fits in a socket
+    /// address, else `<dataDir>/dmdesk.sock`.
+    public static func defaultSocketPath(
+        dataDir: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            let candidate = trimmingTrailingSlashes(runtime) + "/dmdesk/dmdesk.sock"
+            if candidate.utf8.count <= maxSocketPathBytes { return candidate }
+        }
+        let base = trimmingTrailingSlashes(dataDir)
+        return (base.isEmpty ? "." : base) + "/dmdesk.sock"
+    }
+
+    private static func trimmingTrailingSlashes(_ path: String) -> String {
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
     }
 }
 
