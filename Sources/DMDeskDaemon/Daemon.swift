@@ -112,11 +112,14 @@ public final class Daemon: Service, Sendable {
         runtime.outbox.resumePending()
         processor.start()
 
+        let limiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
+        runtime.connectionLimiter = limiter
         let router = Router()
         WebhookRoutes(runtime: runtime).register(on: router)
         InternalRoutes(runtime: runtime).register(on: router)
         let app = Application(
             router: router,
+            server: GuardedHTTP1Channel.builder(limiter: limiter),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             onServerRunning: { [runtime] channel in
                 let port = channel.localAddress?.port ?? config.port
@@ -159,6 +162,24 @@ public final class Daemon: Service, Sendable {
         processor.stop()
         runtime.redis.close()
         try? runtime.store.close()
+    }
+
+    /// Raises RLIMIT_NOFILE to its hard limit and fits the connection cap under it.
+    static func listenerLimits(config: DMDeskConfig, logger: Logger) -> ListenerLimits {
+        let descriptors = DescriptorLimit.raiseToHardLimit()
+        let limits = ListenerLimits(config: config, descriptorLimit: descriptors.now)
+        var metadata: Logger.Metadata = [
+            "soft_before": "\(descriptors.before)", "soft": "\(descriptors.now)", "hard": "\(descriptors.hard)",
+            "max_connections": "\(limits.maxConnections)", "reserved": "\(ListenerLimits.reservedDescriptors)",
+        ]
+        if let error = descriptors.error { metadata["error"] = "\(error)" }
+        logger.info("descriptor limit", metadata: metadata)
+        if limits.maxConnections < config.maxConnections {
+            logger.warning(
+                "DMDESK_MAX_CONNECTIONS lowered to fit the descriptor limit",
+                metadata: ["configured": "\(config.maxConnections)", "max_connections": "\(limits.maxConnections)"])
+        }
+        return limits
     }
 
     static func describeListenError(_ error: Error, host: String, port: Int) -> Error {

@@ -21,6 +21,7 @@ public final class DaemonRuntime: Sendable {
     public let startedAt = Date()
     let token: TokenState
     private let listenerAddress = Mutex<String>("")
+    private let limiter = Mutex<ConnectionLimiter?>(nil)
 
     init(config: DMDeskConfig, options: DaemonOptions, logger: Logger) throws {
         self.config = config
@@ -83,6 +84,14 @@ public final class DaemonRuntime: Sendable {
         return token.invalidReason == nil ? "ok" : "invalid"
     }
 
+    /// The listener's connection bookkeeping, once it runs.
+    var connectionLimiter: ConnectionLimiter? {
+        get { limiter.withLock { $0 } }
+        set { limiter.withLock { $0 = newValue } }
+    }
+
+    public var listenerStats: ListenerStats? { connectionLimiter?.stats }
+
     struct HealthReport {
         var sqliteUp: Bool
         var json: JSONValue
@@ -113,8 +122,18 @@ public final class DaemonRuntime: Sendable {
             "token": ["status": .string(tokenState), "error": tokenInvalid.map { .string($0) } ?? .null],
             "uptime_s": .number(Double(Int(Date().timeIntervalSince(startedAt)))),
             "counts": countsJSON,
+            "connections": listenerStats.map(Self.json) ?? .null,
         ]
         return HealthReport(sqliteUp: sqliteError == nil, json: json)
+    }
+
+    static func json(_ s: ListenerStats) -> JSONValue {
+        [
+            "open": .number(Double(s.open)), "idle": .number(Double(s.idle)), "max": .number(Double(s.maxConnections)),
+            "accepted": .number(Double(s.accepted)), "evicted_idle": .number(Double(s.evictedIdle)),
+            "refused": .number(Double(s.refused)), "idle_timeouts": .number(Double(s.idleTimeouts)),
+            "request_timeouts": .number(Double(s.requestTimeouts)),
+        ]
     }
 
     public func status() -> DaemonStatus {
