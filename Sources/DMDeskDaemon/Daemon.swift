@@ -115,6 +115,7 @@ public final class Daemon: Service, Sendable {
         let limiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
         runtime.connectionLimiter = limiter
         let router = Router()
+        router.add(middleware: BodyCodingCheck())
         WebhookRoutes(runtime: runtime).register(on: router)
         InternalRoutes(runtime: runtime).register(on: router)
         let app = Application(

@@ -5,7 +5,7 @@ import DMDeskTesting
 import Foundation
 import Testing
 
-@Suite("Listener under abuse: connection cap, idle and request deadlines — real TCP")
+@Suite("Listener under abuse: connection cap, idle and request deadlines, body codings — real TCP")
 struct ListenerAbuseTests {
     /// A webhook request's head for a raw connection, without the blank line that ends it.
     static func head(_ body: Data, contentLength: Int? = nil, extra: [String] = []) -> String {
@@ -165,6 +165,50 @@ struct ListenerAbuseTests {
             #expect(closed.1 == 200)
             #expect(closed.0)
             #expect((d.runtime.listenerStats?.idleTimeouts ?? 0) >= 1)
+            try await d.stop()
+        }
+    }
+
+    @Test("Transfer-Encoding other than chunked → 501, Content-Encoding other than identity → 415, before the body is read")
+    func bodyCodings() async throws {
+        try await withRedis { redis in
+            let d = try await DaemonHarness(redisURL: redis.url)
+            let port = d.port
+            let body = WebhookBuilder.textMessage(from: "7070", text: "coded", mid: "coding.1")
+            let gzipped = Data([0x1F, 0x8B, 0x08, 0x00]) + body  // what the header claims does not matter: it is refused
+            @Sendable func send(_ head: String, _ payload: Data) throws -> RawConnection.Response? {
+                let c = try RawConnection(port: port)
+                defer { c.close() }
+                c.send(head + "\r\n")
+                c.send(payload)
+                return c.readResponse()
+            }
+            let te = try await onThread { try send(Self.head(gzipped, extra: ["Transfer-Encoding: gzip, chunked"]), Self.chunked(gzipped)) }
+            #expect(te?.status == 501)
+            #expect(te?.body.contains("gzip") == true)
+            #expect(te?.headers["connection"] == "close")
+
+            let teLines = try await onThread {
+                try send(Self.head(gzipped, extra: ["Transfer-Encoding: gzip", "Transfer-Encoding: chunked"]), Self.chunked(gzipped))
+            }
+            #expect(teLines?.status == 501, "codings over several header lines are one list")
+
+            let ce = try await onThread { try send(Self.head(gzipped, extra: ["Content-Encoding: gzip"]), gzipped) }
+            #expect(ce?.status == 415)
+            #expect(ce?.body.contains("gzip") == true)
+            #expect(ce?.headers["accept-encoding"] == "identity")
+
+            let notLast = try await onThread { try send(Self.head(body, extra: ["Transfer-Encoding: chunked, gzip"]), Self.chunked(body)) }
+            #expect(notLast?.status == 400, "chunked not last: the length cannot be known (RFC 9112 §6.3)")
+            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
+
+            // What is understood still works: chunked alone, and identity.
+            let chunkedOnly = try await onThread { try send(Self.head(body, extra: ["Transfer-Encoding: chunked"]), Self.chunked(body)) }
+            #expect(chunkedOnly?.status == 200)
+            let other = WebhookBuilder.textMessage(from: "7070", text: "plain", mid: "coding.2")
+            let identity = try await onThread { try send(Self.head(other, extra: ["Content-Encoding: identity"]), other) }
+            #expect(identity?.status == 200)
+            #expect(try d.count("SELECT COUNT(*) FROM messages") == 2)
             try await d.stop()
         }
     }
