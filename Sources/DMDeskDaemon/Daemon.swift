@@ -111,6 +111,7 @@ public final class Daemon: Service, Sendable {
         runtime.ingest.start()
         runtime.outbox.resumePending()
         processor.start()
+        runtime.store.startIntegrityChecks(every: .milliseconds(config.quickCheckIntervalMs))
 
         let limiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
         runtime.connectionLimiter = limiter
@@ -131,13 +132,23 @@ public final class Daemon: Service, Sendable {
             logger: logger)
 
         let redisWatch = Task.detached { [runtime] in
-            // Reconnects in the background so /health is right even when no messages arrive.
+            // Reconnects in the background so /health is right even when no messages arrive; tells consoles when
+            // Redis or SQLite changes (a `daemon.status` event is journaled, so while writes fail it is retried).
             var wasUp = runtime.redis.state.up
+            var announcedStore = StoreHealthReport.Verdict.up
+            var loggedStore = StoreHealthReport.Verdict.up
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { break }
                 let isUp = runtime.redis.ensureConnected()
-                if isUp != wasUp { runtime.publishStatus() }
+                let store = runtime.storeHealth()
+                if store.verdict != loggedStore {
+                    runtime.logStoreChange(store, from: loggedStore)
+                    loggedStore = store.verdict
+                }
+                if isUp != wasUp || store.verdict != announcedStore {
+                    if runtime.publishStatus() { announcedStore = store.verdict }
+                }
                 wasUp = isUp
             }
         }
