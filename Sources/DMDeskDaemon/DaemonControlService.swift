@@ -132,7 +132,7 @@ struct DaemonControlService: ControlService {
                     ? "the customer last wrote over 7 days ago; Instagram does not allow a reply"
                     : "the customer last wrote over 24 hours ago; Instagram does not allow a reply (set DMDESK_HUMAN_AGENT_TAG=true to reply within 7 days)")
         }
-        let change = try store.pool.write { db -> OutboxChange in
+        let change = try store.write(.commands) { db -> OutboxChange in
             // Replying by hand takes the thread over, so the bot does not answer over the operator.
             try db.execute(sql: "UPDATE threads SET mode = 'human', awaiting_operator = 0 WHERE id = ?", arguments: [thread.id])
             return try store.enqueue(

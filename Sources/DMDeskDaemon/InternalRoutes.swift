@@ -155,7 +155,7 @@ struct InternalRoutes: Sendable {
         let eventId = try Self.string(body, "event_id")!
         let token = VerificationTokens.generate()
         let hash = VerificationTokens.hash(token)
-        let (record, created) = try runtime.store.pool.write { db -> (VerificationTokenRecord, Bool) in
+        let (record, created) = try runtime.store.write(.other) { db -> (VerificationTokenRecord, Bool) in
             if let made = try Store.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: eventId) {
                 return (made, true)
             }
@@ -180,7 +180,7 @@ struct InternalRoutes: Sendable {
         guard token.count >= 16 else { throw Problem.field("token_plain", "is too short (at least 16 characters)") }
         let hash = VerificationTokens.hash(token)
         let link = VerificationTokens.link(template: runtime.config.verifyURL, token: token, igId: igId)
-        let change = try await runtime.store.pool.write { db -> OutboxChange in
+        let change = try await runtime.store.write(.outbox) { db -> OutboxChange in
             if let existing = try VerificationTokenRecord.fetchOne(
                 db, sql: "SELECT * FROM verification_tokens WHERE token_hash = ?", arguments: [hash])
             {
@@ -245,7 +245,7 @@ struct InternalRoutes: Sendable {
         let texts = pieces
         let extra = payload
         let store = runtime.store
-        let changes = try await store.pool.write { db in
+        let changes = try await store.write(.outbox) { db in
             try texts.map { piece in
                 try store.enqueue(
                     OutboundDraft(thread: igId, recipient: igId, kind: kind, text: piece, payload: extra, author: author), in: db)

@@ -36,7 +36,7 @@ extension Store {
     /// Stores many deliveries in one transaction, each in its own savepoint, so one bad delivery fails alone
     /// while a burst shares a single commit.
     public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions = IngestOptions()) -> [Result<IngestOutcome, Error>] {
-        writeEach(deliveries) { events, db in
+        writeEach(deliveries, as: .ingest) { events, db in
             var outcome = IngestOutcome()
             for event in events { try Self.applyAlone(event, db: db, options: options, outcome: &outcome) }
             return outcome

@@ -160,7 +160,7 @@ extension Store {
     }
 
     public func enqueue(_ draft: OutboundDraft) throws -> OutboxChange {
-        try pool.write { db in try self.enqueue(draft, in: db) }
+        try write(.outbox) { db in try self.enqueue(draft, in: db) }
     }
 
     public func outbound(id: Int64) throws -> OutboundRecord? {
@@ -203,7 +203,7 @@ extension Store {
     /// Records many attempts' results in one transaction (group commit), each in its own savepoint, so one bad row
     /// cannot undo the others. Results come back in the same order.
     public func finishOutbound(_ results: [OutboundResult]) -> [Result<OutboxChange, Error>] {
-        writeEach(results) { result, db in try Self.finishOutbound(result, db: db) }
+        writeEach(results, as: .outbox) { result, db in try Self.finishOutbound(result, db: db) }
     }
 
     static func finishOutbound(_ result: OutboundResult, db: Database) throws -> OutboxChange {
@@ -248,7 +248,7 @@ extension Store {
 
     /// Puts a failed row back in the queue (the console's `R`).
     public func retryOutbound(id: Int64) throws -> OutboxChange {
-        try pool.write { db in
+        try write(.outbox) { db in
             guard var record = try OutboundRecord.fetchOne(db, key: id) else { throw StoreError.notFound("outbound \(id)") }
             guard record.status == "failed" else { throw StoreError.invalid("outbound \(id) is \(record.status), not failed") }
             record.status = "pending"
