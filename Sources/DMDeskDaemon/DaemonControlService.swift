@@ -154,36 +154,3 @@ struct DaemonControlService: ControlService {
         return ["outbound": .from(change.record.view)]
     }
 }
-
-/// Meta's messaging window: 24 hours after the customer's last message, or 7 days with the HUMAN_AGENT tag.
-struct SendWindowPolicy {
-    enum Decision { case standard, humanAgentTag, refused }
-    var humanAgentTag: Bool
-
-    func check(lastInboundAt: EpochMillis?, now: EpochMillis = nowMillis()) -> Decision {
-        guard let last = lastInboundAt else { return .refused }
-        let age = now - last
-        if age <= 24 * 3_600_000 { return .standard }
-        if humanAgentTag && age <= 7 * 24 * 3_600_000 { return .humanAgentTag }
-        return .refused
-    }
-}
-
-/// Queues a WhatsApp message to the manager.
-struct ManagerNotifier {
-    let runtime: DaemonRuntime
-
-    func enqueue(text: String, thread: String?) throws -> OutboxChange {
-        guard let to = runtime.config.managerWhatsAppNumber else {
-            throw ControlError(code: "not_configured", message: "MANAGER_WHATSAPP_NUMBER is not set")
-        }
-        guard runtime.config.whatsappPhoneNumberId != nil else {
-            throw ControlError(code: "not_configured", message: "WHATSAPP_PHONE_NUMBER_ID is not set")
-        }
-        let change = try runtime.store.enqueue(
-            OutboundDraft(thread: thread, recipient: to, kind: .managerNotification, channel: .whatsapp, text: text, author: .system))
-        runtime.publish(change.events)
-        runtime.outbox.submit(change.record)
-        return change
-    }
-}
