@@ -1,3 +1,4 @@
+import DMDeskCore
 import Foundation
 import Glibc
 
@@ -14,7 +15,7 @@ enum UnixSocket {
         return address
     }
 
-    static var maxPathBytes: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1 }
+    static var maxPathBytes: Int { DMDeskConfig.maxSocketPathBytes }
 
     static func makeStreamSocket(nonBlocking: Bool = false) -> Int32 {
         var type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)

@@ -128,6 +128,11 @@ public enum ConfigKeys {
         ConfigKey("REDIS_URL", default: "redis://127.0.0.1:6379", help: "Redis for rolling conversation context", validate: ConfigChecks.redisURL),
         ConfigKey("HOST", default: "127.0.0.1", help: "address the webhook listener binds"),
         ConfigKey("PORT", default: "8080", help: "port the webhook listener binds (0 picks a free one)", validate: ConfigChecks.port),
+        ConfigKey("DMDESK_MAX_CONNECTIONS", default: "512", help: "open HTTP connections at most (idle ones are closed for new ones; lowered to fit the descriptor limit)", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_IDLE_TIMEOUT_MS", default: "30000", help: "an HTTP connection with no request in progress is closed after this long", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_REQUEST_TIMEOUT_MS", default: "30000", help: "a request's head and body must arrive within this long of its first byte", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_MIN_FREE_DISK_MB", default: "256", help: "/health is degraded with less free space than this in the data directory", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_QUICK_CHECK_INTERVAL_MS", default: "300000", help: "how often SQLite's PRAGMA quick_check runs (on its own connection)", validate: ConfigChecks.positiveInt),
         ConfigKey("INTERNAL_SERVICE_TOKEN", secret: true, help: "x-service-token for /api/internal/*; unset disables them"),
         ConfigKey("DMDESK_DATA_DIR", help: "where the SQLite database lives (default $XDG_STATE_HOME/dmdesk or ~/.local/state/dmdesk)"),
         ConfigKey("DMDESK_SOCKET", help: "control socket path (default $XDG_RUNTIME_DIR/dmdesk/dmdesk.sock, else <data dir>/dmdesk.sock)"),
@@ -360,6 +365,11 @@ public struct DMDeskConfig: Sendable {
     public var redis: RedisEndpoint
     public var host: String
     public var port: Int
+    public var maxConnections: Int
+    public var idleTimeoutMs: Int
+    public var requestTimeoutMs: Int
+    public var minFreeDiskMB: Int
+    public var quickCheckIntervalMs: Int
     public var internalServiceToken: String?
     public var dataDir: String
     public var socketPath: String
@@ -402,6 +412,11 @@ public struct DMDeskConfig: Sendable {
         redis = try RedisEndpoint(url: req("REDIS_URL"))
         host = req("HOST")
         port = Int(req("PORT")) ?? 8080
+        maxConnections = Int(req("DMDESK_MAX_CONNECTIONS")) ?? 512
+        idleTimeoutMs = Int(req("DMDESK_IDLE_TIMEOUT_MS")) ?? 30000
+        requestTimeoutMs = Int(req("DMDESK_REQUEST_TIMEOUT_MS")) ?? 30000
+        minFreeDiskMB = Int(req("DMDESK_MIN_FREE_DISK_MB")) ?? 256
+        quickCheckIntervalMs = Int(req("DMDESK_QUICK_CHECK_INTERVAL_MS")) ?? 300000
         internalServiceToken = opt("INTERNAL_SERVICE_TOKEN")
         dataDir = opt("DMDESK_DATA_DIR") ?? Self.defaultDataDir(environment: environment)
         socketPath = opt("DMDESK_SOCKET") ?? Self.defaultSocketPath(dataDir: dataDir, environment: environment)
@@ -444,9 +459,27 @@ public struct DMDeskConfig: Sendable {
         return home + "/.local/state/dmdesk"
     }
 
-    public static func defaultSocketPath(dataDir: String, environment: [String: String]) -> String {
-        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/dmdesk/dmdesk.sock" }
-        return dataDir + "/dmdesk.sock"
+    /// The longest path a Unix socket address holds (`sun_path` less its terminating NUL).
+    public static let maxSocketPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// The one place the default control socket path is decided, for the daemon and every client alike:
+    /// `$XDG_RUNTIME_DIR/dmdesk/dmdesk.sock` when that is an absolute path and the result fits in a socket
+    /// address, else `<dataDir>/dmdesk.sock`.
+    public static func defaultSocketPath(
+        dataDir: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            let candidate = trimmingTrailingSlashes(runtime) + "/dmdesk/dmdesk.sock"
+            if candidate.utf8.count <= maxSocketPathBytes { return candidate }
+        }
+        let base = trimmingTrailingSlashes(dataDir)
+        return (base.isEmpty ? "." : base) + "/dmdesk.sock"
+    }
+
+    private static func trimmingTrailingSlashes(_ path: String) -> String {
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
     }
 }
 

@@ -166,7 +166,7 @@ extension Store {
     }
 
     public func enqueue(_ draft: OutboundDraft) throws -> OutboxChange {
-        try pool.write { db in try self.enqueue(draft, in: db) }
+        try write(.outbox) { db in try self.enqueue(draft, in: db) }
     }
 
     public func outbound(id: Int64) throws -> OutboundRecord? {
@@ -210,7 +210,7 @@ extension Store {
 
     /// Marks pending rows `sending` with the time, each in its own savepoint of one transaction (group commit).
     public func markSending(_ ids: [Int64], now: EpochMillis = nowMillis()) -> [Result<SendingMark, Error>] {
-        writeEach(ids) { id, db in try Self.markSending(id, db: db, now: now) }
+        writeEach(ids, as: .outbox) { id, db in try Self.markSending(id, db: db, now: now) }
     }
 
     static func markSending(_ id: Int64, db: Database, now: EpochMillis) throws -> SendingMark {
@@ -228,7 +228,7 @@ extension Store {
     /// Before an in-doubt row is sent again: still `sending` (no echo proved it meanwhile)? Then its sending time
     /// becomes now, so a later echo is matched against this attempt. Nil: it is no longer in doubt.
     public func renewSending(_ id: Int64, now: EpochMillis = nowMillis()) throws -> OutboundRecord? {
-        try pool.write { db in
+        try write(.outbox) { db in
             try Row.fetchOne(
                 db.cachedStatement(
                     sql: """
@@ -249,7 +249,7 @@ extension Store {
     /// Proof that an in-flight row reached Meta (its echo, or the Conversations API): it becomes `sent` with Meta's
     /// id and its conversation line follows. Nil when the row is not `sending` or `failed` (nothing to prove).
     public func provenSent(id: Int64, remoteId: String) throws -> OutboxChange? {
-        try pool.write { db in try Self.provenSent(id: id, remoteId: remoteId, db: db) }
+        try write(.outbox) { db in try Self.provenSent(id: id, remoteId: remoteId, db: db) }
     }
 
     static func provenSent(id: Int64, remoteId: String, db: Database) throws -> OutboxChange? {
@@ -278,7 +278,7 @@ extension Store {
     /// Records many attempts' results in one transaction (group commit), each in its own savepoint, so one bad row
     /// cannot undo the others. Results come back in the same order.
     public func finishOutbound(_ results: [OutboundResult]) -> [Result<OutboxChange, Error>] {
-        writeEach(results) { result, db in try Self.finishOutbound(result, db: db) }
+        writeEach(results, as: .outbox) { result, db in try Self.finishOutbound(result, db: db) }
     }
 
     static func finishOutbound(_ result: OutboundResult, db: Database) throws -> OutboxChange {
@@ -335,7 +335,7 @@ extension Store {
 
     /// Puts a failed row back in the queue (the console's `R`).
     public func retryOutbound(id: Int64) throws -> OutboxChange {
-        try pool.write { db in
+        try write(.outbox) { db in
             guard var record = try OutboundRecord.fetchOne(db, key: id) else { throw StoreError.notFound("outbound \(id)") }
             guard record.status == "failed" else { throw StoreError.invalid("outbound \(id) is \(record.status), not failed") }
             record.status = "pending"

@@ -126,7 +126,7 @@ extension Store {
     /// Start-up: batches that were in flight when the daemon stopped go back to `pending`. Returns how many rows.
     @discardableResult
     public func resetProcessing() throws -> Int {
-        try pool.write { db in
+        try write(.replies) { db in
             try db.execute(sql: "UPDATE messages SET status = 'pending' WHERE status = 'processing'")
             return db.changesCount
         }
@@ -150,7 +150,7 @@ extension Store {
 
     /// Claims, in one transaction, every due pending message of each thread (→ `processing`).
     public func claim(threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis()) throws -> ClaimResult {
-        try pool.write { db in try Self.claim(db, threads: threads, rules: cache, now: now) }
+        try write(.replies) { db in try Self.claim(db, threads: threads, rules: cache, now: now) }
     }
 
     /// What one processor tick did: the claim, and for each claimed batch (in order) its plan and completion — or
@@ -178,7 +178,7 @@ extension Store {
         threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis(), finishing sends: [OutboundResult] = [],
         marking marks: [Int64] = [], plan: (ClaimedBatch, RuleSet) throws -> BatchPlan
     ) throws -> TickResult {
-        try pool.writeWithoutTransaction { db in
+        try writeWithoutTransaction(.replies) { db in
             var tick: TickResult?
             try db.inTransaction {
                 // The outbox's send results first (each in its own savepoint, like `finishOutbound(_:)`), then its
@@ -293,7 +293,7 @@ extension Store {
     /// Applies the plans in one transaction, each in its own savepoint: queues the replies, creates the token,
     /// switches modes and marks the batch `processed` together — so a crash can never answer a batch twice.
     public func completeBatches(_ plans: [BatchPlan], now: EpochMillis = nowMillis()) -> [Result<BatchCompletion, Error>] {
-        writeEach(plans) { plan, db in try self.complete(plan, db: db, now: now) }
+        writeEach(plans, as: .replies) { plan, db in try self.complete(plan, db: db, now: now) }
     }
 
     /// `claimedHere`: the batch was claimed in this same transaction, so its thread exists and its mode cannot have
@@ -357,7 +357,7 @@ extension Store {
         thread: String, mids: [String], error: String, now: EpochMillis = nowMillis(),
         maxAttempts: Int = Store.maxProcessingAttempts, backoffBaseMillis: EpochMillis = 1000
     ) throws -> BatchFailure {
-        try pool.write { db in
+        try write(.replies) { db in
             var events: [JournalEvent] = []
             var retryAt: EpochMillis? = nil
             for mid in mids {

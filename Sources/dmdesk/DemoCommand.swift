@@ -2,7 +2,7 @@ import ArgumentParser
 import DMDeskConsole
 import DMDeskCore
 import DMDeskDaemon
-import DMDeskTesting
+import DMDeskDemo
 import Foundation
 
 struct DemoCommand: AsyncParsableCommand {

@@ -41,7 +41,7 @@ struct ConsoleInTerminalTests {
         }
 
         func stop() async throws {
-            try? await terminal.pressAsync("q")
+            terminal.close()
             try await daemon.stop()
             await fake.stop()
             redis.stop()
