@@ -144,6 +144,10 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_VERIFY_URL", default: "http://127.0.0.1:8080/verify?token={token}&ig_id={ig_id}", help: "verification link; {token} and {ig_id} are filled in"),
         ConfigKey("DMDESK_ACK_TEXT", default: "Thanks! We got your message.", help: "acknowledgement sent to a connected profile"),
         ConfigKey("DMDESK_ECHO_TAKEOVER", default: "true", help: "an answer from the Instagram app switches the thread to human mode", validate: ConfigChecks.bool),
+        ConfigKey(
+            "DMDESK_SEND_RECONCILE_SECONDS", default: "60",
+            help: "after a crash, how long a reply that was in flight waits for proof it was sent (its echo) before it is sent again",
+            validate: { v in (Int(v) ?? -1) >= 0 ? nil : "must be a whole number of seconds (0 or more), got '\(v)'" }),
         ConfigKey("DMDESK_HUMAN_AGENT_TAG", default: "false", help: "allow manual sends up to 7 days with the HUMAN_AGENT tag", validate: ConfigChecks.bool),
         ConfigKey("WHATSAPP_API_BASE_URL", default: "https://graph.facebook.com/v24.0", help: "WhatsApp Cloud API base URL", validate: ConfigChecks.url),
         ConfigKey("WHATSAPP_PHONE_NUMBER_ID", help: "WhatsApp sender phone number id"),
@@ -377,6 +381,8 @@ public struct DMDeskConfig: Sendable {
     public var verifyURL: String
     public var ackText: String
     public var echoTakeover: Bool
+    /// `DMDESK_SEND_RECONCILE_SECONDS`.
+    public var sendReconcileSeconds: Int
     public var humanAgentTag: Bool
     public var whatsappBaseURL: String
     public var whatsappPhoneNumberId: String?
@@ -422,6 +428,7 @@ public struct DMDeskConfig: Sendable {
         verifyURL = req("DMDESK_VERIFY_URL")
         ackText = req("DMDESK_ACK_TEXT")
         echoTakeover = parseBool(req("DMDESK_ECHO_TAKEOVER")) ?? true
+        sendReconcileSeconds = Int(req("DMDESK_SEND_RECONCILE_SECONDS")) ?? 60
         humanAgentTag = parseBool(req("DMDESK_HUMAN_AGENT_TAG")) ?? false
         whatsappBaseURL = req("WHATSAPP_API_BASE_URL").trimmingSuffix("/")
         whatsappPhoneNumberId = opt("WHATSAPP_PHONE_NUMBER_ID")

@@ -190,6 +190,12 @@ extension Store {
             outcome.duplicates += 1
             return
         }
+        // Or the echo of a send whose result is not recorded yet (or whose daemon died mid-call): not typed in the app.
+        if let events = try matchEchoToInFlightSend(db, recipient: event.recipientId, text: m.text, at: event.timestamp, mid: m.mid) {
+            outcome.events += events
+            outcome.duplicates += 1
+            return
+        }
         let thread = event.recipientId
         guard !thread.isEmpty else { throw StoreError.invalid("echo \(m.mid) has no recipient id") }
         try ensureThread(db, id: thread, now: now)

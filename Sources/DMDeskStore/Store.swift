@@ -144,7 +144,7 @@ public final class Store: Sendable {
             Counts(
                 threads: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads") ?? 0,
                 messages: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") ?? 0,
-                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status = 'pending'") ?? 0,
+                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')") ?? 0,
                 events: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0)
         }
     }
@@ -340,7 +340,9 @@ final class WALCheckpointer: @unchecked Sendable {
 extension Store {
     /// Writes many items in one transaction, each in its own savepoint: one bad item is rolled back alone while the
     /// batch shares a single commit (ingest, outbox results, reply batches). Results come back in item order. If
-    /// the commit fails, or a rollback does (the transaction is then unusable), every item fails.
+    /// the commit fails, or a rollback does, or SQLite rolled the whole transaction back by itself after an item's
+    /// error (SQLITE_FULL, SQLITE_IOERR: see `Database.rollbackItem`), every item fails and nothing is committed;
+    /// the error then is the item's own (it says why), so write health counts it.
     func writeEach<Item, Output>(_ items: [Item], as path: WritePath = .other, _ body: (Item, Database) throws -> Output) -> [Result<Output, Error>] {
         guard !items.isEmpty else { return [] }
         var results: [Result<Output, Error>] = []
@@ -359,11 +361,7 @@ extension Store {
                             try release.execute()
                             results.append(.success(output))
                         } catch {
-                            // After SQLITE_FULL or an I/O error SQLite may have rolled the whole transaction back
-                            // itself; then the rollback fails too, and the item's error is the one that says why.
-                            let cause = error
-                            do { try rollback.execute() } catch { throw cause }
-                            try release.execute()
+                            try db.rollbackItem(after: error, rollback: rollback, release: release)
                             results.append(.failure(error))
                         }
                     }

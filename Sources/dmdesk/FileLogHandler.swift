@@ -16,7 +16,8 @@ struct FileLogHandler: LogHandler {
         func write(_ line: String) {
             lock.lock()
             defer { lock.unlock() }
-            handle?.write(Data(line.utf8))
+            // A full disk must not stop the daemon: FileHandle.write(_:) traps on ENOSPC; this one throws.
+            try? handle?.write(contentsOf: Data(line.utf8))
         }
     }
 
