@@ -78,3 +78,17 @@ struct ZeroWidthTests {
         #expect(TextWidth.drawForm(of: "👨‍👩‍👧") == .padded(["\u{1F468}"], padding: 0), "no joiner ever reaches curses")
     }
 }
+
+@Suite struct MoreBelowHintTests {
+    @Test("the \"↓ N more\" hint is one of its whole forms and fits, at any width and count")
+    func fits() {
+        for count in [1, 9, 2167, 1_000_000, Int.max] {
+            for width in 0...40 {
+                let hint = ConsoleController.moreBelowHint(count: count, width: width)
+                #expect(TextWidth.width(hint) <= width)
+                #expect([" ↓ \(count) more ", " ↓ \(count) ", "↓\(count)", "↓", ""].contains(hint))
+                if width >= 14 + String(count).count { #expect(hint == " ↓ \(count) more ") }
+            }
+        }
+    }
+}

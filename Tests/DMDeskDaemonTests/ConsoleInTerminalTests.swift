@@ -162,4 +162,41 @@ struct ConsoleInTerminalTests {
         #expect(screen.contains("token ok"), "the status bar is intact")
         try await rig.stop()
     }
+
+    @Test("scrolled up at a narrow width, \"↓ N more\" has its own row: never overwritten, never overwriting", .enabled(if: enabled))
+    func moreBelowHint() async throws {
+        let rig = try await Rig.start(width: 40, height: 16)
+        #expect(await rig.terminal.waitAsync("No conversations yet").0)
+        // 60 long messages wrap to thousands of rows in a 40-column pane.
+        let words = (0..<160).map { "word\($0)" }.joined(separator: " ")
+        for i in 0..<60 { try await rig.customerSays("m\(i) " + words, mid: "more.\(i)") }
+        #expect(await rig.terminal.waitAsync("m59 word0").0, "the newest one is the thread's preview")
+        try await rig.terminal.pressAsync("Enter")
+        #expect(await rig.terminal.waitAsync("word159").0, "the conversation opens at its end")
+        try await rig.terminal.pressAsync("g")  // to the oldest message: everything else is below
+
+        @Sendable func hintRow(_ screen: String) -> (count: Int, row: Int)? {
+            let rows = screen.components(separatedBy: "\n")
+            for (index, row) in rows.enumerated() where row.contains("↓") {
+                let trimmed = row.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix("↓ "), trimmed.hasSuffix(" more") else { return nil }
+                guard let n = Int(trimmed.dropFirst(2).dropLast(5)) else { return nil }
+                return (n, index)
+            }
+            return nil
+        }
+        for (width, height) in [(40, 16), (24, 12)] {
+            try await rig.terminal.resizeAsync(width: width, height: height)
+            let (ok, screen) = await rig.terminal.waitAsync { screen in
+                guard let hint = hintRow(screen) else { return false }
+                return hint.count >= 1000 && (width < 40 || screen.contains("m0 word0"))
+            }
+            #expect(ok, "at \(width) columns the hint row holds the whole hint and nothing else:\n\(screen)")
+            if let hint = hintRow(screen) {
+                let rows = screen.components(separatedBy: "\n")
+                #expect(hint.row > 0 && rows[hint.row - 1].contains("word"), "a message row right above it, intact:\n\(screen)")
+            }
+        }
+        try await rig.stop()
+    }
 }
