@@ -57,12 +57,12 @@ enum ConfigChecks {
     }
     static func url(_ v: String) -> String? {
         guard let u = URL(string: v), let scheme = u.scheme, ["http", "https"].contains(scheme.lowercased()), u.host != nil
-        else { return "must be an http(s) URL, got '\(v)'" }
+        else { return "must be an http(s) URL, got '\(URLSecrets.masking(url: v))'" }
         return nil
     }
     static func redisURL(_ v: String) -> String? {
         guard (try? RedisEndpoint(url: v)) != nil else {
-            return "must look like redis://[:password@]host[:port][/db], got '\(v)'"
+            return "must look like redis://[:password@]host[:port][/db], got '\(URLSecrets.masking(url: v))'"
         }
         return nil
     }
@@ -239,8 +239,11 @@ public struct ResolvedConfig: Sendable {
     public func validate() throws(ConfigError) {
         for key in ConfigKeys.all {
             guard let v = values[key.name] else { continue }
-            if let problem = key.validate(v.value) {
+            if var problem = key.validate(v.value) {
                 let via = v.origin == key.name ? "" : " (set as \(v.origin))"
+                // Whatever a check echoes, a secret or a URL's password is shown as in the listing.
+                let shown = Self.shown(v.value, for: key)
+                if shown != v.value && !v.value.isEmpty { problem = problem.replacingOccurrences(of: v.value, with: shown) }
                 throw ConfigError("invalid \(key.name)\(via): \(problem)")
             }
         }
@@ -257,12 +260,18 @@ public struct ResolvedConfig: Sendable {
                 lines.append("\(name)  (unset)")
                 continue
             }
-            let shown = key.secret ? Self.mask(v.value) : v.value
+            let shown = Self.shown(v.value, for: key)
             var from = v.source.rawValue
             if v.origin != key.name && v.source != .defaultValue { from += " \(v.origin)" }
             lines.append("\(name)  \(shown)  [\(from)]")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A value as `dmdesk config` and error messages show it: secrets masked whole, passwords in URLs masked.
+    static func shown(_ value: String, for key: ConfigKey) -> String {
+        if key.secret { return mask(value) }
+        return key.name.hasSuffix("_URL") ? URLSecrets.masking(url: value) : URLSecrets.maskingPasswords(in: value)
     }
 
     /// Shows that a secret is set without revealing it.
@@ -352,7 +361,13 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         self.init(host: host, port: port, password: u.password, username: user, db: db)
     }
 
-    public var description: String { "\(host):\(port) db \(db)" }
+    /// `redis://user:****@host:port/db`: for `/health` and logs, so the password never appears.
+    public var description: String {
+        var userinfo = username ?? ""
+        if password != nil { userinfo += ":" + URLSecrets.mask }
+        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return "redis://\(userinfo.isEmpty ? "" : userinfo + "@")\(shownHost):\(port)/\(db)"
+    }
 }
 
 /// The typed configuration the daemon runs with.

@@ -58,6 +58,6 @@ struct FileLogHandler: LogHandler {
 func bootstrapFileLogging(path: String, level: String) -> Logger {
     let parsed = Logger.Level(rawValue: level) ?? .info
     let root = FileLogHandler(label: "dmdesk", path: path, level: parsed)
-    LoggingSystem.bootstrap { label in root.with(label: label) }
+    LoggingSystem.bootstrap { label in URLMaskingLogHandler(root.with(label: label)) }
     return Logger(label: "dmdesk")
 }
