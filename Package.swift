@@ -68,31 +68,49 @@ let package = Package(
             dependencies: [
                 "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskControl", "DMDeskAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
         .target(
             name: "DMDeskConsole",
-            dependencies: ["DMDeskCore", "CNcursesw"],
+            dependencies: ["DMDeskCore", "CNcursesw", .product(name: "TOMLKit", package: "TOMLKit")],
             swiftSettings: strict),
+        // What `dmdesk demo` runs besides the daemon: simulated customers, stand-ins for the Graph API and a
+        // chat-completions endpoint, and the redis-server launcher. Tests use the same stand-ins.
         .target(
-            name: "DMDeskTesting",
+            name: "DMDeskDemo",
             dependencies: [
                 "DMDeskCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        // Test-only helpers (the shared webhook fixtures); never linked into an executable.
+        .target(name: "DMDeskTesting", dependencies: ["DMDeskCore", "DMDeskDemo"], swiftSettings: strict),
         .executableTarget(
             name: "dmdesk",
             dependencies: [
-                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskDaemon", "DMDeskConsole", "DMDeskTesting", "DMDeskControl",
+                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskDaemon", "DMDeskConsole", "DMDeskDemo", "DMDeskControl",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        // The benchmarks' own tools (load generators, a no-op server, data population), used by scripts/bench-*.
+        .executableTarget(
+            name: "dmdesk-bench",
+            dependencies: [
+                "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskDaemon", "DMDeskConsole", "DMDeskDemo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
             swiftSettings: strict),
         .testTarget(name: "DMDeskCoreTests", dependencies: ["DMDeskCore", "DMDeskTesting"], swiftSettings: strict),

@@ -42,11 +42,6 @@ static inline int dm_hline(WINDOW *w, int y, int x, int n) { return mvwhline(w, 
 static inline int dm_vline(WINDOW *w, int y, int x, int n) { return mvwvline(w, y, x, ACS_VLINE, n); }
 
 // Added for the console: one cell holding several code points (emoji ZWJ sequences) and italics.
-static inline int dm_mvadd_cluster(WINDOW *w, int y, int x, const wchar_t *wch) {
-    cchar_t c;
-    if (setcchar(&c, wch, A_NORMAL, 0, NULL) == ERR) return ERR;
-    return mvwadd_wch(w, y, x, &c);
-}
 static inline int dm_attr_italic(void) {
 #ifdef A_ITALIC
     return (int)A_ITALIC;

@@ -216,6 +216,6 @@ public struct ChatClient: Sendable {
         if let error = error as? HTTPClientError, error == .deadlineExceeded || error == .readTimeout {
             return .timeout(milliseconds: timeoutMs)
         }
-        return .transport("\(error)")
+        return .transport(URLSecrets.maskingPasswords(in: "\(error)"))  // it is stored and shown as a step
     }
 }

@@ -193,7 +193,8 @@ extension ConsoleController {
 
     private func drawThreadList(x: Int, y: Int, width: Int, height: Int) {
         let ids = state.visibleThreadIDs
-        let capacity = max(1, height / 2)
+        // With more threads than rows, the bottom row is kept for the position hint: it never covers a thread.
+        let capacity = ids.count > max(1, height / 2) ? max(1, (height - 1) / 2) : max(1, height / 2)
         lastListCapacity = capacity
         if ids.isEmpty {
             let text: String
@@ -335,20 +336,29 @@ extension ConsoleController {
             for row in rows { lines.append(ConversationLine(segments: row, messageIndex: index)) }
             if index == selectedIndex { selectedRange = start..<lines.count }
         }
+        // Scrolled up, the bottom row belongs to the "↓ N more" hint: messages stop above it, so neither
+        // covers the other whatever the width, the count or the characters in the row.
+        let hintRow = height >= 2
+        func messageRows(scroll: Int) -> Int { scroll > 0 && hintRow ? height - 1 : height }
         let maxScroll = max(0, lines.count - height)
         if keepSelectedMessageVisible, let range = selectedRange {
-            // Scroll just enough that the highlighted message is on screen.
+            // Scroll just enough that the highlighted message is on screen (above the hint row).
             let firstVisible = lines.count - height - conversationScroll
-            if range.lowerBound < firstVisible { conversationScroll = lines.count - height - range.lowerBound }
-            else if range.upperBound > firstVisible + height { conversationScroll = lines.count - range.upperBound }
+            if range.lowerBound < firstVisible {
+                conversationScroll = lines.count - height - range.lowerBound
+            } else if range.upperBound > firstVisible + messageRows(scroll: conversationScroll) {
+                let below = lines.count - range.upperBound
+                conversationScroll = below > 0 && hintRow ? below - 1 : below
+            }
             keepSelectedMessageVisible = false
         }
         conversationScroll = max(0, min(conversationScroll, maxScroll))
         if scrolledByPage && conversationScroll == maxScroll { loadOlderIfNeeded() }
         scrolledByPage = false
         let first = max(0, lines.count - height - conversationScroll)
+        let rows = min(messageRows(scroll: conversationScroll), lines.count - first)
         let highlightSelection = state.focus == .conversation || !isTwoPane
-        for row in 0..<min(height, lines.count - first) {
+        for row in 0..<rows {
             let line = lines[first + row]
             var cx = x + 1
             for (segmentIndex, segment) in line.segments.enumerated() {
@@ -362,11 +372,19 @@ extension ConsoleController {
                 cx += screen.put(segment.text, y: y + row, x: cx, width: x + width - cx, role: role)
             }
         }
-        if conversationScroll > 0 {
-            let hint = " ↓ \(conversationScroll) more "
+        if conversationScroll > 0 && hintRow {
+            let hint = Self.moreBelowHint(count: lines.count - first - rows, width: width - 2)
             let w = TextWidth.width(hint)
             screen.put(hint, y: y + height - 1, x: x + width - w - 1, width: w, role: .selection)
         }
+    }
+
+    /// The longest form of "↓ N more" that fits in `width` columns: it is never cut mid-word.
+    static func moreBelowHint(count: Int, width: Int) -> String {
+        for hint in [" ↓ \(count) more ", " ↓ \(count) ", "↓\(count)", "↓"] where TextWidth.width(hint) <= width {
+            return hint
+        }
+        return ""
     }
 
     private func drawCompose(thread: ThreadSummary, draft: LineEditor, composing: Bool, x: Int, y: Int, width: Int,

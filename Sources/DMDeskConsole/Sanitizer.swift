@@ -1,6 +1,9 @@
 /// Makes untrusted text (customer messages, names) safe to draw: nothing in it can reach the terminal
 /// as a control sequence. Control characters become visible symbols, so `ESC[2J` is drawn as `␛[2J`
 /// and an OSC 52 clipboard write as `␛]52;c;…^G`, instead of clearing the screen or the clipboard.
+/// Invisible characters that change how a row reads or lines up (bidi overrides, zero-width spaces and
+/// joiners, the BOM) are shown as `\u{…}` too, except where they do their ordinary job: a ZWJ inside an
+/// emoji ZWJ sequence (👨‍👩‍👧) and a ZWNJ between letters of a script that writes with it (Persian, Indic).
 public enum Sanitizer {
     public enum Newlines: Sendable {
         /// Keep `\n` (the conversation pane wraps on it).
@@ -14,9 +17,10 @@ public enum Sanitizer {
         if !text.unicodeScalars.contains(where: { needsEscaping($0) || (newlines == .space && $0 == "\n") }) {
             return text
         }
+        let scalars = Array(text.unicodeScalars)
         var out = String.UnicodeScalarView()
         var previousWasCR = false
-        for scalar in text.unicodeScalars {
+        for (index, scalar) in scalars.enumerated() {
             defer { previousWasCR = scalar == "\r" }
             switch scalar.value {
             case 0x0A:
@@ -33,9 +37,16 @@ public enum Sanitizer {
                 out.append(Unicode.Scalar(UInt8(scalar.value + 0x40)))
             case 0x7F:
                 out.append(contentsOf: "^?".unicodeScalars)
-            case 0x80..<0xA0, 0x202A...0x202E, 0x2066...0x2069, 0x061C, 0x200E, 0x200F, 0xFFF9...0xFFFB, 0x2028, 0x2029:
+            case 0x200D where EmojiZWJ.joins(scalars, at: index):
+                out.append(scalar)
+            case 0x200C where ScriptJoiner.isBetweenLetters(scalars, at: index):
+                out.append(scalar)
+            case 0x80..<0xA0, 0x202A...0x202E, 0x2066...0x2069, 0x061C, 0x200E, 0x200F, 0xFFF9...0xFFFB, 0x2028, 0x2029,
+                 0x200B...0x200D, 0x2060...0x2064, 0xFEFF:
                 // C1 controls (0x9B is a one-byte CSI on some terminals), bidi embeddings/overrides/isolates
-                // (they reorder the rest of the row), and Unicode line/paragraph separators.
+                // (they reorder the rest of the row), Unicode line/paragraph separators, and zero-width
+                // characters: a stray joiner glues itself to whatever the terminal draws next (even on a later
+                // row), and invisible spaces make look-alike names.
                 out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
             default:
                 out.append(scalar)
@@ -50,6 +61,57 @@ public enum Sanitizer {
         if v == 0x0A { return false }
         if v == 0x7F || (0x80..<0xA0).contains(v) { return true }
         if (0x2028...0x202E).contains(v) || (0x2066...0x2069).contains(v) { return true }
+        if (0x200B...0x200D).contains(v) || (0x2060...0x2064).contains(v) || v == 0xFEFF { return true }
         return v == 0x061C || v == 0x200E || v == 0x200F || (0xFFF9...0xFFFB).contains(v)
+    }
+}
+
+/// Whether a ZERO WIDTH JOINER joins two emoji (UTS #51 emoji ZWJ sequence: element ZWJ element, where an
+/// element is an emoji with, at most, its presentation selector, skin tone or tag characters). The
+/// sanitizer keeps exactly these joiners and `TextWidth` counts exactly these as one 2-column glyph.
+enum EmojiZWJ {
+    static func joins(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+        guard scalars[index].value == 0x200D, index + 1 < scalars.count, isElementBase(scalars[index + 1]) else {
+            return false
+        }
+        var i = index - 1
+        while i >= 0, isElementSuffix(scalars[i]) { i -= 1 }
+        return i >= 0 && isElementBase(scalars[i])
+    }
+
+    /// An emoji that can start an element: not ASCII (`#`, `*` and digits are Emoji=Yes only for keycaps),
+    /// not a lone skin tone or regional indicator.
+    static func isElementBase(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        guard v > 0x7F, s.properties.isEmoji, !s.properties.isEmojiModifier else { return false }
+        return !(0x1F1E6...0x1F1FF).contains(v)
+    }
+
+    /// What may follow an element's emoji before the joiner: VS16/VS15, a skin tone, tag characters.
+    static func isElementSuffix(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        return v == 0xFE0F || v == 0xFE0E || (0x1F3FB...0x1F3FF).contains(v) || (0xE0020...0xE007F).contains(v)
+    }
+}
+
+/// ZERO WIDTH NON-JOINER is ordinary spelling in Persian (می‌خواهم) and in Indic scripts: kept between two
+/// letters (or a letter and its marks) of the scripts that use it, shown everywhere else.
+enum ScriptJoiner {
+    static func isBetweenLetters(_ scalars: [Unicode.Scalar], at index: Int) -> Bool {
+        guard index > 0, index + 1 < scalars.count else { return false }
+        return isJoiningLetter(scalars[index - 1]) && isJoiningLetter(scalars[index + 1])
+    }
+
+    static func isJoiningLetter(_ s: Unicode.Scalar) -> Bool {
+        let v = s.value
+        let inScript = (0x0600...0x08FF).contains(v)  // Arabic, Syriac, Thaana, N'Ko, Arabic extensions
+            || (0x0900...0x0DFF).contains(v)  // Devanagari … Sinhala
+            || (0x1000...0x109F).contains(v) || (0x1780...0x18AF).contains(v)  // Myanmar, Khmer, Mongolian
+            || (0xFB50...0xFDFF).contains(v) || (0xFE70...0xFEFC).contains(v)  // Arabic presentation forms
+        guard inScript else { return false }
+        switch s.properties.generalCategory {
+        case .otherLetter, .modifierLetter, .nonspacingMark, .spacingMark: return true
+        default: return false
+        }
     }
 }

@@ -132,17 +132,6 @@ final class Screen {
             case .plain:
                 if buffer.isEmpty { bufferStart = x + column }
                 for s in ch.unicodeScalars { buffer.append(wchar_t(bitPattern: s.value)) }
-            case .cluster(let scalars) where !Self.terminalJoinsEmoji:
-                // Most terminals (tmux 3.3, xterm, the Linux console, many over SSH) do not join ZWJ
-                // sequences: they advance the cursor per emoji and the screen falls out of step with
-                // curses (stale characters left behind). Draw the first emoji alone, in its 2 cells.
-                if buffer.isEmpty { bufferStart = x + column }
-                buffer.append(wchar_t(bitPattern: scalars[0].value))
-            case .cluster(let scalars):
-                flush()
-                var chars = scalars.map { wchar_t(bitPattern: $0.value) }
-                chars.append(0)
-                chars.withUnsafeBufferPointer { _ = dm_mvadd_cluster(window, Int32(y), Int32(x + column), $0.baseAddress) }
             case .padded(let scalars, let padding):
                 if buffer.isEmpty { bufferStart = x + column }
                 for s in scalars { buffer.append(wchar_t(bitPattern: s.value)) }
@@ -153,13 +142,6 @@ final class Screen {
         flush()
         return column
     }
-
-    /// `DMDESK_JOIN_EMOJI=1` for terminals that draw a ZWJ sequence (👨‍👩‍👧) as one 2-cell glyph
-    /// (kitty, WezTerm, iTerm2, foot): the whole sequence is then sent as one curses cell.
-    static let terminalJoinsEmoji: Bool = {
-        guard let value = getenv("DMDESK_JOIN_EMOJI") else { return false }
-        return ["1", "yes", "true"].contains(String(cString: value).lowercased())
-    }()
 
     /// Spaces in a role's style (backgrounds of bars and selected rows).
     func fill(y: Int, x: Int, width: Int, role: UIRole) {

@@ -34,13 +34,19 @@ public enum TextWidth {
             switch s.value {
             case 0x1F3FB...0x1F3FF, 0x20E3: return 2  // skin-tone modifier, keycap
             case 0xFE0F where first.properties.isEmoji: return 2  // emoji presentation
-            case 0x200D where first.properties.isEmoji: return 2  // ZWJ sequence
+            case 0x200D where joinsEmoji(scalars): return 2  // ZWJ sequence (the sanitizer keeps only these joiners)
             case 0x1F1E6...0x1F1FF: regionalIndicators += 1
             default: break
             }
         }
         if regionalIndicators >= 2 { return 2 }
         return scalarWidth(first)  // the rest are combining marks (width 0), e.g. "e\u{301}", Hangul jamo
+    }
+
+    /// A stray joiner ("a" + ZWJ, an emoji + ZWJ at the end) does not make a 2-column glyph.
+    private static func joinsEmoji(_ scalars: Character.UnicodeScalarView) -> Bool {
+        let array = Array(scalars)
+        return array.indices.contains { array[$0].value == 0x200D && EmojiZWJ.joins(array, at: $0) }
     }
 
     static func scalarWidth(_ scalar: Unicode.Scalar) -> Int {
@@ -155,12 +161,10 @@ public enum TextWidth {
     // MARK: - Drawing support
 
     /// How one grapheme is handed to curses so that curses, the terminal and `width(of:)` agree on
-    /// its width (terminals disagree about emoji sequences; see `TextDrawing`).
+    /// its width (terminals disagree about emoji sequences).
     enum DrawForm: Equatable {
         /// Pass the scalars as they are; curses' own cell grouping gives the right width.
         case plain
-        /// One curses cell holding several code points (ZWJ sequences): curses counts only the first.
-        case cluster([Unicode.Scalar])
         /// Draw these scalars, then pad with spaces up to the grapheme's width.
         case padded([Unicode.Scalar], padding: Int)
     }
@@ -172,16 +176,16 @@ public enum TextWidth {
         let target = width(of: ch)
         var cursesWidth = 0
         for s in scalars { cursesWidth += max(0, scalarWidth(s)) }
-        if cursesWidth == target { return .plain }
-        let firstWidth = scalarWidth(scalars[0])
-        let hasModifier = scalars.contains { (0x1F3FB...0x1F3FF).contains($0.value) }
         let hasZWJ = scalars.contains { $0.value == 0x200D }
-        if hasZWJ && !hasModifier && firstWidth == target && scalars.count <= 5 {
-            return .cluster(scalars)
-        }
-        // Skin tones, VS16 on a narrow base, long sequences: draw the base glyph alone (plus any
-        // zero-width marks other than emoji joiners/selectors) and pad, so the row stays aligned on
-        // every terminal even if the glyph loses its modifier.
+        // A joiner that joins no emoji would glue whatever the terminal draws next onto this cell: never send it.
+        let strayJoiner = hasZWJ && !joinsEmoji(ch.unicodeScalars)
+        if cursesWidth == target && !strayJoiner { return .plain }
+        let firstWidth = scalarWidth(scalars[0])
+        // ZWJ sequences, skin tones, VS16 on a narrow base: draw the base glyph alone (plus any zero-width
+        // marks other than emoji joiners/selectors) and pad, so the row stays aligned on every terminal even
+        // if the glyph loses its modifier. A ZWJ sequence cannot be one curses cell: setcchar keeps only the
+        // non-spacing characters after the first, so 👨‍👩‍👧 would be stored as 👨 + a dangling joiner, which the
+        // terminal then glues onto whatever it draws next (on another row, even).
         var base = [scalars[0]]
         for s in scalars.dropFirst() {
             let v = s.value

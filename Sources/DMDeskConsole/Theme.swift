@@ -1,4 +1,5 @@
 import Foundation
+import TOMLKit
 
 /// Every styled element of the console. The raw value is the theme file's section name.
 public enum UIRole: String, CaseIterable, Sendable {
@@ -160,9 +161,9 @@ public struct Theme: Equatable, Sendable {
     /// Parses a theme. Every role must be present; unknown sections or keys are errors (they are
     /// almost always typos, and silently ignoring them would leave the user guessing).
     public static func parse(_ text: String, file: String) throws(ThemeError) -> Theme {
-        let document: MiniTOML.Document
+        let document: ThemeTOML.Document
         do {
-            document = try MiniTOML.parse(text)
+            document = try ThemeTOML.parse(text)
         } catch {
             throw ThemeError(file: file, location: "line \(error.line)", problem: error.problem)
         }
@@ -207,7 +208,7 @@ public struct Theme: Equatable, Sendable {
         return Theme(name: name, styles: styles)
     }
 
-    private static func parseStyle(_ table: [String: MiniTOML.Value], role: String, file: String) throws(ThemeError) -> RoleStyle {
+    private static func parseStyle(_ table: [String: ThemeTOML.Value], role: String, file: String) throws(ThemeError) -> RoleStyle {
         var style = RoleStyle()
         var fg8: ColourIndex? = nil
         var bg8: ColourIndex? = nil
@@ -258,7 +259,7 @@ public struct Theme: Equatable, Sendable {
         "brightblue": 12, "brightmagenta": 13, "brightcyan": 14, "brightwhite": 15,
     ]
 
-    private static func colour(_ value: MiniTOML.Value, limit: Int, location: String, file: String) throws(ThemeError) -> ColourIndex {
+    private static func colour(_ value: ThemeTOML.Value, limit: Int, location: String, file: String) throws(ThemeError) -> ColourIndex {
         let index: ColourIndex
         switch value {
         case .integer(let n): index = n
@@ -283,14 +284,15 @@ public struct Theme: Equatable, Sendable {
     }
 }
 
-/// The small subset of TOML themes need: `[section]`, `key = "string" | 'literal' | integer | true/false |
-/// ["array", "of", "strings"]`, and `#` comments. (TOMLKit lives in Core; the console keeps its own reader.)
-enum MiniTOML {
+/// A theme file read with TOMLKit, in the shape the theme parser checks: top-level values, and one table a role.
+enum ThemeTOML {
     enum Value: Equatable {
         case string(String)
         case integer(Int)
         case bool(Bool)
         case array([Value])
+        /// A TOML value themes have no use for (a float, a date, an inline table); named for the error message.
+        case other(String)
     }
 
     struct Document {
@@ -304,130 +306,30 @@ enum MiniTOML {
     }
 
     static func parse(_ text: String) throws(ParseError) -> Document {
+        let table: TOMLTable
+        do { table = try TOMLTable(string: text) } catch let error as TOMLParseError {
+            throw ParseError(line: error.source.begin.line, problem: error.description)
+        } catch {
+            throw ParseError(line: 0, problem: "\(error)")
+        }
         var document = Document()
-        var section: String? = nil
-        for (offset, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let lineNumber = offset + 1
-            var scanner = Scanner(Array(rawLine.unicodeScalars), line: lineNumber)
-            scanner.skipSpaces()
-            if scanner.atEndOrComment { continue }
-            if scanner.peek == "[" {
-                scanner.advance()
-                scanner.skipSpaces()
-                let name = scanner.bareKey()
-                scanner.skipSpaces()
-                guard !name.isEmpty, scanner.peek == "]" else { throw ParseError(line: lineNumber, problem: "expected [section]") }
-                scanner.advance()
-                scanner.skipSpaces()
-                guard scanner.atEndOrComment else { throw ParseError(line: lineNumber, problem: "unexpected text after [\(name)]") }
-                guard document.sections[name] == nil else {
-                    throw ParseError(line: lineNumber, problem: "section [\(name)] appears twice")
-                }
-                document.sections[name] = [:]
-                section = name
-                continue
-            }
-            let key = scanner.peek == "\"" ? try scanner.quotedString() : scanner.bareKey()
-            guard !key.isEmpty else { throw ParseError(line: lineNumber, problem: "expected key = value") }
-            scanner.skipSpaces()
-            guard scanner.peek == "=" else { throw ParseError(line: lineNumber, problem: "expected '=' after \(key)") }
-            scanner.advance()
-            scanner.skipSpaces()
-            let value = try scanner.value()
-            scanner.skipSpaces()
-            guard scanner.atEndOrComment else { throw ParseError(line: lineNumber, problem: "unexpected text after the value of \(key)") }
-            if let section {
-                guard document.sections[section]?[key] == nil else {
-                    throw ParseError(line: lineNumber, problem: "\(section).\(key) is set twice")
-                }
-                document.sections[section]?[key] = value
+        for (key, value) in table {
+            if let section = value.table {
+                var entries: [String: Value] = [:]
+                for (name, item) in section { entries[name] = convert(item) }
+                document.sections[key] = entries
             } else {
-                guard document.root[key] == nil else { throw ParseError(line: lineNumber, problem: "\(key) is set twice") }
-                document.root[key] = value
+                document.root[key] = convert(value)
             }
         }
         return document
     }
 
-    private struct Scanner {
-        var chars: [Unicode.Scalar]
-        var index = 0
-        let line: Int
-
-        init(_ chars: [Unicode.Scalar], line: Int) {
-            self.chars = chars
-            self.line = line
-        }
-
-        var peek: Unicode.Scalar? { index < chars.count ? chars[index] : nil }
-        var atEndOrComment: Bool { peek == nil || peek == "#" || peek == "\r" }
-        mutating func advance() { index += 1 }
-
-        mutating func skipSpaces() {
-            while let c = peek, c == " " || c == "\t" { advance() }
-        }
-
-        mutating func bareKey() -> String {
-            var out = String.UnicodeScalarView()
-            while let c = peek, c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_" || c == "-" {
-                out.append(c)
-                advance()
-            }
-            return String(out)
-        }
-
-        mutating func value() throws(ParseError) -> Value {
-            guard let c = peek else { throw ParseError(line: line, problem: "missing value") }
-            switch c {
-            case "\"", "'": return .string(try quotedString())
-            case "[":
-                advance()
-                var items: [Value] = []
-                while true {
-                    skipSpaces()
-                    if peek == "]" { advance(); return .array(items) }
-                    items.append(try value())
-                    skipSpaces()
-                    if peek == "," { advance(); continue }
-                    if peek == "]" { advance(); return .array(items) }
-                    throw ParseError(line: line, problem: "expected ',' or ']' in a list (lists must fit on one line)")
-                }
-            default:
-                var word = String.UnicodeScalarView()
-                while let c = peek, c != " " && c != "\t" && c != "#" && c != "," && c != "]" && c != "\r" {
-                    word.append(c)
-                    advance()
-                }
-                let text = String(word)
-                if text == "true" { return .bool(true) }
-                if text == "false" { return .bool(false) }
-                if let n = Int(text.replacingOccurrences(of: "_", with: "")) { return .integer(n) }
-                throw ParseError(line: line, problem: "cannot read value '\(text)' (strings need quotes)")
-            }
-        }
-
-        mutating func quotedString() throws(ParseError) -> String {
-            let quote = peek!
-            advance()
-            var out = String.UnicodeScalarView()
-            while let c = peek {
-                advance()
-                if c == quote { return String(out) }
-                if c == "\\" && quote == "\"" {
-                    guard let e = peek else { break }
-                    advance()
-                    switch e {
-                    case "n": out.append("\n")
-                    case "t": out.append("\t")
-                    case "\"": out.append("\"")
-                    case "\\": out.append("\\")
-                    default: throw ParseError(line: line, problem: "unsupported escape \\\(e)")
-                    }
-                } else {
-                    out.append(c)
-                }
-            }
-            throw ParseError(line: line, problem: "unterminated string")
-        }
+    private static func convert(_ value: TOMLValueConvertible) -> Value {
+        if let s = value.string { return .string(s) }
+        if let n = value.int { return .integer(n) }
+        if let b = value.bool { return .bool(b) }
+        if let items = value.array { return .array(items.map(convert)) }
+        return .other("\(value.type)")
     }
 }

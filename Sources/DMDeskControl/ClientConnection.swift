@@ -46,6 +46,7 @@ final class ClientConnection: @unchecked Sendable {
     /// Live events at or below this seq were already sent (by replay, or the client had them).
     private var replayedThrough = Int64.min
     private var out = OutboundBuffer()
+    private lazy var sendBudget = SendBudget(socket: socketFD)
 
     /// The caller must `threads.enter()` twice before this returns control to anyone who may
     /// `wait` on the group; `start()` leaves it twice.
@@ -241,11 +242,17 @@ final class ClientConnection: @unchecked Sendable {
 
     /// Writes everything pending with non-blocking sends; while the socket is full it waits in
     /// poll() together with the wake pipe, so an overflow or a stop is noticed even if the client
-    /// never reads again.
+    /// never reads again. Ordinary flushes leave `SendBudget`'s reserve free; the final flush of a
+    /// dropped client (`watchOverflow: false`) is what that room is for.
     private func flush(deadline: ContinuousClock.Instant? = nil, watchOverflow: Bool = true) -> FlushOutcome {
         while out.hasPending {
             if isClosing { return .stopping }
-            switch out.withPending({ UnixSocket.sendSome(socketFD, $0) }) {
+            var count = out.pendingCount
+            if watchOverflow, let budget = sendBudget.available(socketFD) {
+                count = out.sendableCount(within: budget, tailAllowance: SendBudget.tailAllowance)
+            }
+            let result = count > 0 ? out.withPending(limit: count) { UnixSocket.sendSome(socketFD, $0) } : .wouldBlock
+            switch result {
             case .sent(let count):
                 out.advance(by: count)
             case .closed:

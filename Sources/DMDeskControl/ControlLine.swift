@@ -29,48 +29,155 @@ public enum ControlLine {
         }
     }
 
-    /// Parses one request line (without its newline).
+    /// Requests are flat objects; anything nested deeper than this is refused before a parser recurses into
+    /// it (a reader thread has a 1 MiB stack, and a 1 MiB line can nest far deeper than that survives).
+    public static let maxNestingDepth = 32
+    /// Numbers in requests (`since`, `limit`, `before`, `outbound`) are whole and below 2^53, the range a
+    /// JSON number carries exactly; anything else is refused rather than rounded, clamped or trapped on.
+    public static let maxWholeNumber: Int64 = (1 << 53) - 1
+
+    /// Parses one request line (without its newline). Every malformed line gets a typed rejection; nothing
+    /// in a line can crash the reader.
     public static func decodeRequest(_ line: some Collection<UInt8>) -> Result<ControlRequest, Rejection> {
-        let data = Data(line)
-        guard let json = try? JSONValue.parse(data) else {
-            return .failure(Rejection(id: .null, error: .badRequest("line is not valid JSON")))
+        let bytes = Array(line)
+        func refuse(_ id: JSONValue, _ message: String) -> Result<ControlRequest, Rejection> {
+            .failure(Rejection(id: id, error: .badRequest(message)))
         }
-        guard let members = json.objectValue else {
-            return .failure(Rejection(id: .null, error: .badRequest("a request must be a JSON object")))
-        }
+        guard String(validating: bytes, as: UTF8.self) != nil else { return refuse(.null, "line is not valid UTF-8") }
+        let shape = bytes.withUnsafeBytes { LineShape.scan($0, maxDepth: maxNestingDepth) }
+        if shape.tooDeep { return refuse(.null, "line is nested deeper than \(maxNestingDepth) levels") }
+        guard let json = try? JSONValue.parse(Data(bytes)) else { return refuse(.null, "line is not valid JSON") }
+        guard let members = json.objectValue else { return refuse(.null, "a request must be a JSON object") }
         let id = members["id"] ?? .null
-        guard id != .null else {
-            return .failure(Rejection(id: .null, error: .badRequest("a request needs an \"id\"")))
+        switch id {
+        case .string, .number: break
+        case .null: return refuse(.null, "a request needs an \"id\"")
+        default: return refuse(.null, "\"id\" must be a string or a number")
         }
-        guard let type = members["type"]?.stringValue else {
-            return .failure(Rejection(id: id, error: .badRequest("a request needs a string \"type\"")))
-        }
-        guard ControlRequestType(rawValue: type) != nil else {
-            return .failure(Rejection(id: id, error: ControlError(code: "unknown_request", message: "unknown request type \"\(type)\"")))
+        // A request acts on something: with a key given twice, which thread or text was meant is a guess.
+        if let key = shape.duplicateKey { return refuse(id, "key \"\(key)\" appears more than once") }
+        guard let typeName = members["type"]?.stringValue else { return refuse(id, "a request needs a string \"type\"") }
+        guard let type = ControlRequestType(rawValue: typeName) else {
+            return .failure(Rejection(id: id, error: ControlError(
+                code: "unknown_request", message: "unknown request type \"\(Sanitized.short(typeName))\"")))
         }
         do {
-            return .success(try JSONDecoder().decode(ControlRequest.self, from: data))
-        } catch let error as DecodingError {
-            return .failure(Rejection(id: id, error: .badRequest(describe(error))))
+            var fields = RequestFields(members)
+            return .success(ControlRequest(
+                id: id, type: type, thread: try fields.string("thread"), text: try fields.string("text"),
+                mid: try fields.string("mid"), reaction: try fields.string("reaction"),
+                before: try fields.wholeNumber("before"), limit: try fields.wholeNumber("limit").map { Int($0) },
+                since: try fields.wholeNumber("since"), mode: try fields.choice("mode", ThreadMode.self),
+                status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
+                search: try fields.string("search"), outbound: try fields.wholeNumber("outbound")))
         } catch {
-            return .failure(Rejection(id: id, error: .badRequest("malformed request")))
+            return refuse(id, error.message)
         }
     }
 
-    private static func describe(_ error: DecodingError) -> String {
-        func field(_ path: [any CodingKey]) -> String {
-            path.isEmpty ? "request" : "field \"\(path.map(\.stringValue).joined(separator: "."))\""
+    /// Typed reads of a request's parameters; absent and `null` both mean "not given".
+    private struct RequestFields {
+        struct Problem: Error { var message: String }
+        let members: [String: JSONValue]
+        init(_ members: [String: JSONValue]) { self.members = members }
+
+        private func value(_ key: String) -> JSONValue? {
+            guard let v = members[key], v != .null else { return nil }
+            return v
         }
-        switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context):
-            return "\(field(context.codingPath)) has the wrong type"
-        case .dataCorrupted(let context):
-            return "\(field(context.codingPath)) has an invalid value"
-        case .keyNotFound(let key, _):
-            return "missing field \"\(key.stringValue)\""
-        @unknown default:
-            return "malformed request"
+
+        func string(_ key: String) throws(Problem) -> String? {
+            guard let v = value(key) else { return nil }
+            guard let s = v.stringValue else { throw Problem(message: "field \"\(key)\" has the wrong type") }
+            // SQLite and C APIs stop at NUL: "123\0x" would silently act on thread "123".
+            guard !s.utf8.contains(0) else { throw Problem(message: "field \"\(key)\" contains a NUL character") }
+            return s
         }
+
+        func wholeNumber(_ key: String) throws(Problem) -> Int64? {
+            guard let v = value(key) else { return nil }
+            guard case .number(let d) = v else { throw Problem(message: "field \"\(key)\" has the wrong type") }
+            // Int64(exactly:) is nil for fractions, NaN, infinities and anything out of range: it never traps.
+            guard let n = Int64(exactly: d), n >= 0, n <= ControlLine.maxWholeNumber else {
+                throw Problem(message: "field \"\(key)\" must be a whole number from 0 to \(ControlLine.maxWholeNumber)")
+            }
+            return n
+        }
+
+        func bool(_ key: String) throws(Problem) -> Bool? {
+            guard let v = value(key) else { return nil }
+            guard let b = v.boolValue else { throw Problem(message: "field \"\(key)\" has the wrong type") }
+            return b
+        }
+
+        func choice<T: RawRepresentable>(_ key: String, _: T.Type) throws(Problem) -> T? where T.RawValue == String {
+            guard let raw = try string(key) else { return nil }
+            guard let choice = T(rawValue: raw) else { throw Problem(message: "field \"\(key)\" has an invalid value") }
+            return choice
+        }
+    }
+
+    /// Keeps an echoed name short: the error line must not grow with whatever the client sent.
+    private enum Sanitized {
+        static func short(_ text: String) -> String { text.count <= 64 ? text : String(text.prefix(64)) + "…" }
+    }
+}
+
+/// What a request line looks like before any parser touches it: how deep it nests and whether the
+/// top-level object repeats a key. One pass over the bytes, no recursion.
+struct LineShape {
+    var tooDeep = false
+    var duplicateKey: String?
+
+    static func scan(_ bytes: UnsafeRawBufferPointer, maxDepth: Int) -> LineShape {
+        var shape = LineShape()
+        var depth = 0
+        var topIsObject = false
+        var expectingKey = false
+        var keys = Set<String>()
+        var i = 0
+        let n = bytes.count
+        while i < n {
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                let start = i + 1
+                var j = start
+                var escaped = false
+                while j < n && bytes[j] != UInt8(ascii: "\"") {
+                    if bytes[j] == UInt8(ascii: "\\") { escaped = true; j += 2 } else { j += 1 }
+                }
+                guard j < n else { return shape }  // unterminated: the parser says so
+                if depth == 1 && topIsObject && expectingKey {
+                    expectingKey = false
+                    let raw = UnsafeRawBufferPointer(rebasing: bytes[(start - 1)...j])
+                    // An escaped key ("th\u0072ead") is compared as what it spells.
+                    let key = escaped
+                        ? (try? JSONValue.parse(Data(raw)))?.stringValue
+                        : String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<j]), as: UTF8.self)
+                    if let key, !keys.insert(key).inserted, shape.duplicateKey == nil { shape.duplicateKey = key }
+                }
+                i = j + 1
+                continue
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                if depth > maxDepth {
+                    shape.tooDeep = true
+                    return shape
+                }
+                if depth == 1 {
+                    topIsObject = bytes[i] == UInt8(ascii: "{")
+                    expectingKey = topIsObject
+                }
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                depth -= 1
+            case UInt8(ascii: ","):
+                if depth == 1 && topIsObject { expectingKey = true }
+            default:
+                break
+            }
+            i += 1
+        }
+        return shape
     }
 }
 

@@ -98,25 +98,6 @@ public final class ControlServer: Sendable {
         }
     }
 
-    /// `$XDG_RUNTIME_DIR/dmdesk/dmdesk.sock` when that is set (and fits in a socket address), else
-    /// `<dataDir>/dmdesk.sock`.
-    public static func defaultSocketPath(
-        dataDir: String, environment: [String: String] = ProcessInfo.processInfo.environment
-    ) -> String {
-        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
-            let candidate = trimmingTrailingSlashes(runtime) + "/dmdesk/dmdesk.sock"
-            if candidate.utf8.count <= UnixSocket.maxPathBytes { return candidate }
-        }
-        let base = trimmingTrailingSlashes(dataDir)
-        return (base.isEmpty ? "." : base) + "/dmdesk.sock"
-    }
-
-    private static func trimmingTrailingSlashes(_ path: String) -> String {
-        var path = path
-        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
-        return path
-    }
-
     // MARK: - Start
 
     public func start() throws {

@@ -21,8 +21,26 @@ struct OutboundBuffer {
         eventLineEnds.append((bytes.count, seq))
     }
 
-    func withPending<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[sentCount...])) }
+    /// The first `limit` pending bytes (all of them by default).
+    func withPending<R>(limit: Int = .max, _ body: (UnsafeRawBufferPointer) -> R) -> R {
+        let end = sentCount + min(limit, pendingCount)
+        return bytes.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[sentCount..<end])) }
+    }
+
+    /// How many pending bytes to hand the kernel when only `budget` may go now. All of them if they fit;
+    /// else up to the budget, cut back to the end of a whole line when the line it would cut has more than
+    /// `tailAllowance` bytes left over (a cut line must be finished before any final line, so its rest has
+    /// to fit in the reserve). A single line longer than the budget still goes, in pieces. Never 0 for a
+    /// positive budget, so the writer always makes progress when there is room.
+    func sendableCount(within budget: Int, tailAllowance: Int) -> Int {
+        guard budget > 0 else { return 0 }
+        guard pendingCount > budget else { return pendingCount }
+        let cut = sentCount + budget
+        if bytes[cut - 1] == 0x0A { return budget }
+        let lineEnd = bytes[cut...].firstIndex(of: 0x0A).map { $0 + 1 } ?? bytes.count
+        if lineEnd - cut <= tailAllowance { return budget }
+        if let newline = bytes[sentCount..<cut].lastIndex(of: 0x0A) { return newline + 1 - sentCount }
+        return budget
     }
 
     mutating func advance(by count: Int) {
@@ -52,5 +70,40 @@ struct OutboundBuffer {
         }
         lastSeqDelivered = resume
         return resume
+    }
+}
+
+/// Keeps part of a client socket's send buffer free, so the last line the daemon sends a client it drops
+/// (`overflow` with the seq to resume from, or `journal_unavailable`) always fits at once, even when the
+/// client has stopped reading. Without it, event lines fill the buffer to the brim and that line waits in
+/// vain for the grace period: the client sees a bare EOF.
+///
+/// Linux accounts a Unix stream socket's queue (`TIOCOUTQ`, the bytes the peer has not read yet) in the
+/// same units as its limit (`SO_SNDBUF`): payload plus each kernel buffer's overhead (measured: 0.7–1.5 KB
+/// per send of up to 32 KB, ~3 KB for 150 KB). A send is accepted whole while the queue is below the limit,
+/// however far it then overshoots; so ordinary lines stop at `limit - reserve`, and the final line (under
+/// 200 bytes) plus the rest of a line cut mid-way (at most `tailAllowance`) find room below the limit.
+struct SendBudget {
+    /// Room kept free: the final line, the rest of a cut line, and the kernel overhead of both and of the
+    /// last ordinary send, with a wide margin.
+    static let reserve = 32 * 1024
+    static let tailAllowance = 8 * 1024
+
+    /// The socket's limit, or nil where the queue cannot be measured (then nothing is held back).
+    private let limit: Int?
+    private let reserve: Int
+
+    init(socket fd: Int32) {
+        let limit = UnixSocket.sendBufferLimit(fd).flatMap { UnixSocket.queuedBytes(fd) != nil ? $0 : nil }
+        self.limit = limit
+        // poll() reports POLLOUT once the queue drains to a quarter of the limit; the reserve must leave room
+        // to send then, or the writer would spin.
+        reserve = min(Self.reserve, (limit ?? 0) / 2)
+    }
+
+    /// Bytes that may be sent now without eating into the reserve; nil when nothing is held back.
+    func available(_ fd: Int32) -> Int? {
+        guard let limit, let queued = UnixSocket.queuedBytes(fd) else { return nil }
+        return limit - reserve - queued
     }
 }

@@ -1,3 +1,4 @@
+import DMDeskCore
 import Foundation
 import Glibc
 
@@ -14,7 +15,7 @@ enum UnixSocket {
         return address
     }
 
-    static var maxPathBytes: Int { MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1 }
+    static var maxPathBytes: Int { DMDeskConfig.maxSocketPathBytes }
 
     static func makeStreamSocket(nonBlocking: Bool = false) -> Int32 {
         var type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
@@ -97,6 +98,22 @@ enum UnixSocket {
             default: return .closed
             }
         }
+    }
+
+    /// Bytes sent on a stream socket that the peer has not read yet (`TIOCOUTQ`, alias `SIOCOUTQ`). For a Unix
+    /// socket this is the kernel's own accounting, overhead included: the units `SO_SNDBUF` is measured in.
+    static func queuedBytes(_ fd: Int32) -> Int? {
+        var queued: Int32 = 0
+        guard ioctl(fd, UInt(TIOCOUTQ), &queued) == 0 else { return nil }
+        return Int(queued)
+    }
+
+    /// The send buffer's limit as the kernel applies it (`SO_SNDBUF`, already doubled by the kernel).
+    static func sendBufferLimit(_ fd: Int32) -> Int? {
+        var size: Int32 = 0
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        guard getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &length) == 0, size > 0 else { return nil }
+        return Int(size)
     }
 
     static func errorText(_ code: Int32) -> String {

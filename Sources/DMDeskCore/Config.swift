@@ -57,12 +57,12 @@ enum ConfigChecks {
     }
     static func url(_ v: String) -> String? {
         guard let u = URL(string: v), let scheme = u.scheme, ["http", "https"].contains(scheme.lowercased()), u.host != nil
-        else { return "must be an http(s) URL, got '\(v)'" }
+        else { return "must be an http(s) URL, got '\(URLSecrets.masking(url: v))'" }
         return nil
     }
     static func redisURL(_ v: String) -> String? {
         guard (try? RedisEndpoint(url: v)) != nil else {
-            return "must look like redis://[:password@]host[:port][/db], got '\(v)'"
+            return "must look like redis://[:password@]host[:port][/db], got '\(URLSecrets.masking(url: v))'"
         }
         return nil
     }
@@ -128,6 +128,11 @@ public enum ConfigKeys {
         ConfigKey("REDIS_URL", default: "redis://127.0.0.1:6379", help: "Redis for rolling conversation context", validate: ConfigChecks.redisURL),
         ConfigKey("HOST", default: "127.0.0.1", help: "address the webhook listener binds"),
         ConfigKey("PORT", default: "8080", help: "port the webhook listener binds (0 picks a free one)", validate: ConfigChecks.port),
+        ConfigKey("DMDESK_MAX_CONNECTIONS", default: "512", help: "open HTTP connections at most (idle ones are closed for new ones; lowered to fit the descriptor limit)", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_IDLE_TIMEOUT_MS", default: "30000", help: "an HTTP connection with no request in progress is closed after this long", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_REQUEST_TIMEOUT_MS", default: "30000", help: "a request's head and body must arrive within this long of its first byte", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_MIN_FREE_DISK_MB", default: "256", help: "/health is degraded with less free space than this in the data directory", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_QUICK_CHECK_INTERVAL_MS", default: "300000", help: "how often SQLite's PRAGMA quick_check runs (on its own connection)", validate: ConfigChecks.positiveInt),
         ConfigKey("INTERNAL_SERVICE_TOKEN", secret: true, help: "x-service-token for /api/internal/*; unset disables them"),
         ConfigKey("DMDESK_DATA_DIR", help: "where the SQLite database lives (default $XDG_STATE_HOME/dmdesk or ~/.local/state/dmdesk)"),
         ConfigKey("DMDESK_SOCKET", help: "control socket path (default $XDG_RUNTIME_DIR/dmdesk/dmdesk.sock, else <data dir>/dmdesk.sock)"),
@@ -139,6 +144,10 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_VERIFY_URL", default: "http://127.0.0.1:8080/verify?token={token}&ig_id={ig_id}", help: "verification link; {token} and {ig_id} are filled in"),
         ConfigKey("DMDESK_ACK_TEXT", default: "Thanks! We got your message.", help: "acknowledgement sent to a connected profile"),
         ConfigKey("DMDESK_ECHO_TAKEOVER", default: "true", help: "an answer from the Instagram app switches the thread to human mode", validate: ConfigChecks.bool),
+        ConfigKey(
+            "DMDESK_SEND_RECONCILE_SECONDS", default: "60",
+            help: "after a crash, how long a reply that was in flight waits for proof it was sent (its echo) before it is sent again",
+            validate: { v in (Int(v) ?? -1) >= 0 ? nil : "must be a whole number of seconds (0 or more), got '\(v)'" }),
         ConfigKey("DMDESK_HUMAN_AGENT_TAG", default: "false", help: "allow manual sends up to 7 days with the HUMAN_AGENT tag", validate: ConfigChecks.bool),
         ConfigKey("WHATSAPP_API_BASE_URL", default: "https://graph.facebook.com/v24.0", help: "WhatsApp Cloud API base URL", validate: ConfigChecks.url),
         ConfigKey("WHATSAPP_PHONE_NUMBER_ID", help: "WhatsApp sender phone number id"),
@@ -230,8 +239,11 @@ public struct ResolvedConfig: Sendable {
     public func validate() throws(ConfigError) {
         for key in ConfigKeys.all {
             guard let v = values[key.name] else { continue }
-            if let problem = key.validate(v.value) {
+            if var problem = key.validate(v.value) {
                 let via = v.origin == key.name ? "" : " (set as \(v.origin))"
+                // Whatever a check echoes, a secret or a URL's password is shown as in the listing.
+                let shown = Self.shown(v.value, for: key)
+                if shown != v.value && !v.value.isEmpty { problem = problem.replacingOccurrences(of: v.value, with: shown) }
                 throw ConfigError("invalid \(key.name)\(via): \(problem)")
             }
         }
@@ -248,12 +260,18 @@ public struct ResolvedConfig: Sendable {
                 lines.append("\(name)  (unset)")
                 continue
             }
-            let shown = key.secret ? Self.mask(v.value) : v.value
+            let shown = Self.shown(v.value, for: key)
             var from = v.source.rawValue
             if v.origin != key.name && v.source != .defaultValue { from += " \(v.origin)" }
             lines.append("\(name)  \(shown)  [\(from)]")
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A value as `dmdesk config` and error messages show it: secrets masked whole, passwords in URLs masked.
+    static func shown(_ value: String, for key: ConfigKey) -> String {
+        if key.secret { return mask(value) }
+        return key.name.hasSuffix("_URL") ? URLSecrets.masking(url: value) : URLSecrets.maskingPasswords(in: value)
     }
 
     /// Shows that a secret is set without revealing it.
@@ -343,7 +361,13 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         self.init(host: host, port: port, password: u.password, username: user, db: db)
     }
 
-    public var description: String { "\(host):\(port) db \(db)" }
+    /// `redis://user:****@host:port/db`: for `/health` and logs, so the password never appears.
+    public var description: String {
+        var userinfo = username ?? ""
+        if password != nil { userinfo += ":" + URLSecrets.mask }
+        let shownHost = host.contains(":") && !host.hasPrefix("[") ? "[\(host)]" : host
+        return "redis://\(userinfo.isEmpty ? "" : userinfo + "@")\(shownHost):\(port)/\(db)"
+    }
 }
 
 /// The typed configuration the daemon runs with.
@@ -356,6 +380,11 @@ public struct DMDeskConfig: Sendable {
     public var redis: RedisEndpoint
     public var host: String
     public var port: Int
+    public var maxConnections: Int
+    public var idleTimeoutMs: Int
+    public var requestTimeoutMs: Int
+    public var minFreeDiskMB: Int
+    public var quickCheckIntervalMs: Int
     public var internalServiceToken: String?
     public var dataDir: String
     public var socketPath: String
@@ -367,6 +396,8 @@ public struct DMDeskConfig: Sendable {
     public var verifyURL: String
     public var ackText: String
     public var echoTakeover: Bool
+    /// `DMDESK_SEND_RECONCILE_SECONDS`.
+    public var sendReconcileSeconds: Int
     public var humanAgentTag: Bool
     public var whatsappBaseURL: String
     public var whatsappPhoneNumberId: String?
@@ -396,6 +427,11 @@ public struct DMDeskConfig: Sendable {
         redis = try RedisEndpoint(url: req("REDIS_URL"))
         host = req("HOST")
         port = Int(req("PORT")) ?? 8080
+        maxConnections = Int(req("DMDESK_MAX_CONNECTIONS")) ?? 512
+        idleTimeoutMs = Int(req("DMDESK_IDLE_TIMEOUT_MS")) ?? 30000
+        requestTimeoutMs = Int(req("DMDESK_REQUEST_TIMEOUT_MS")) ?? 30000
+        minFreeDiskMB = Int(req("DMDESK_MIN_FREE_DISK_MB")) ?? 256
+        quickCheckIntervalMs = Int(req("DMDESK_QUICK_CHECK_INTERVAL_MS")) ?? 300000
         internalServiceToken = opt("INTERNAL_SERVICE_TOKEN")
         dataDir = opt("DMDESK_DATA_DIR") ?? Self.defaultDataDir(environment: environment)
         socketPath = opt("DMDESK_SOCKET") ?? Self.defaultSocketPath(dataDir: dataDir, environment: environment)
@@ -407,6 +443,7 @@ public struct DMDeskConfig: Sendable {
         verifyURL = req("DMDESK_VERIFY_URL")
         ackText = req("DMDESK_ACK_TEXT")
         echoTakeover = parseBool(req("DMDESK_ECHO_TAKEOVER")) ?? true
+        sendReconcileSeconds = Int(req("DMDESK_SEND_RECONCILE_SECONDS")) ?? 60
         humanAgentTag = parseBool(req("DMDESK_HUMAN_AGENT_TAG")) ?? false
         whatsappBaseURL = req("WHATSAPP_API_BASE_URL").trimmingSuffix("/")
         whatsappPhoneNumberId = opt("WHATSAPP_PHONE_NUMBER_ID")
@@ -437,9 +474,27 @@ public struct DMDeskConfig: Sendable {
         return home + "/.local/state/dmdesk"
     }
 
-    public static func defaultSocketPath(dataDir: String, environment: [String: String]) -> String {
-        if let runtime = environment["XDG_RUNTIME_DIR"], !runtime.isEmpty { return runtime + "/dmdesk/dmdesk.sock" }
-        return dataDir + "/dmdesk.sock"
+    /// The longest path a Unix socket address holds (`sun_path` less its terminating NUL).
+    public static let maxSocketPathBytes = MemoryLayout.size(ofValue: sockaddr_un().sun_path) - 1
+
+    /// The one place the default control socket path is decided, for the daemon and every client alike:
+    /// `$XDG_RUNTIME_DIR/dmdesk/dmdesk.sock` when that is an absolute path and the result fits in a socket
+    /// address, else `<dataDir>/dmdesk.sock`.
+    public static func defaultSocketPath(
+        dataDir: String, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
+        if let runtime = environment["XDG_RUNTIME_DIR"], runtime.hasPrefix("/") {
+            let candidate = trimmingTrailingSlashes(runtime) + "/dmdesk/dmdesk.sock"
+            if candidate.utf8.count <= maxSocketPathBytes { return candidate }
+        }
+        let base = trimmingTrailingSlashes(dataDir)
+        return (base.isEmpty ? "." : base) + "/dmdesk.sock"
+    }
+
+    private static func trimmingTrailingSlashes(_ path: String) -> String {
+        var path = path
+        while path.count > 1 && path.hasSuffix("/") { path.removeLast() }
+        return path
     }
 }
 

@@ -134,6 +134,8 @@ public enum EventType {
     public static let messageUpdated = "message.updated"
     public static let postback = "postback"
     public static let unknown = "webhook.unknown"
+    /// An event the daemon could not store as what it claims to be, kept raw with the reason.
+    public static let invalid = "webhook.invalid"
     public static let agentStep = "agent.step"
 }
 

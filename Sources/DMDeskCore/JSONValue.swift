@@ -20,18 +20,26 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         return nil
     }
 
+    /// A finite number, or a string holding one (the App Dashboard sends some numbers as strings); never NaN or ±inf.
     public var doubleValue: Double? {
+        let d: Double?
         switch self {
-        case .number(let n): return n
-        case .string(let s): return Double(s)
-        default: return nil
+        case .number(let n): d = n
+        case .string(let s): d = Double(s)
+        default: d = nil
         }
+        guard let d, d.isFinite else { return nil }
+        return d
     }
 
-    public var int64Value: Int64? {
-        guard let d = doubleValue, d.isFinite, abs(d) < 9.2e18 else { return nil }
-        return Int64(d)
+    /// The integer part of `doubleValue` when it lies in `range`, else nil. Untrusted numbers (1e300, 2^63, "nan")
+    /// go through this instead of `Int64(_:)`, which traps outside its range.
+    public func integer(in range: ClosedRange<Int64> = Int64.min...Int64.max) -> Int64? {
+        guard let d = doubleValue?.rounded(.towardZero), let n = Int64(exactly: d), range.contains(n) else { return nil }
+        return n
     }
+
+    public var int64Value: Int64? { integer() }
 
     public var boolValue: Bool? {
         if case .bool(let b) = self { return b }
@@ -52,17 +60,18 @@ public enum JSONValue: Sendable, Equatable, Hashable {
     public var idString: String? {
         switch self {
         case .string(let s): return s
-        case .number(let n) where n.rounded() == n && abs(n) < 9.2e18: return String(Int64(n))
+        case .number(let n): return Int64(exactly: n).map { String($0) }
         default: return nil
         }
     }
 
-    public static func parse(_ data: Data) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: data)
+    /// Reads JSON with `JSONReader` (its rules: last duplicate key wins, depth limit, strict grammar).
+    public static func parse(_ data: Data, maxDepth: Int = JSONReader.defaultMaxDepth) throws(JSONReader.Failure) -> JSONValue {
+        try JSONReader.parse(data, maxDepth: maxDepth)
     }
 
-    public static func parse<Bytes: Sequence>(bytes: Bytes) throws -> JSONValue where Bytes.Element == UInt8 {
-        try parse(Data(bytes))
+    public static func parse<Bytes: Sequence>(bytes: Bytes) throws(JSONReader.Failure) -> JSONValue where Bytes.Element == UInt8 {
+        try JSONReader.parse(Array(bytes))
     }
 
     public func encoded() -> Data {

@@ -111,12 +111,17 @@ public final class Daemon: Service, Sendable {
         runtime.ingest.start()
         runtime.outbox.resumePending()
         processor.start()
+        runtime.store.startIntegrityChecks(every: .milliseconds(config.quickCheckIntervalMs))
 
+        let limiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
+        runtime.connectionLimiter = limiter
         let router = Router()
+        router.add(middleware: BodyCodingCheck())
         WebhookRoutes(runtime: runtime).register(on: router)
         InternalRoutes(runtime: runtime).register(on: router)
         let app = Application(
             router: router,
+            server: GuardedHTTP1Channel.builder(limiter: limiter),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             onServerRunning: { [runtime] channel in
                 let port = channel.localAddress?.port ?? config.port
@@ -127,13 +132,23 @@ public final class Daemon: Service, Sendable {
             logger: logger)
 
         let redisWatch = Task.detached { [runtime] in
-            // Reconnects in the background so /health is right even when no messages arrive.
+            // Reconnects in the background so /health is right even when no messages arrive; tells consoles when
+            // Redis or SQLite changes (a `daemon.status` event is journaled, so while writes fail it is retried).
             var wasUp = runtime.redis.state.up
+            var announcedStore = StoreHealthReport.Verdict.up
+            var loggedStore = StoreHealthReport.Verdict.up
             while !Task.isCancelled {
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { break }
                 let isUp = runtime.redis.ensureConnected()
-                if isUp != wasUp { runtime.publishStatus() }
+                let store = runtime.storeHealth()
+                if store.verdict != loggedStore {
+                    runtime.logStoreChange(store, from: loggedStore)
+                    loggedStore = store.verdict
+                }
+                if isUp != wasUp || store.verdict != announcedStore {
+                    if runtime.publishStatus() { announcedStore = store.verdict }
+                }
                 wasUp = isUp
             }
         }
@@ -159,6 +174,24 @@ public final class Daemon: Service, Sendable {
         processor.stop()
         runtime.redis.close()
         try? runtime.store.close()
+    }
+
+    /// Raises RLIMIT_NOFILE to its hard limit and fits the connection cap under it.
+    static func listenerLimits(config: DMDeskConfig, logger: Logger) -> ListenerLimits {
+        let descriptors = DescriptorLimit.raiseToHardLimit()
+        let limits = ListenerLimits(config: config, descriptorLimit: descriptors.now)
+        var metadata: Logger.Metadata = [
+            "soft_before": "\(descriptors.before)", "soft": "\(descriptors.now)", "hard": "\(descriptors.hard)",
+            "max_connections": "\(limits.maxConnections)", "reserved": "\(ListenerLimits.reservedDescriptors)",
+        ]
+        if let error = descriptors.error { metadata["error"] = "\(error)" }
+        logger.info("descriptor limit", metadata: metadata)
+        if limits.maxConnections < config.maxConnections {
+            logger.warning(
+                "DMDESK_MAX_CONNECTIONS lowered to fit the descriptor limit",
+                metadata: ["configured": "\(config.maxConnections)", "max_connections": "\(limits.maxConnections)"])
+        }
+        return limits
     }
 
     static func describeListenError(_ error: Error, host: String, port: Int) -> Error {

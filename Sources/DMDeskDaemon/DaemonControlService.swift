@@ -132,7 +132,7 @@ struct DaemonControlService: ControlService {
                     ? "the customer last wrote over 7 days ago; Instagram does not allow a reply"
                     : "the customer last wrote over 24 hours ago; Instagram does not allow a reply (set DMDESK_HUMAN_AGENT_TAG=true to reply within 7 days)")
         }
-        let change = try store.pool.write { db -> OutboxChange in
+        let change = try store.write(.commands) { db -> OutboxChange in
             // Replying by hand takes the thread over, so the bot does not answer over the operator.
             try db.execute(sql: "UPDATE threads SET mode = 'human', awaiting_operator = 0 WHERE id = ?", arguments: [thread.id])
             return try store.enqueue(
@@ -152,38 +152,5 @@ struct DaemonControlService: ControlService {
         guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
         let change = try ManagerNotifier(runtime: runtime).enqueue(text: text, thread: r.thread)
         return ["outbound": .from(change.record.view)]
-    }
-}
-
-/// Meta's messaging window: 24 hours after the customer's last message, or 7 days with the HUMAN_AGENT tag.
-struct SendWindowPolicy {
-    enum Decision { case standard, humanAgentTag, refused }
-    var humanAgentTag: Bool
-
-    func check(lastInboundAt: EpochMillis?, now: EpochMillis = nowMillis()) -> Decision {
-        guard let last = lastInboundAt else { return .refused }
-        let age = now - last
-        if age <= 24 * 3_600_000 { return .standard }
-        if humanAgentTag && age <= 7 * 24 * 3_600_000 { return .humanAgentTag }
-        return .refused
-    }
-}
-
-/// Queues a WhatsApp message to the manager.
-struct ManagerNotifier {
-    let runtime: DaemonRuntime
-
-    func enqueue(text: String, thread: String?) throws -> OutboxChange {
-        guard let to = runtime.config.managerWhatsAppNumber else {
-            throw ControlError(code: "not_configured", message: "MANAGER_WHATSAPP_NUMBER is not set")
-        }
-        guard runtime.config.whatsappPhoneNumberId != nil else {
-            throw ControlError(code: "not_configured", message: "WHATSAPP_PHONE_NUMBER_ID is not set")
-        }
-        let change = try runtime.store.enqueue(
-            OutboundDraft(thread: thread, recipient: to, kind: .managerNotification, channel: .whatsapp, text: text, author: .system))
-        runtime.publish(change.events)
-        runtime.outbox.submit(change.record)
-        return change
     }
 }

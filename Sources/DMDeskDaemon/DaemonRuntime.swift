@@ -21,6 +21,7 @@ public final class DaemonRuntime: Sendable {
     public let startedAt = Date()
     let token: TokenState
     private let listenerAddress = Mutex<String>("")
+    private let limiter = Mutex<ConnectionLimiter?>(nil)
 
     init(config: DMDeskConfig, options: DaemonOptions, logger: Logger) throws {
         self.config = config
@@ -70,12 +71,15 @@ public final class DaemonRuntime: Sendable {
         dispatch(context: completion.context, events: completion.events, records: completion.records)
     }
 
-    /// Journals and publishes a `daemon.status` event (Redis or token state changed).
-    public func publishStatus() {
+    /// Journals and publishes a `daemon.status` event (Redis, SQLite or token state changed). Returns whether it
+    /// could: the event goes through the journal, so while writes fail it cannot.
+    @discardableResult
+    public func publishStatus() -> Bool {
         let status = self.status()
-        if let event = try? store.pool.write({ db in try Store.journal(db, type: EventType.daemonStatus, thread: nil, data: .from(status)) }) {
-            bus.publish([event])
-        }
+        guard let event = try? store.write(.other, { db in try Store.journal(db, type: EventType.daemonStatus, thread: nil, data: .from(status)) })
+        else { return false }
+        bus.publish([event])
+        return true
     }
 
     public var tokenState: String {
@@ -83,13 +87,36 @@ public final class DaemonRuntime: Sendable {
         return token.invalidReason == nil ? "ok" : "invalid"
     }
 
+    /// The listener's connection bookkeeping, once it runs.
+    var connectionLimiter: ConnectionLimiter? {
+        get { limiter.withLock { $0 } }
+        set { limiter.withLock { $0 = newValue } }
+    }
+
+    public var listenerStats: ListenerStats? { connectionLimiter?.stats }
+
+    /// The store's own view: a read, the last write, the last quick_check, free disk.
+    public func storeHealth() -> StoreHealthReport {
+        store.healthReport(minFreeBytes: UInt64(config.minFreeDiskMB) * 1_048_576)
+    }
+
+    func logStoreChange(_ report: StoreHealthReport, from previous: StoreHealthReport.Verdict) {
+        let metadata: Logger.Metadata = ["was": "\(previous.label)", "reason": "\(report.reason ?? "-")"]
+        switch report.verdict {
+        case .up: logger.notice("SQLite is healthy again", metadata: metadata)
+        case .lowDisk: logger.warning("SQLite: little free space in the data directory", metadata: metadata)
+        case .down, .corrupt, .writesFailing: logger.error("SQLite: \(report.verdict.label)", metadata: metadata)
+        }
+    }
+
     struct HealthReport {
-        var sqliteUp: Bool
+        /// 503: webhooks cannot be stored, or the database cannot be trusted.
+        var unavailable: Bool
         var json: JSONValue
     }
 
     func healthReport() -> HealthReport {
-        let sqliteError = store.check()
+        let sqlite = storeHealth()
         let redisState = redis.state
         let counts = try? store.counts()
         var countsJSON: JSONValue = .null
@@ -100,12 +127,13 @@ public final class DaemonRuntime: Sendable {
             ]
         }
         let tokenInvalid = token.invalidReason
-        let status = sqliteError != nil ? "error" : (redisState.up && tokenInvalid == nil ? "ok" : "degraded")
+        let status =
+            sqlite.unusable ? "error" : (redisState.up && tokenInvalid == nil && sqlite.verdict == .up ? "ok" : "degraded")
         let json: JSONValue = [
             "status": .string(status),
             "version": .string(Self.version),
             "listener": .string(listener),
-            "sqlite": ["status": .string(sqliteError == nil ? "up" : "down"), "error": sqliteError.map { .string($0) } ?? .null],
+            "sqlite": Self.json(sqlite, directory: store.directory),
             "redis": [
                 "status": .string(redisState.up ? "up" : "down"), "last_error": redisState.lastError.map { .string($0) } ?? .null,
                 "endpoint": .string(config.redis.description),
@@ -113,15 +141,61 @@ public final class DaemonRuntime: Sendable {
             "token": ["status": .string(tokenState), "error": tokenInvalid.map { .string($0) } ?? .null],
             "uptime_s": .number(Double(Int(Date().timeIntervalSince(startedAt)))),
             "counts": countsJSON,
+            "connections": listenerStats.map(Self.json) ?? .null,
         ]
-        return HealthReport(sqliteUp: sqliteError == nil, json: json)
+        return HealthReport(unavailable: sqlite.unusable, json: json)
+    }
+
+    static func json(_ r: StoreHealthReport, directory: String) -> JSONValue {
+        func number<T: BinaryInteger>(_ v: T?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
+        let failing = Set(r.writes.failingPaths)
+        func outcome(_ path: WritePath, _ o: WriteHealth.Outcome) -> JSONValue {
+            [
+                "status": .string(failing.contains(path) ? "failing" : (o.failing ? "stale" : "ok")),
+                "last_ok_at": number(o.lastSuccessAt),
+                "last_failure_at": number(o.lastFailureAt), "last_error": o.lastError.map { .string($0) } ?? .null,
+                "failures": number(o.failures),
+            ]
+        }
+        var paths: [String: JSONValue] = [:]
+        for (path, o) in r.writes.paths { paths[path.rawValue] = outcome(path, o) }
+        let writes: JSONValue = [
+            "status": .string(!failing.isEmpty ? "failing" : (r.writes.lastSuccessAt == nil ? "none" : "ok")),
+            "failing": .array(WritePath.allCases.filter(failing.contains).map { .string($0.rawValue) }),
+            "last_ok_at": number(r.writes.lastSuccessAt), "last_failure_at": number(r.writes.lastFailureAt),
+            "last_error": r.writes.lastError.map { .string($0) } ?? .null, "failures": number(r.writes.failures),
+            "paths": .object(paths),
+        ]
+        let quickCheck: JSONValue = [
+            "status": .string(r.quickCheck.status.rawValue), "checked_at": number(r.quickCheck.checkedAt),
+            "duration_ms": number(r.quickCheck.durationMs), "problems": .array(r.quickCheck.problems.map { .string($0) }),
+            "problem_count": number(r.quickCheck.problemCount), "interval_ms": number(r.quickCheckIntervalMs),
+        ]
+        let disk: JSONValue = [
+            "status": .string(r.disk == nil ? "unknown" : (r.diskLow ? "low" : "ok")), "path": .string(directory),
+            "free_bytes": number(r.disk?.freeBytes), "total_bytes": number(r.disk?.totalBytes),
+            "min_free_bytes": number(r.minFreeBytes),
+        ]
+        return [
+            "status": .string(r.verdict.rawValue), "error": r.reason.map { .string($0) } ?? .null,
+            "writes": writes, "quick_check": quickCheck, "disk": disk,
+        ]
+    }
+
+    static func json(_ s: ListenerStats) -> JSONValue {
+        [
+            "open": .number(Double(s.open)), "idle": .number(Double(s.idle)), "max": .number(Double(s.maxConnections)),
+            "accepted": .number(Double(s.accepted)), "evicted_idle": .number(Double(s.evictedIdle)),
+            "refused": .number(Double(s.refused)), "idle_timeouts": .number(Double(s.idleTimeouts)),
+            "request_timeouts": .number(Double(s.requestTimeouts)),
+        ]
     }
 
     public func status() -> DaemonStatus {
         let counts = try? store.counts()
         let redisState = redis.state
         return DaemonStatus(
-            listener: listener, sqlite: store.check() == nil ? "up" : "down", redis: redisState.up ? "up" : "down",
+            listener: listener, sqlite: storeHealth().verdict.label, redis: redisState.up ? "up" : "down",
             redisError: redisState.lastError, token: tokenState, threads: counts?.threads ?? 0,
             messages: counts?.messages ?? 0, pendingOutbound: counts?.pendingOutbound ?? 0,
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)))

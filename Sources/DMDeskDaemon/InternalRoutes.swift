@@ -96,17 +96,15 @@ struct InternalRoutes: Sendable {
         let mid = try Self.string(body, "mid")!
         let sender = try Self.string(body, "sender_ig_id")!
         let recipient = try Self.string(body, "recipient_ig_id", required: false) ?? runtime.config.accountId ?? ""
-        var timestamp = Double(nowMillis())
+        let now = nowMillis()
+        var timestamp = now
         if let t = body["timestamp"], t != .null {
-            if let n = t.doubleValue, n.isFinite, n > 0 {
-                timestamp = n
-            } else if let s = t.stringValue, let n = Double(s), n > 0 {
-                timestamp = n
-            } else if let s = t.stringValue, let date = ISO8601DateFormatter().date(from: s) {
-                timestamp = (date.timeIntervalSince1970 * 1000).rounded()
-            } else {
-                throw Problem.field("timestamp", "must be epoch milliseconds or an ISO 8601 date")
+            let iso = t.stringValue.flatMap { ISO8601DateFormatter().date(from: $0) }
+                .map { JSONValue.number(($0.timeIntervalSince1970 * 1000).rounded()) }
+            guard let given = WebhookParser.normalizeTimestamp(iso ?? t, now: now) else {
+                throw Problem.field("timestamp", "must be epoch milliseconds or an ISO 8601 date, at most a day ahead")
             }
+            timestamp = given
         }
         var text: String? = nil
         if let t = body["message_text"], t != .null {
@@ -132,14 +130,17 @@ struct InternalRoutes: Sendable {
         let root: JSONValue = [
             "object": "instagram",
             "entry": [[
-                "id": .string(recipient), "time": .number(timestamp),
+                "id": .string(recipient), "time": .number(Double(timestamp)),
                 "messaging": [[
                     "sender": ["id": .string(sender)], "recipient": ["id": .string(recipient)],
-                    "timestamp": .number(timestamp), "message": .object(message),
+                    "timestamp": .number(Double(timestamp)), "message": .object(message),
                 ]],
             ]],
         ]
-        let delivery = try WebhookParser.parse(root)
+        let delivery = try WebhookParser.parse(root, now: now)
+        for case .invalid(let reason) in delivery.events.map(\.kind) {
+            throw Problem(status: .badRequest, message: reason)
+        }
         do {
             _ = try await runtime.ingest.submit(delivery.events)
         } catch {
@@ -154,7 +155,7 @@ struct InternalRoutes: Sendable {
         let eventId = try Self.string(body, "event_id")!
         let token = VerificationTokens.generate()
         let hash = VerificationTokens.hash(token)
-        let (record, created) = try runtime.store.pool.write { db -> (VerificationTokenRecord, Bool) in
+        let (record, created) = try runtime.store.write(.other) { db -> (VerificationTokenRecord, Bool) in
             if let made = try Store.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: eventId) {
                 return (made, true)
             }
@@ -179,7 +180,7 @@ struct InternalRoutes: Sendable {
         guard token.count >= 16 else { throw Problem.field("token_plain", "is too short (at least 16 characters)") }
         let hash = VerificationTokens.hash(token)
         let link = VerificationTokens.link(template: runtime.config.verifyURL, token: token, igId: igId)
-        let change = try await runtime.store.pool.write { db -> OutboxChange in
+        let change = try await runtime.store.write(.outbox) { db -> OutboxChange in
             if let existing = try VerificationTokenRecord.fetchOne(
                 db, sql: "SELECT * FROM verification_tokens WHERE token_hash = ?", arguments: [hash])
             {
@@ -244,7 +245,7 @@ struct InternalRoutes: Sendable {
         let texts = pieces
         let extra = payload
         let store = runtime.store
-        let changes = try await store.pool.write { db in
+        let changes = try await store.write(.outbox) { db in
             try texts.map { piece in
                 try store.enqueue(
                     OutboundDraft(thread: igId, recipient: igId, kind: kind, text: piece, payload: extra, author: author), in: db)

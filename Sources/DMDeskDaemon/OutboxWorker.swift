@@ -8,11 +8,36 @@ import Synchronization
 /// Sends outbox rows through the Graph API. Rows for one recipient go out strictly in order, one at a time;
 /// different recipients are sent in parallel. Every attempt's result is written back before the next row.
 ///
-/// The senders never touch SQLite themselves: the "still pending?" check before a send and the result after it
-/// go to one committer (a serial dispatch queue, off Swift's cooperative pool), which takes everything that
-/// queued up while it was busy and handles it at once — the checks in one read, the results in one transaction
-/// (group commit) — then publishes the events in commit order and wakes the senders.
+/// At most once where it can be known, at least once where it cannot (Meta's Send API has no idempotency key):
+/// a row is committed `sending`, with the time, before its call — by the processor in the transaction that
+/// creates it, else by the committer (`pending` → `sending`, which is also the "still pending?" check). Meta's echo
+/// of the message proves it sent even before the answer is recorded (`Store.matchEchoToInFlightSend`), and a
+/// result that cannot be recorded is kept and retried, never sent again by this daemon. A row found `sending` at
+/// start-up is in doubt: it and every later row of its recipient wait until it is reconciled — proven sent by
+/// its echo or by the Conversations API, or, with no proof after `DMDESK_SEND_RECONCILE_SECONDS`, sent again.
+///
+/// The senders never touch SQLite themselves: marks, checks and results go to one committer (a serial dispatch
+/// queue, off Swift's cooperative pool, or the processor's loop while it runs), which takes everything that queued
+/// up while it was busy and handles it at once (group commit), then publishes the events in commit order and
+/// wakes the senders.
 public final class OutboxWorker: Sendable {
+    /// How a queued row reached the worker.
+    enum Admission: Sendable {
+        /// Pending in the store: marked `sending` (committed) before its call, or not sent if it is not pending.
+        case mark
+        /// Committed `sending` by its creator just now and handed to nobody else: sent at once.
+        case inFlight
+        /// The same, but it waited behind another row of its recipient: sent only if still `sending` (an echo of
+        /// an identical text typed meanwhile in the Instagram app may have accounted for it).
+        case inFlightQueued
+    }
+
+    enum Item: Sendable {
+        case send(OutboundRecord, Admission)
+        /// Rows of one recipient left `sending` by a previous run, oldest first.
+        case reconcile([OutboundRecord])
+    }
+
     private let store: Store
     private let graph: GraphClient
     private let config: DMDeskConfig
@@ -20,9 +45,34 @@ public final class OutboxWorker: Sendable {
     private let logger: Logger
     private let publish: @Sendable ([JournalEvent]) -> Void
     private let tokenState: TokenState
-    private let queues = Mutex<[String: [(record: OutboundRecord, fresh: Bool)]]>([:])
+    private let queues = Mutex<[String: [Item]]>([:])
+    /// Rows queued, being sent, or sent with their result not yet recorded: never submitted again meanwhile.
     private let inFlight = Mutex<Set<Int64>>([])
+    private let stopped = Atomic<Bool>(false)
+    private let counters = Mutex(Counts())
     let committer: OutboxCommitter
+
+    public struct Counts: Sendable, CustomStringConvertible {
+        /// Writes of a result tried again because the first failed (a full disk).
+        public var recordRetries = 0
+        /// Rows left `sending` by a previous run: proven sent, or sent again without proof.
+        public var provenAfterRestart = 0
+        public var resentAfterRestart = 0
+        public var description: String {
+            "recordRetries \(recordRetries), provenAfterRestart \(provenAfterRestart), resentAfterRestart \(resentAfterRestart)"
+        }
+    }
+
+    /// For tests and the logs.
+    public var counts: Counts { counters.withLock { $0 } }
+
+    /// A result that cannot be recorded is retried this long (then the row stays `sending`, for the next start).
+    static let recordRetryWindow: Duration = .seconds(600)
+    /// Pauses between retries of a write that failed (a full disk): from the first to the last, doubling.
+    static let writeRetryFirst: Duration = .milliseconds(250)
+    static let writeRetryMax: Duration = .seconds(15)
+    /// How often an in-doubt row is looked at again while its echo may still come.
+    static let reconcilePoll: Duration = .milliseconds(200)
 
     init(
         store: Store, graph: GraphClient, config: DMDeskConfig, policy: RetryPolicy, tokenState: TokenState,
@@ -38,32 +88,61 @@ public final class OutboxWorker: Sendable {
         self.committer = OutboxCommitter(store: store, logger: logger, publish: publish)
     }
 
-    /// Sends every row left pending by a previous run, in id order.
+    /// Start-up: rows left `sending` by a previous run are reconciled first (their recipients' later rows wait
+    /// behind them); rows left pending are sent, in id order.
     public func resumePending() {
         do {
+            let inDoubt = try store.inDoubtOutbound()
+            var byKey: [String: [OutboundRecord]] = [:]
+            var order: [String] = []
+            for record in inDoubt {
+                let key = Self.key(record)
+                if byKey[key] == nil { order.append(key) }
+                byKey[key, default: []].append(record)
+            }
+            if !inDoubt.isEmpty {
+                logger.notice(
+                    "replies in flight when the daemon stopped: reconciling before any resend",
+                    metadata: ["rows": "\(inDoubt.count)", "recipients": "\(order.count)", "wait_s": "\(config.sendReconcileSeconds)"])
+            }
+            for key in order { enqueue(.reconcile(byKey[key]!), ids: byKey[key]!.compactMap(\.id), key: key) }
             for record in try store.pendingOutbound() { submit(record) }
         } catch {
             logger.error("could not read pending outbox rows", metadata: ["error": "\(error)"])
         }
     }
 
+    /// No more waiting and retrying (shutdown); a send already under way finishes.
+    func stop() { stopped.store(true, ordering: .relaxed) }
+
+    private var isStopped: Bool { stopped.load(ordering: .relaxed) }
+
     /// Queues a row; starts a sender for its recipient if none is running.
     ///
-    /// `fresh`: the caller committed this row as `pending` just now and hands it to nobody else (the processor's
-    /// replies), so the sender need not read it back before sending. Any other row — resumed at start-up, retried,
-    /// or possibly submitted twice — is checked against the store first, so none is ever sent twice.
+    /// `fresh`: the caller committed this row as `sending` just now and hands it to nobody else (the processor's
+    /// replies, the agent's actions), so the sender need not mark it. Any other row — resumed at start-up, retried,
+    /// or possibly submitted twice — is marked `sending` only if it is still pending, so none is ever sent twice.
     public func submit(_ record: OutboundRecord, fresh: Bool = false) {
         guard let id = record.id else { return }
-        let key = record.channel + ":" + record.recipient
-        let isNew = inFlight.withLock { $0.insert(id).inserted }
+        enqueue(nil, ids: [id], key: Self.key(record)) { startsSender in
+            .send(record, fresh ? (startsSender ? .inFlight : .inFlightQueued) : .mark)
+        }
+    }
+
+    private static func key(_ record: OutboundRecord) -> String { record.channel + ":" + record.recipient }
+
+    private func enqueue(_ item: Item?, ids: [Int64], key: String, make: ((Bool) -> Item)? = nil) {
+        let isNew = inFlight.withLock { set in
+            guard ids.allSatisfy({ !set.contains($0) }) else { return false }
+            set.formUnion(ids)
+            return true
+        }
         guard isNew else { return }
         let startSender = queues.withLock { queues -> Bool in
-            if queues[key] != nil {
-                queues[key]!.append((record, fresh))
-                return false
-            }
-            queues[key] = [(record, fresh)]
-            return true
+            let starts = queues[key] == nil
+            let queued = item ?? make!(starts)
+            if starts { queues[key] = [queued] } else { queues[key]!.append(queued) }
+            return starts
         }
         if startSender {
             Task.detached { await self.drain(key: key) }
@@ -72,7 +151,7 @@ public final class OutboxWorker: Sendable {
 
     private func drain(key: String) async {
         while true {
-            let next: (record: OutboundRecord, fresh: Bool)? = queues.withLock { queues in
+            let next: Item? = queues.withLock { queues in
                 guard var list = queues[key], !list.isEmpty else {
                     queues[key] = nil
                     return nil
@@ -81,46 +160,265 @@ public final class OutboxWorker: Sendable {
                 queues[key] = list
                 return item
             }
-            guard let next, let id = next.record.id else { return }
-            await send(next.record, id: id, fresh: next.fresh)
-            _ = inFlight.withLock { $0.remove(id) }
+            guard let next else { return }
+            switch next {
+            case .send(let record, let admission):
+                guard let id = record.id else { continue }
+                await send(record, id: id, admission: admission)
+                _ = inFlight.withLock { $0.remove(id) }
+            case .reconcile(let rows):
+                let again = await reconcile(rows)
+                for record in again {
+                    guard let id = record.id else { continue }
+                    await send(record, id: id, admission: .inFlight)
+                }
+                inFlight.withLock { set in for row in rows { if let id = row.id { set.remove(id) } } }
+            }
         }
     }
 
-    private func send(_ submitted: OutboundRecord, id: Int64, fresh: Bool) async {
+    private func send(_ submitted: OutboundRecord, id: Int64, admission: Admission) async {
         var record = submitted
-        if !fresh {
-            // The row as it is now: only a row still pending is sent (a stale submission of a row already sent is not).
-            guard let current = await committer.check(id), current.status == "pending" else { return }
-            record.attempts = current.attempts
-        } else if record.status != "pending" {
-            return
+        switch admission {
+        case .mark:
+            guard let marked = await markSending(id) else { return }
+            record = marked
+        case .inFlight:
+            guard record.status == "sending" else { return }
+        case .inFlightQueued:
+            // Unreadable: sent all the same (it was committed in flight just now).
+            if let current = await committer.check(id) {
+                guard current.status == "sending" else { return }
+                record.attempts = current.attempts
+            }
         }
         let attempts = Mutex(record.attempts)
         let onFailure: @Sendable (Int, GraphError) -> Void = { [logger] attempt, error in
             attempts.withLock { $0 += 1 }
             logger.warning("send attempt failed", metadata: ["outbound": "\(id)", "attempt": "\(attempt)", "error": "\(error)"])
         }
+        // Before trying again after a failed attempt: an attempt that failed on our side (a timeout, a lost
+        // answer) may have reached Meta, whose echo then proved the row sent. Then it is not sent again.
+        let tries = Mutex(0)
+        let proven = Mutex(false)
+        let committer = self.committer
+        let beforeAttempt: @Sendable () async -> Bool = {
+            let n = tries.withLock { t -> Int in
+                t += 1
+                return t
+            }
+            guard n > 1 else { return true }
+            if let current = await committer.check(id), current.status == "sent" {
+                proven.withLock { $0 = true }
+                return false
+            }
+            return true
+        }
+        let result: Result<SendResult, GraphError>
         do {
-            let result = try await perform(record, onFailure: onFailure)
-            await committer.finish(
-                OutboundResult(id: id, status: .sent, attempts: attempts.withLock { $0 } + 1, remoteId: result.messageId))
+            result = .success(try await perform(record, beforeAttempt: beforeAttempt, onFailure: onFailure))
         } catch {
+            result = .failure(error)
+        }
+        if proven.withLock({ $0 }) {
+            logger.notice("not sending again: the row's echo proved an earlier attempt sent", metadata: ["outbound": "\(id)"])
+            return
+        }
+        switch result {
+        case .success(let sent):
+            await recordResult(OutboundResult(id: id, status: .sent, attempts: attempts.withLock { $0 } + 1, remoteId: sent.messageId))
+        case .failure(let error):
             if error.isTokenInvalid { tokenState.markInvalid("\(error)") }
-            await recordFailure("\(error)", id: id, attempts: attempts.withLock { $0 })
+            logger.error("send failed", metadata: ["outbound": "\(id)", "reason": "\(error)"])
+            await recordResult(OutboundResult(id: id, status: .failed, attempts: max(attempts.withLock { $0 }, 1), error: "\(error)"))
         }
     }
 
-    private func recordFailure(_ reason: String, id: Int64, attempts: Int) async {
-        logger.error("send failed", metadata: ["outbound": "\(id)", "reason": "\(reason)"])
-        await committer.finish(OutboundResult(id: id, status: .failed, attempts: max(attempts, 1), error: reason))
+    /// `pending` → `sending`, committed, before the call; nil when the row is not pending (do not send it). A write
+    /// that fails (a full disk) is retried with backoff for as long as the daemon runs: the row is not sent meanwhile,
+    /// and its recipient's later rows wait behind it.
+    private func markSending(_ id: Int64) async -> OutboundRecord? {
+        var pause = Self.writeRetryFirst
+        while true {
+            switch await committer.mark(id) {
+            case .success(.marked(let record)): return record
+            case .success(.notPending): return nil
+            case .failure(let error):
+                if error is StoreError || isStopped {
+                    logger.error("could not mark an outbox row in flight; not sending it now", metadata: ["outbound": "\(id)", "error": "\(error)"])
+                    return nil
+                }
+                logger.warning("could not mark an outbox row in flight; trying again", metadata: ["outbound": "\(id)", "error": "\(error)"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, Self.writeRetryMax)
+            }
+        }
     }
 
-    private func perform(_ record: OutboundRecord, onFailure: @escaping @Sendable (Int, GraphError) -> Void) async throws(GraphError) -> SendResult {
+    /// Records a result. One that cannot be written (a full disk) is kept and written again, with backoff, for
+    /// `recordRetryWindow`: the row stays `sending` meanwhile and is never queued again by this daemon (after a
+    /// restart it is in doubt, and reconciled). Its recipient's later rows wait, so they stay in order.
+    private func recordResult(_ result: OutboundResult) async {
+        let what = result.status == .sent ? "a sent message" : "a failed send"
+        let giveUp = ContinuousClock.now + Self.recordRetryWindow
+        var pause = Self.writeRetryFirst
+        var tries = 0
+        while true {
+            tries += 1
+            guard case .failure(let error) = await committer.finish(result) else {
+                if tries > 1 { logger.notice("recorded \(what) after \(tries) tries", metadata: ["outbound": "\(result.id)"]) }
+                return
+            }
+            if error is StoreError || isStopped || ContinuousClock.now >= giveUp {
+                logger.error(
+                    "could not record \(what); giving up (the row stays in flight and is reconciled at the next start)",
+                    metadata: ["outbound": "\(result.id)", "error": "\(error)"])
+                return
+            }
+            logger.warning("could not record \(what); keeping the result and trying again", metadata: ["outbound": "\(result.id)", "error": "\(error)"])
+            counters.withLock { $0.recordRetries += 1 }
+            try? await Task.sleep(for: pause)
+            pause = min(pause * 2, Self.writeRetryMax)
+        }
+    }
+
+    // MARK: - Reconciliation of rows in doubt
+
+    /// Rows of one recipient left `sending` by a previous run. Each is proven sent by its echo (matched when it is
+    /// ingested) or by the Conversations API (a business message with the same text, created at or after its
+    /// sending time); the rest come back, in order, to be sent again once `DMDESK_SEND_RECONCILE_SECONDS` passed
+    /// without proof. Reactions and WhatsApp messages have no echo to wait for: they are sent again at once (a
+    /// reaction is idempotent; a manager notification may arrive twice).
+    private func reconcile(_ rows: [OutboundRecord]) async -> [OutboundRecord] {
+        var open = rows.filter(Self.isProvable)
+        let immediate = rows.filter { !Self.isProvable($0) }
+        let deadline = ContinuousClock.now + .seconds(config.sendReconcileSeconds)
+        if !open.isEmpty { open = await proveByConversations(open) }
+        while !open.isEmpty && ContinuousClock.now < deadline && !isStopped {
+            try? await Task.sleep(for: min(Self.reconcilePoll, deadline - ContinuousClock.now))
+            open = await stillInDoubt(open)
+        }
+        if !open.isEmpty {
+            open = await stillInDoubt(open)
+            if !open.isEmpty { open = await proveByConversations(open) }
+        }
+        for row in rows where !open.contains(where: { $0.id == row.id }) && Self.isProvable(row) {
+            logger.notice("a reply in doubt was proven sent; not sending it again", metadata: ["outbound": "\(row.id ?? 0)"])
+            counters.withLock { $0.provenAfterRestart += 1 }
+        }
+        let again = (open + immediate).sorted { ($0.id ?? 0) < ($1.id ?? 0) }
+        var renewed: [OutboundRecord] = []
+        for row in again {
+            guard let id = row.id else { continue }
+            logger.notice("no proof that a reply in doubt was sent; sending it again", metadata: ["outbound": "\(id)"])
+            if let fresh = await renewSending(id) {
+                renewed.append(fresh)
+                counters.withLock { $0.resentAfterRestart += 1 }
+            }
+        }
+        return renewed
+    }
+
+    private static func isProvable(_ row: OutboundRecord) -> Bool {
+        row.channel == OutboundChannel.instagram.rawValue && row.kind != OutboundKind.reaction.rawValue && !(row.text ?? "").isEmpty
+    }
+
+    /// The rows still `sending` (an echo may have proven the others meanwhile).
+    private func stillInDoubt(_ rows: [OutboundRecord]) async -> [OutboundRecord] {
+        var out: [OutboundRecord] = []
+        for row in rows {
+            guard let id = row.id else { continue }
+            // Unreadable: still in doubt.
+            if let current = await committer.check(id), current.status != "sending" { continue }
+            out.append(row)
+        }
+        return out
+    }
+
+    /// Asks Meta's Conversations API: each row with a matching business message is proven sent (oldest row first,
+    /// each message used once, none already accounted for). Returns the rows still in doubt.
+    private func proveByConversations(_ rows: [OutboundRecord]) async -> [OutboundRecord] {
+        guard let recipient = rows.first?.recipient else { return rows }
+        let messages: [JSONValue]
+        do {
+            messages = try await graph.conversationMessages(igsid: recipient, limit: 50)
+        } catch {
+            logger.warning("could not ask the Conversations API about replies in doubt", metadata: ["error": "\(error)"])
+            return rows
+        }
+        struct Candidate { var id: String; var text: String; var at: EpochMillis }
+        var candidates: [Candidate] = messages.compactMap { m in
+            guard let id = m["id"]?.idString, let text = m["message"]?.stringValue,
+                m["from"]?["id"]?.idString != recipient, let time = m["created_time"]?.stringValue,
+                let at = Self.parseMetaTime(time)
+            else { return nil }
+            return Candidate(id: id, text: text, at: at)
+        }
+        let ids = candidates.map(\.id)
+        let known = await committer.perform { [store] in (try? store.knownMessageIds(ids)) ?? [] }
+        candidates = candidates.filter { !known.contains($0.id) }.sorted { $0.at < $1.at }
+        var open: [OutboundRecord] = []
+        for row in rows {
+            // Meta's created_time has whole seconds: up to a second early, besides the clocks' skew.
+            let earliest = (row.sending_at ?? row.created_at) - Store.echoClockSkewMillis - 1000
+            guard let id = row.id,
+                let index = candidates.firstIndex(where: { $0.text == row.text && $0.at >= earliest })
+            else {
+                open.append(row)
+                continue
+            }
+            let proof = candidates.remove(at: index)
+            let change = await committer.perform { [store] in Result { try store.provenSent(id: id, remoteId: proof.id) } }
+            switch change {
+            case .success(let change?):
+                if !change.events.isEmpty { publish(change.events) }
+            case .success(nil):
+                break  // no longer in doubt: its echo came meanwhile
+            case .failure(let error):
+                logger.warning("could not record a reply proven sent", metadata: ["outbound": "\(id)", "error": "\(error)"])
+                open.append(row)
+            }
+        }
+        return open
+    }
+
+    /// A row about to be sent again: still `sending`, with its sending time now. Retried while a write fails.
+    private func renewSending(_ id: Int64) async -> OutboundRecord? {
+        var pause = Self.writeRetryFirst
+        while true {
+            let outcome = await committer.perform { [store] in Result { try store.renewSending(id) } }
+            switch outcome {
+            case .success(let record): return record
+            case .failure(let error):
+                if isStopped { return nil }
+                logger.warning("could not mark a reply in doubt for sending again; trying again", metadata: ["outbound": "\(id)", "error": "\(error)"])
+                try? await Task.sleep(for: pause)
+                pause = min(pause * 2, Self.writeRetryMax)
+            }
+        }
+    }
+
+    /// Meta's `created_time` ("2024-11-21T12:00:03+0000"; ISO 8601 with "Z" or "+00:00" accepted too), in ms.
+    static func parseMetaTime(_ text: String) -> EpochMillis? {
+        if let date = ISO8601DateFormatter().date(from: text) { return EpochMillis(date.timeIntervalSince1970 * 1000) }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.dateFormat = "yyyy-MM-dd'T'HH:mm:ssZ"
+        return formatter.date(from: text).map { EpochMillis($0.timeIntervalSince1970 * 1000) }
+    }
+
+    // MARK: - The call
+
+    private func perform(
+        _ record: OutboundRecord, beforeAttempt: @escaping @Sendable () async -> Bool,
+        onFailure: @escaping @Sendable (Int, GraphError) -> Void
+    ) async throws(GraphError) -> SendResult {
         // Nearly every row has no payload ("{}"): skip the parser for it.
         let payload: JSONValue = record.payload == "{}" ? [:] : ((try? JSONValue.parse(Data(record.payload.utf8))) ?? [:])
         let graph = self.graph
         let recipient = record.recipient
+        // An attempt skipped because the row was proven sent meanwhile: the caller sees `proven` and records nothing.
+        let skipped = SendResult(recipientId: recipient, messageId: nil)
         switch (OutboundChannel(rawValue: record.channel) ?? .instagram, OutboundKind(rawValue: record.kind) ?? .manual) {
         case (.whatsapp, _):
             let text = record.text ?? ""
@@ -146,23 +444,34 @@ public final class OutboxWorker: Sendable {
             let text = record.text ?? ""
             let tag = payload["human_agent_tag"]?.boolValue ?? false
             return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
-                try await graph.sendText(recipient: recipient, text: text, humanAgentTag: tag)
+                guard await beforeAttempt() else { return skipped }
+                return try await graph.sendText(recipient: recipient, text: text, humanAgentTag: tag)
             }
         }
     }
 }
 
-/// The outbox's only door to SQLite: batches "is this row still pending?" checks into one read and send results
-/// into one transaction, on a serial dispatch queue of its own (never a cooperative-pool thread).
+/// The outbox's only door to SQLite: batches marks (`pending` → `sending` before a call) and send results into one
+/// transaction, and "what is this row's status?" checks into one read, on a serial dispatch queue of its own
+/// (never a cooperative-pool thread).
 ///
-/// While the processor runs it hosts the results instead (`attach`): its loop records them in the same transaction
+/// While the processor runs it hosts the writes instead (`attach`): its loop records them in the same transaction
 /// as its next tick, so the two never queue for SQLite's single writer against each other.
 final class OutboxCommitter: Sendable {
-    typealias Finish = (result: OutboundResult, continuation: CheckedContinuation<Void, Never>)
+    typealias Finish = (result: OutboundResult, continuation: CheckedContinuation<Result<Void, Error>, Never>)
+    typealias Mark = (id: Int64, continuation: CheckedContinuation<Result<Store.SendingMark, Error>, Never>)
+    typealias Check = (id: Int64, continuation: CheckedContinuation<(status: String, attempts: Int)?, Never>)
+
+    /// What the host takes to write with its tick.
+    struct Writes {
+        var finishes: [Finish] = []
+        var marks: [Mark] = []
+        var isEmpty: Bool { finishes.isEmpty && marks.isEmpty }
+    }
 
     private struct State {
-        var checks: [(Int64, CheckedContinuation<(status: String, attempts: Int)?, Never>)] = []
-        var finishes: [Finish] = []
+        var checks: [Check] = []
+        var writes = Writes()
         var scheduled = false
         var host: (@Sendable () -> Void)?
     }
@@ -191,17 +500,29 @@ final class OutboxCommitter: Sendable {
         }
     }
 
-    /// Records the result; returns once it is committed and its events are published.
-    func finish(_ result: OutboundResult) async {
-        await withCheckedContinuation { c in
-            let (start, wake) = state.withLock { s -> (Bool, (@Sendable () -> Void)?) in
-                s.finishes.append((result, c))
-                if let host = s.host { return (false, host) }
-                return (schedule(&s), nil)
-            }
-            wake?()
-            if start { queue.async { self.run() } }
+    /// Marks the row `sending` if it is pending; returns once that is committed (or failed).
+    func mark(_ id: Int64) async -> Result<Store.SendingMark, Error> {
+        await withCheckedContinuation { c in enqueueWrite { $0.marks.append((id, c)) } }
+    }
+
+    /// Records the result; returns once it is committed and its events are published, or the write failed.
+    func finish(_ result: OutboundResult) async -> Result<Void, Error> {
+        await withCheckedContinuation { c in enqueueWrite { $0.finishes.append((result, c)) } }
+    }
+
+    private func enqueueWrite(_ add: (inout Writes) -> Void) {
+        let (start, wake) = state.withLock { s -> (Bool, (@Sendable () -> Void)?) in
+            add(&s.writes)
+            if let host = s.host { return (false, host) }
+            return (schedule(&s), nil)
         }
+        wake?()
+        if start { queue.async { self.run() } }
+    }
+
+    /// Runs `work` (a rare read or write of the outbox: start-up reconciliation) on the committer's queue.
+    func perform<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { c in queue.async { c.resume(returning: work()) } }
     }
 
     private func schedule(_ s: inout State) -> Bool {
@@ -210,66 +531,71 @@ final class OutboxCommitter: Sendable {
         return true
     }
 
-    /// From now on `wake` is called when results wait, and the host records them (`takeFinishes`, `completed`).
+    /// From now on `wake` is called when writes wait, and the host records them (`takeWrites`, `completed`).
     func attach(_ wake: @escaping @Sendable () -> Void) {
         let waiting = state.withLock { s -> Bool in
             s.host = wake
-            return !s.finishes.isEmpty
+            return !s.writes.isEmpty
         }
         if waiting { wake() }
     }
 
-    /// The host is gone: results go back to the committer's own queue (those already waiting too).
+    /// The host is gone: writes go back to the committer's own queue (those already waiting too).
     func detach() {
         let start = state.withLock { s -> Bool in
             s.host = nil
-            return !s.finishes.isEmpty && schedule(&s)
+            return !s.writes.isEmpty && schedule(&s)
         }
         if start { queue.async { self.run() } }
     }
 
-    /// For the host: the results waiting to be recorded.
-    func takeFinishes() -> [Finish] {
+    /// For the host: the writes waiting.
+    func takeWrites() -> Writes {
         state.withLock { s in
-            defer { s.finishes = [] }
-            return s.finishes
+            defer { s.writes = Writes() }
+            return s.writes
         }
     }
 
-    /// For the host, after its commit (or its failure: every result failed): logs, publishes, wakes the senders.
-    func completed(_ finishes: [Finish], _ results: [Result<OutboxChange, Error>]) {
+    /// For the host, after its commit: publishes the results' events in commit order and wakes the senders.
+    func completed(_ writes: Writes, finished: [Result<OutboxChange, Error>], marked: [Result<Store.SendingMark, Error>]) {
         var events: [JournalEvent] = []
-        for (finish, outcome) in zip(finishes, results) {
-            switch outcome {
-            case .success(let change): events += change.events
-            case .failure(let error):
-                let what = finish.result.status == .sent ? "could not record a sent message" : "could not record a failed send"
-                logger.error("\(what)", metadata: ["outbound": "\(finish.result.id)", "error": "\(error)"])
-            }
-        }
+        for case .success(let change) in finished { events += change.events }
         if !events.isEmpty { publish(events) }
-        for finish in finishes { finish.continuation.resume() }
+        for (finish, outcome) in zip(writes.finishes, finished) { finish.continuation.resume(returning: outcome.map { _ in () }) }
+        for (mark, outcome) in zip(writes.marks, marked) { mark.continuation.resume(returning: outcome) }
+    }
+
+    /// For the host, when its transaction failed: every write failed (nothing of it was committed).
+    func failed(_ writes: Writes, _ error: Error) {
+        completed(writes, finished: writes.finishes.map { _ in .failure(error) }, marked: writes.marks.map { _ in .failure(error) })
     }
 
     private func run() {
         while true {
-            let (checks, finishes) = state.withLock { s -> ([(Int64, CheckedContinuation<(status: String, attempts: Int)?, Never>)], [Finish]) in
+            let (checks, writes) = state.withLock { s -> ([Check], Writes) in
                 let checks = Array(s.checks.prefix(maxBatch))
                 s.checks.removeFirst(checks.count)
-                var finishes: [Finish] = []
+                var writes = Writes()
                 if s.host == nil {
-                    finishes = Array(s.finishes.prefix(maxBatch))
-                    s.finishes.removeFirst(finishes.count)
+                    writes.finishes = Array(s.writes.finishes.prefix(maxBatch))
+                    s.writes.finishes.removeFirst(writes.finishes.count)
+                    writes.marks = Array(s.writes.marks.prefix(maxBatch))
+                    s.writes.marks.removeFirst(writes.marks.count)
                 }
-                if checks.isEmpty && finishes.isEmpty { s.scheduled = false }
-                return (checks, finishes)
+                if checks.isEmpty && writes.isEmpty { s.scheduled = false }
+                return (checks, writes)
             }
-            if checks.isEmpty && finishes.isEmpty { return }
-            if !finishes.isEmpty { completed(finishes, store.finishOutbound(finishes.map(\.result))) }
+            if checks.isEmpty && writes.isEmpty { return }
+            if !writes.isEmpty {
+                completed(
+                    writes, finished: store.finishOutbound(writes.finishes.map(\.result)),
+                    marked: store.markSending(writes.marks.map(\.id)))
+            }
             if !checks.isEmpty {
                 let statuses: [Int64: (status: String, attempts: Int)]
                 do {
-                    statuses = try store.outboundStatuses(checks.map(\.0))
+                    statuses = try store.outboundStatuses(checks.map(\.id))
                 } catch {
                     logger.error("could not read outbox rows", metadata: ["error": "\(error)"])
                     statuses = [:]

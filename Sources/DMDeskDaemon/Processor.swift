@@ -41,6 +41,8 @@ public final class Processor: @unchecked Sendable {
         public var messages = 0
         public var replies = 0
         public var failures = 0
+        /// Ticks whose transaction failed as a whole (nothing committed), e.g. on a full disk.
+        public var failedTicks = 0
     }
 
     /// First retry delay after a failed batch; doubles per attempt (1 s, 2 s, 4 s … by default).
@@ -106,8 +108,9 @@ public final class Processor: @unchecked Sendable {
         condition.unlock()
         if wasRunning { finished.wait() }
         agent?.stop()
-        // Send results that arrive from now on are the outbox committer's own business again.
+        // The outbox's writes that arrive from now on are the committer's own business again; its retry loops end.
         runtime.outbox.committer.detach()
+        runtime.outbox.stop()
     }
 
     private func outboxResultsWaiting() {
@@ -170,12 +173,12 @@ public final class Processor: @unchecked Sendable {
             for thread in ready { due[thread] = nil }
             outboxWaiting = false
             condition.unlock()
-            tick(ready, finishing: runtime.outbox.committer.takeFinishes())
+            tick(ready, outbox: runtime.outbox.committer.takeWrites())
         }
         finished.signal()
     }
 
-    private func tick(_ threads: [String], finishing sends: [OutboxCommitter.Finish]) {
+    private func tick(_ threads: [String], outbox writes: OutboxCommitter.Writes) {
         let store = runtime.store
         let hook = faultHook.withLock { $0 }
         let responder = self.responder
@@ -184,18 +187,22 @@ public final class Processor: @unchecked Sendable {
         // the writer is held, and the tick commits once.
         let tick: Store.TickResult
         do {
-            tick = try store.claimAndComplete(threads: threads, rules: rules, finishing: sends.map(\.result)) { batch, rules in
+            tick = try store.claimAndComplete(
+                threads: threads, rules: rules, finishing: writes.finishes.map(\.result), marking: writes.marks.map(\.id)
+            ) { batch, rules in
                 try hook?(batch)
                 return responder.plan(batch, rules: rules, agentAnswers: agentAnswers)
             }
         } catch {
-            if !sends.isEmpty { runtime.outbox.committer.completed(sends, sends.map { _ in .failure(error) }) }
+            // Nothing of the tick was committed: its batches are claimed again later, the outbox retries its writes.
+            if !writes.isEmpty { runtime.outbox.committer.failed(writes, error) }
+            counters.withLock { $0.failedTicks += 1 }
             logger.error("could not claim pending messages; retrying in 1 s", metadata: ["error": "\(error)"])
             let retry = nowMillis() + 1000
             for thread in threads { schedule(thread, at: retry) }
             return
         }
-        if !sends.isEmpty { runtime.outbox.committer.completed(sends, tick.finished) }
+        if !writes.isEmpty { runtime.outbox.committer.completed(writes, finished: tick.finished, marked: tick.marked) }
         let claim = tick.claim
         for (thread, at) in claim.deferred { schedule(thread, at: at) }
         for broken in claim.rules.broken {

@@ -115,7 +115,7 @@ final class ProfileFetcher: Sendable {
         var events: [JournalEvent] = []
         var failures: [(String, any Error)] = []
         do {
-            try store.pool.writeWithoutTransaction { db in
+            try store.writeWithoutTransaction(.other) { db in
                 try db.inTransaction {
                     for (id, profile) in fetched {
                         do {

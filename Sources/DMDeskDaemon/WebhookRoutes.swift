@@ -82,7 +82,7 @@ struct WebhookRoutes: Sendable {
     func health() -> Response {
         let report = runtime.healthReport()
         return Response(
-            status: report.sqliteUp ? .ok : .serviceUnavailable,
+            status: report.unavailable ? .serviceUnavailable : .ok,
             headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: report.json.encoded())))
     }

@@ -191,8 +191,9 @@ public final class GraphClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body.encoded()))
         }
-        // The URL holds ids but never the token, so it is safe to log.
+        // The URL holds ids but never the token; a password in a configured base URL is masked.
         let logger = self.logger.with(["graph.api": "\(api)", "graph.method": "\(method.rawValue)"])
+        let shownURL = URLSecrets.maskingPasswords(in: url)  // a well-formed URL: RFC 3986 authority
         let started = ContinuousClock.now
 
         let status: Int
@@ -206,8 +207,8 @@ public final class GraphClient: Sendable {
             let buffer = try await response.body.collect(upTo: Self.maxResponseBytes)
             data = Data(buffer.readableBytesView)
         } catch {
-            let failure = GraphError.network(redacting(token, in: String(describing: error)))
-            logger.warning("graph call failed", metadata: ["url": "\(url)", "error": "\(failure)"])
+            let failure = GraphError.network(URLSecrets.maskingPasswords(in: redacting(token, in: String(describing: error))))
+            logger.warning("graph call failed", metadata: ["url": "\(shownURL)", "error": "\(failure)"])
             throw failure
         }
         let elapsed = ContinuousClock.now - started
@@ -219,12 +220,12 @@ public final class GraphClient: Sendable {
             logger.warning(
                 "graph call refused",
                 metadata: [
-                    "url": "\(url)", "status": "\(status)", "error": "\(failure)", "elapsed": "\(elapsed)",
+                    "url": "\(shownURL)", "status": "\(status)", "error": "\(failure)", "elapsed": "\(elapsed)",
                     "retryable": "\(failure.isRetryable)",
                 ])
             throw failure
         }
-        logger.debug("graph call ok", metadata: ["url": "\(url)", "status": "\(status)", "elapsed": "\(elapsed)"])
+        logger.debug("graph call ok", metadata: ["url": "\(shownURL)", "status": "\(status)", "elapsed": "\(elapsed)"])
         if data.isEmpty { return .null }
         do {
             return try JSONValue.parse(data)
@@ -243,7 +244,7 @@ public final class GraphClient: Sendable {
     static func url(base: String, path: String, query: [(String, String)]) throws(GraphError) -> String {
         let base = GraphSettings.trimmingTrailingSlashes(base)
         guard var components = URLComponents(string: base + path), components.host != nil else {
-            throw .notConfigured("a valid Graph API base URL (got \"\(base)\")")
+            throw .notConfigured("a valid Graph API base URL (got \"\(URLSecrets.masking(url: base))\")")
         }
         if !query.isEmpty {
             components.queryItems = query.map { URLQueryItem(name: $0.0, value: $0.1) }
@@ -252,7 +253,7 @@ public final class GraphClient: Sendable {
                 .replacingOccurrences(of: "+", with: "%2B")
         }
         guard let url = components.string else {
-            throw .notConfigured("a valid Graph API base URL (got \"\(base)\")")
+            throw .notConfigured("a valid Graph API base URL (got \"\(URLSecrets.masking(url: base))\")")
         }
         return url
     }

@@ -39,7 +39,7 @@ extension Store {
             guard let text, text.count > Self.maxStepText else { return text }
             return String(text.prefix(Self.maxStepText)) + "…"
         }
-        return try pool.write { db in
+        return try write(.replies) { db in
             var record = AgentStepRecord(
                 id: nil, thread_id: thread, batch: batch, kind: draft.kind.rawValue, tool: draft.tool,
                 arguments: bounded(draft.arguments), result: bounded(draft.result), ok: draft.ok, latency_ms: draft.latencyMs,
@@ -91,7 +91,7 @@ extension Store {
     @discardableResult
     public func releaseToPending(mids: [String]) throws -> Int {
         guard !mids.isEmpty else { return 0 }
-        return try pool.write { db in
+        return try write(.replies) { db in
             let statement = try db.cachedStatement(sql: "UPDATE messages SET status = 'pending' WHERE mid = ? AND status = 'processing'")
             var changed = 0
             for mid in mids {

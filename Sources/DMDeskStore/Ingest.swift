@@ -2,19 +2,6 @@ import DMDeskCore
 import Foundation
 import GRDB
 
-/// One line to append to a customer's rolling context in Redis (`chat:{customer}`).
-public struct ContextTurn: Sendable, Equatable {
-    public enum Role: String, Sendable { case user = "u", assistant = "a" }
-    public var customer: String
-    public var role: Role
-    public var text: String
-    public init(customer: String, role: Role, text: String) {
-        self.customer = customer
-        self.role = role
-        self.text = text
-    }
-}
-
 /// What one delivery changed, for the steps after the commit.
 public struct IngestOutcome: Sendable {
     public var events: [JournalEvent] = []
@@ -36,11 +23,44 @@ extension Store {
     /// Stores many deliveries in one transaction, each in its own savepoint, so one bad delivery fails alone
     /// while a burst shares a single commit.
     public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions = IngestOptions()) -> [Result<IngestOutcome, Error>] {
-        writeEach(deliveries) { events, db in
+        writeEach(deliveries, as: .ingest) { events, db in
             var outcome = IngestOutcome()
-            for event in events { try Self.apply(event, db: db, options: options, outcome: &outcome) }
+            for event in events { try Self.applyAlone(event, db: db, options: options, outcome: &outcome) }
             return outcome
         }
+    }
+
+    /// Applies one event in its own savepoint. An event the store refuses for what it holds (a broken constraint,
+    /// a missing id) is journaled raw as `webhook.invalid` with the reason, and the delivery goes on; a failure of
+    /// storage itself (disk full, I/O) fails the whole delivery, so Meta retries it.
+    static func applyAlone(_ event: WebhookEvent, db: Database, options: IngestOptions, outcome: inout IngestOutcome) throws {
+        var attempt = outcome
+        try db.cachedStatement(sql: "SAVEPOINT dmdesk_event").execute()
+        do {
+            try apply(event, db: db, options: options, outcome: &attempt)
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_event").execute()
+            outcome = attempt
+        } catch where isRefusalOfTheEvent(error) && db.isInsideTransaction {
+            try db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT dmdesk_event").execute()
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_event").execute()
+            outcome.events.append(try journalInvalid(event, reason: "\(error)", db: db))
+        }
+    }
+
+    /// Errors that are about the event's content rather than about the storage.
+    static func isRefusalOfTheEvent(_ error: Error) -> Bool {
+        if error is StoreError { return true }
+        guard let error = error as? DatabaseError else { return false }
+        switch error.resultCode {
+        case .SQLITE_CONSTRAINT, .SQLITE_MISMATCH, .SQLITE_TOOBIG, .SQLITE_RANGE: return true
+        default: return false
+        }
+    }
+
+    static func journalInvalid(_ event: WebhookEvent, reason: String, db: Database) throws -> JournalEvent {
+        try journal(
+            db, type: EventType.invalid, thread: event.customerId.isEmpty ? nil : event.customerId,
+            data: ["reason": .string(reason), "source": .string(event.source.rawValue), "raw": event.raw])
     }
 
     public func ingest(_ events: [WebhookEvent], options: IngestOptions = IngestOptions()) throws -> IngestOutcome {
@@ -85,6 +105,8 @@ extension Store {
                 $0.text = e.text
                 $0.edited = true
             }
+        case .invalid(let reason):
+            outcome.events.append(try journalInvalid(event, reason: reason, db: db))
         case .unknown(let name):
             outcome.events.append(
                 try journal(db, type: EventType.unknown, thread: event.customerId.isEmpty ? nil : event.customerId,
@@ -165,6 +187,12 @@ extension Store {
             db.cachedStatement(sql: "SELECT EXISTS(SELECT 1 FROM messages WHERE mid = ?1 OR remote_mid = ?1) OR EXISTS(SELECT 1 FROM outbound_messages WHERE remote_message_id = ?1)"),
             arguments: [m.mid]) ?? false
         if ours {
+            outcome.duplicates += 1
+            return
+        }
+        // Or the echo of a send whose result is not recorded yet (or whose daemon died mid-call): not typed in the app.
+        if let events = try matchEchoToInFlightSend(db, recipient: event.recipientId, text: m.text, at: event.timestamp, mid: m.mid) {
+            outcome.events += events
             outcome.duplicates += 1
             return
         }

@@ -71,14 +71,14 @@ extension Store {
     /// The columns of `OutboundRecord`, in its order (for RETURNING and SELECT).
     static let outboundColumns = """
         id, thread_id, recipient, kind, channel, payload, text, status, attempts, remote_message_id, error, author,
-        message_mid, created_at, updated_at
+        message_mid, created_at, updated_at, sending_at
         """
 
     static func outboundRecord(_ row: Row) -> OutboundRecord {
         OutboundRecord(
             id: row[0], thread_id: row[1], recipient: row[2], kind: row[3], channel: row[4], payload: row[5], text: row[6],
             status: row[7], attempts: row[8], remote_message_id: row[9], error: row[10], author: row[11], message_mid: row[12],
-            created_at: row[13], updated_at: row[14])
+            created_at: row[13], updated_at: row[14], sending_at: row[15])
     }
 
     /// The columns of `MessageRecord`, in its order.
@@ -102,21 +102,27 @@ extension Store {
     }
 
     /// `threadExists`: the caller knows the draft's thread row exists (the processor, which claimed its messages).
-    func enqueue(_ draft: OutboundDraft, in db: Database, threadExists: Bool) throws -> OutboxChange {
+    /// `inFlight`: the row is committed `sending` at once, because the caller hands it straight to the in-process
+    /// outbox worker and nobody else (the processor's replies, the agent's actions): one write instead of two, and
+    /// a crash before the call still leaves it in doubt, to be reconciled, never silently pending.
+    func enqueue(_ draft: OutboundDraft, in db: Database, threadExists: Bool, inFlight: Bool = false) throws -> OutboxChange {
         let now = nowMillis()
+        let status = inFlight ? "sending" : "pending"
+        let sendingAt: EpochMillis? = inFlight ? now : nil
         var record = OutboundRecord(
             id: nil, thread_id: draft.thread, recipient: draft.recipient, kind: draft.kind.rawValue,
-            channel: draft.channel.rawValue, payload: draft.payload.compactString, text: draft.text, status: "pending",
+            channel: draft.channel.rawValue, payload: draft.payload.compactString, text: draft.text, status: status,
             attempts: 0, remote_message_id: nil, error: nil, author: draft.author.rawValue, message_mid: nil,
-            created_at: now, updated_at: now)
+            created_at: now, updated_at: now, sending_at: sendingAt)
         try db.cachedStatement(
             sql: """
                 INSERT INTO outbound_messages(thread_id, recipient, kind, channel, payload, text, status, attempts, author,
-                                              created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?)
+                                              created_at, updated_at, sending_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            record.thread_id, record.recipient, record.kind, record.channel, record.payload, record.text, record.author, now, now,
+            record.thread_id, record.recipient, record.kind, record.channel, record.payload, record.text, status, record.author,
+            now, now, sendingAt,
         ])
         let id = db.lastInsertedRowID
         record.id = id
@@ -160,7 +166,7 @@ extension Store {
     }
 
     public func enqueue(_ draft: OutboundDraft) throws -> OutboxChange {
-        try pool.write { db in try self.enqueue(draft, in: db) }
+        try write(.outbox) { db in try self.enqueue(draft, in: db) }
     }
 
     public func outbound(id: Int64) throws -> OutboundRecord? {
@@ -187,10 +193,79 @@ extension Store {
         }
     }
 
+    /// Rows left `sending` by a previous run, oldest first: each may or may not have reached Meta.
+    public func inDoubtOutbound() throws -> [OutboundRecord] {
+        try pool.read { db in
+            try OutboundRecord.fetchAll(db, sql: "SELECT * FROM outbound_messages WHERE status = 'sending' ORDER BY id")
+        }
+    }
+
+    /// What marking a row in flight found.
+    public enum SendingMark: Sendable {
+        /// The row was pending and is now `sending` (committed): send it.
+        case marked(OutboundRecord)
+        /// The row is not pending (already sent, failed, in flight elsewhere) or does not exist: do not send it.
+        case notPending
+    }
+
+    /// Marks pending rows `sending` with the time, each in its own savepoint of one transaction (group commit).
+    public func markSending(_ ids: [Int64], now: EpochMillis = nowMillis()) -> [Result<SendingMark, Error>] {
+        writeEach(ids, as: .outbox) { id, db in try Self.markSending(id, db: db, now: now) }
+    }
+
+    static func markSending(_ id: Int64, db: Database, now: EpochMillis) throws -> SendingMark {
+        let row = try Row.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    UPDATE outbound_messages SET status = 'sending', sending_at = ?1, updated_at = ?1
+                    WHERE id = ?2 AND status = 'pending'
+                    RETURNING \(outboundColumns)
+                    """),
+            arguments: [now, id])
+        return row.map { .marked(outboundRecord($0)) } ?? .notPending
+    }
+
+    /// Before an in-doubt row is sent again: still `sending` (no echo proved it meanwhile)? Then its sending time
+    /// becomes now, so a later echo is matched against this attempt. Nil: it is no longer in doubt.
+    public func renewSending(_ id: Int64, now: EpochMillis = nowMillis()) throws -> OutboundRecord? {
+        try write(.outbox) { db in
+            try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE outbound_messages SET sending_at = ?1, updated_at = ?1 WHERE id = ?2 AND status = 'sending'
+                        RETURNING \(Self.outboundColumns)
+                        """),
+                arguments: [now, id]
+            ).map(Self.outboundRecord)
+        }
+    }
+
     public func outboundFor(thread: String) throws -> [OutboundRecord] {
         try pool.read { db in
             try OutboundRecord.fetchAll(db, sql: "SELECT * FROM outbound_messages WHERE thread_id = ? ORDER BY id", arguments: [thread])
         }
+    }
+
+    /// Proof that an in-flight row reached Meta (its echo, or the Conversations API): it becomes `sent` with Meta's
+    /// id and its conversation line follows. Nil when the row is not `sending` or `failed` (nothing to prove).
+    public func provenSent(id: Int64, remoteId: String) throws -> OutboxChange? {
+        try write(.outbox) { db in try Self.provenSent(id: id, remoteId: remoteId, db: db) }
+    }
+
+    static func provenSent(id: Int64, remoteId: String, db: Database) throws -> OutboxChange? {
+        guard
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE outbound_messages SET status = 'sent', attempts = attempts + 1, remote_message_id = ?1,
+                            error = NULL, updated_at = ?2
+                        WHERE id = ?3 AND status IN ('sending', 'failed')
+                        RETURNING \(outboundColumns)
+                        """),
+                arguments: [remoteId, nowMillis(), id])
+        else { return nil }
+        let record = outboundRecord(row)
+        return try recordOutcome(record, OutboundResult(id: id, status: .sent, attempts: record.attempts, remoteId: remoteId), db: db)
     }
 
     /// Records an attempt's result; the conversation line follows the outbox row's status.
@@ -203,7 +278,7 @@ extension Store {
     /// Records many attempts' results in one transaction (group commit), each in its own savepoint, so one bad row
     /// cannot undo the others. Results come back in the same order.
     public func finishOutbound(_ results: [OutboundResult]) -> [Result<OutboxChange, Error>] {
-        writeEach(results) { result, db in try Self.finishOutbound(result, db: db) }
+        writeEach(results, as: .outbox) { result, db in try Self.finishOutbound(result, db: db) }
     }
 
     static func finishOutbound(_ result: OutboundResult, db: Database) throws -> OutboxChange {
@@ -214,12 +289,24 @@ extension Store {
                     sql: """
                         UPDATE outbound_messages SET status = ?, attempts = ?, remote_message_id = COALESCE(?, remote_message_id),
                             error = ?, updated_at = ?
-                        WHERE id = ?
+                        WHERE id = ? AND status <> 'sent'
                         RETURNING \(outboundColumns)
                         """),
                 arguments: [result.status.rawValue, result.attempts, result.remoteId, result.error, now, result.id])
-        else { throw StoreError.notFound("outbound \(result.id)") }
-        let record = outboundRecord(row)
+        else {
+            // Already proven sent (its echo came first, or the Conversations API showed it): a late result — even a
+            // failure, say an HTTP timeout after Meta had accepted it — changes nothing.
+            guard let current = try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT \(outboundColumns) FROM outbound_messages WHERE id = ?"), arguments: [result.id])
+            else { throw StoreError.notFound("outbound \(result.id)") }
+            return OutboxChange(record: outboundRecord(current), events: [])
+        }
+        return try recordOutcome(outboundRecord(row), result, db: db)
+    }
+
+    /// The rest of a finished row: its conversation line follows its status, a sent reaction shows on its message,
+    /// and the changes are journaled.
+    static func recordOutcome(_ record: OutboundRecord, _ result: OutboundResult, db: Database) throws -> OutboxChange {
         var events: [JournalEvent] = []
         if let mid = record.message_mid,
             let messageRow = try Row.fetchOne(
@@ -248,7 +335,7 @@ extension Store {
 
     /// Puts a failed row back in the queue (the console's `R`).
     public func retryOutbound(id: Int64) throws -> OutboxChange {
-        try pool.write { db in
+        try write(.outbox) { db in
             guard var record = try OutboundRecord.fetchOne(db, key: id) else { throw StoreError.notFound("outbound \(id)") }
             guard record.status == "failed" else { throw StoreError.invalid("outbound \(id) is \(record.status), not failed") }
             record.status = "pending"

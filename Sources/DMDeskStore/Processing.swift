@@ -84,7 +84,8 @@ public struct BatchPlan: Sendable {
 
 public struct BatchCompletion: Sendable {
     public var thread: String
-    /// Outbox rows to hand to the outbox worker, in order.
+    /// Outbox rows to hand to the outbox worker, in order: committed `sending` already (they go to the in-process
+    /// worker and nobody else), so a crash before their call leaves them in doubt, never plainly pending.
     public var records: [OutboundRecord] = []
     public var events: [JournalEvent] = []
     /// Replies for the Redis context (`{"r":"a"}`); never the verification link.
@@ -102,6 +103,8 @@ public struct BatchFailure: Sendable {
 extension Database {
     /// `inSavepoint` for the writer's hot loops: the same SAVEPOINT / RELEASE / ROLLBACK TO, but as cached
     /// statements (GRDB's `inSavepoint` prepares both statements again every time). Only inside a transaction.
+    /// The body's error is rethrown after its savepoint is rolled back; when the transaction itself is gone
+    /// afterwards (`db.isInsideTransaction`), the caller must not treat it as one item's failure: the unit failed.
     func withSavepoint<T>(_ body: () throws -> T) throws -> T {
         try cachedStatement(sql: "SAVEPOINT dmdesk").execute()
         do {
@@ -109,8 +112,9 @@ extension Database {
             try cachedStatement(sql: "RELEASE SAVEPOINT dmdesk").execute()
             return value
         } catch {
-            try? cachedStatement(sql: "ROLLBACK TO SAVEPOINT dmdesk").execute()
-            try? cachedStatement(sql: "RELEASE SAVEPOINT dmdesk").execute()
+            try rollbackItem(
+                after: error, rollback: cachedStatement(sql: "ROLLBACK TO SAVEPOINT dmdesk"),
+                release: cachedStatement(sql: "RELEASE SAVEPOINT dmdesk"))
             throw error
         }
     }
@@ -122,7 +126,7 @@ extension Store {
     /// Start-up: batches that were in flight when the daemon stopped go back to `pending`. Returns how many rows.
     @discardableResult
     public func resetProcessing() throws -> Int {
-        try pool.write { db in
+        try write(.replies) { db in
             try db.execute(sql: "UPDATE messages SET status = 'pending' WHERE status = 'processing'")
             return db.changesCount
         }
@@ -146,7 +150,7 @@ extension Store {
 
     /// Claims, in one transaction, every due pending message of each thread (→ `processing`).
     public func claim(threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis()) throws -> ClaimResult {
-        try pool.write { db in try Self.claim(db, threads: threads, rules: cache, now: now) }
+        try write(.replies) { db in try Self.claim(db, threads: threads, rules: cache, now: now) }
     }
 
     /// What one processor tick did: the claim, and for each claimed batch (in order) its plan and completion — or
@@ -161,27 +165,44 @@ extension Store {
         public var outcomes: [Outcome]
         /// The send results recorded in the same transaction, in order.
         public var finished: [Result<OutboxChange, Error>] = []
+        /// The outbox rows marked `sending` in the same transaction, in order.
+        public var marked: [Result<SendingMark, Error>] = []
     }
 
     /// `claim` and `completeBatches` in one transaction: claims the due messages of `threads`, asks `plan` (the
     /// responder: no I/O) what to do with each batch and applies each plan in its own savepoint. One commit per
     /// tick instead of two, and the messages' rows are written once. A batch whose planning or completion failed
-    /// stays `processing` (committed so), for `failBatch`.
+    /// stays `processing` (committed so), for `failBatch`. A storage failure (`Store.isStorageFailure`: a full
+    /// disk, SQLite's own rollback of the transaction) throws instead: nothing of the tick is committed.
     public func claimAndComplete(
         threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis(), finishing sends: [OutboundResult] = [],
-        plan: (ClaimedBatch, RuleSet) throws -> BatchPlan
+        marking marks: [Int64] = [], plan: (ClaimedBatch, RuleSet) throws -> BatchPlan
     ) throws -> TickResult {
-        try pool.writeWithoutTransaction { db in
+        try writeWithoutTransaction(.replies) { db in
             var tick: TickResult?
             try db.inTransaction {
-                // The outbox's send results first (each in its own savepoint, like `finishOutbound(_:)`).
+                // The outbox's send results first (each in its own savepoint, like `finishOutbound(_:)`), then its
+                // rows about to be sent (`markSending(_:)`). A lost transaction fails the whole tick.
                 var finished: [Result<OutboxChange, Error>] = []
                 finished.reserveCapacity(sends.count)
                 for send in sends {
                     do {
                         finished.append(.success(try db.withSavepoint { try Self.finishOutbound(send, db: db) }))
+                    } catch where !db.isInsideTransaction {
+                        throw error  // the transaction is gone: the whole tick fails
                     } catch {
                         finished.append(.failure(error))
+                    }
+                }
+                var marked: [Result<SendingMark, Error>] = []
+                marked.reserveCapacity(marks.count)
+                for id in marks {
+                    do {
+                        marked.append(.success(try db.withSavepoint { try Self.markSending(id, db: db, now: now) }))
+                    } catch where !db.isInsideTransaction {
+                        throw error  // the transaction is gone: the whole tick fails
+                    } catch {
+                        marked.append(.failure(error))
                     }
                 }
                 let claim = try Self.claim(db, threads: threads, rules: cache, now: now)
@@ -199,11 +220,16 @@ extension Store {
                         // Claimed in this very transaction: the thread exists and its mode is the one planned for.
                         let completion = try db.withSavepoint { try self.complete(p, db: db, now: now, claimedHere: true) }
                         outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .success(completion)))
+                    } catch where Self.isStorageFailure(error) || !db.isInsideTransaction {
+                        // Not the batch's fault (a full disk, say): the whole tick fails, so nothing of it is
+                        // committed — not even the claim — and the batch is answered once the store writes again,
+                        // without spending one of its attempts.
+                        throw error
                     } catch {
                         outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .failure(error)))
                     }
                 }
-                tick = TickResult(claim: claim, outcomes: outcomes, finished: finished)
+                tick = TickResult(claim: claim, outcomes: outcomes, finished: finished, marked: marked)
                 return .commit
             }
             return tick!
@@ -267,7 +293,7 @@ extension Store {
     /// Applies the plans in one transaction, each in its own savepoint: queues the replies, creates the token,
     /// switches modes and marks the batch `processed` together — so a crash can never answer a batch twice.
     public func completeBatches(_ plans: [BatchPlan], now: EpochMillis = nowMillis()) -> [Result<BatchCompletion, Error>] {
-        writeEach(plans) { plan, db in try self.complete(plan, db: db, now: now) }
+        writeEach(plans, as: .replies) { plan, db in try self.complete(plan, db: db, now: now) }
     }
 
     /// `claimedHere`: the batch was claimed in this same transaction, so its thread exists and its mode cannot have
@@ -297,12 +323,12 @@ extension Store {
         if let v = verification,
             try Self.insertVerificationToken(db, tokenHash: v.tokenHash, igId: plan.thread, eventId: v.eventId, now: now) != nil
         {
-            let change = try enqueue(v.draft, in: db, threadExists: claimedHere)
+            let change = try enqueue(v.draft, in: db, threadExists: claimedHere, inFlight: true)
             completion.records.append(change.record)
             completion.events += change.events
         }
         for draft in drafts {
-            let change = try enqueue(draft, in: db, threadExists: claimedHere)
+            let change = try enqueue(draft, in: db, threadExists: claimedHere, inFlight: true)
             completion.records.append(change.record)
             completion.events += change.events
             if draft.channel == .instagram, draft.kind != .verification, draft.kind != .reaction, let text = draft.text, !text.isEmpty {
@@ -331,7 +357,7 @@ extension Store {
         thread: String, mids: [String], error: String, now: EpochMillis = nowMillis(),
         maxAttempts: Int = Store.maxProcessingAttempts, backoffBaseMillis: EpochMillis = 1000
     ) throws -> BatchFailure {
-        try pool.write { db in
+        try write(.replies) { db in
             var events: [JournalEvent] = []
             var retryAt: EpochMillis? = nil
             for mid in mids {

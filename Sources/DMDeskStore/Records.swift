@@ -87,6 +87,9 @@ public struct OutboundRecord: Codable, Sendable, FetchableRecord, MutablePersist
     public var message_mid: String?
     public var created_at: EpochMillis
     public var updated_at: EpochMillis
+    /// When the row was marked `sending`: committed before its Graph call, so a row found `sending` after a crash
+    /// may or may not have reached Meta (see `OutboxWorker`'s reconciliation). Shown as pending in views.
+    public var sending_at: EpochMillis?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 

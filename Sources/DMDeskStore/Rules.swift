@@ -158,19 +158,19 @@ extension Store {
         if RuleAction(rawValue: rule.action)?.replies == true, (rule.reply ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
             throw RuleError("a rule with action '\(rule.action)' needs a reply text")
         }
-        try pool.write { db in try rule.insert(db) }
+        try write(.other) { db in try rule.insert(db) }
         return rule
     }
 
     /// Returns whether a rule with that id existed.
     @discardableResult
     public func removeRule(id: Int64) throws -> Bool {
-        try pool.write { db in try RuleRecord.deleteOne(db, key: id) }
+        try write(.other) { db in try RuleRecord.deleteOne(db, key: id) }
     }
 
     /// Adds the shop starter set, skipping rules whose pattern is already there. Returns the rules added.
     public func seedRules() throws -> [RuleRecord] {
-        try pool.write { db in
+        try write(.other) { db in
             var added: [RuleRecord] = []
             for var rule in StarterRules.shop {
                 let exists = try Bool.fetchOne(

@@ -127,6 +127,46 @@ enum Schema {
                     CREATE INDEX agent_steps_by_thread ON agent_steps(thread_id, at);
                     """)
         }
+        m.registerMigration("v3: outbox rows in flight (sending, sending_at)") { db in
+            // A row is `sending` (committed) before its Graph call, so a crash leaves it in doubt rather than
+            // pending: start-up reconciles it before any resend. SQLite cannot change a CHECK constraint in place,
+            // so the table is rebuilt; ids and the AUTOINCREMENT counter are kept.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbound_messages RENAME TO outbound_messages_v2;
+                    DROP INDEX IF EXISTS outbound_pending;
+                    DROP INDEX IF EXISTS outbound_by_remote;
+                    CREATE TABLE outbound_messages (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        thread_id TEXT,
+                        recipient TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        channel TEXT NOT NULL DEFAULT 'instagram',
+                        payload TEXT NOT NULL,
+                        text TEXT,
+                        status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending','sending','sent','failed')),
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        remote_message_id TEXT,
+                        error TEXT,
+                        author TEXT NOT NULL DEFAULT 'bot',
+                        message_mid TEXT,
+                        created_at INTEGER NOT NULL,
+                        updated_at INTEGER NOT NULL,
+                        sending_at INTEGER
+                    );
+                    INSERT INTO outbound_messages(id, thread_id, recipient, kind, channel, payload, text, status, attempts,
+                                                  remote_message_id, error, author, message_mid, created_at, updated_at)
+                        SELECT id, thread_id, recipient, kind, channel, payload, text, status, attempts, remote_message_id,
+                               error, author, message_mid, created_at, updated_at
+                        FROM outbound_messages_v2 ORDER BY id;
+                    UPDATE sqlite_sequence SET seq = MAX(seq, COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbound_messages_v2'), 0))
+                        WHERE name = 'outbound_messages';
+                    DROP TABLE outbound_messages_v2;
+                    CREATE INDEX outbound_pending ON outbound_messages(status) WHERE status IN ('pending','sending');
+                    CREATE INDEX outbound_by_remote ON outbound_messages(remote_message_id);
+                    CREATE INDEX outbound_by_recipient ON outbound_messages(recipient, status, id);
+                    """)
+        }
         return m
     }
 }

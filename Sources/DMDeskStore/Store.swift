@@ -22,8 +22,14 @@ public enum StoreError: Error, CustomStringConvertible, Equatable {
 /// The durable record: SQLite in WAL mode. Writes are serialised by GRDB; reads run beside them.
 public final class Store: Sendable {
     public let path: String
+    /// The data directory (the database's, and what `diskSpace()` measures).
+    public let directory: String
     public let pool: DatabasePool
+    /// The outcome of the last write, as the write helpers report it.
+    public let writeHealth = WriteHealth()
     private let checkpointer = Mutex<WALCheckpointer?>(nil)
+    private let quickChecker = Mutex<(checker: QuickChecker, interval: Duration)?>(nil)
+    private let quickCheck = Mutex(QuickCheckResult())
 
     public init(dataDir: String) throws(StoreError) {
         let fm = FileManager.default
@@ -35,6 +41,7 @@ public final class Store: Sendable {
         guard fm.isWritableFile(atPath: dataDir) else {
             throw .dataDirectoryUnusable(path: dataDir, reason: "not writable by this user")
         }
+        directory = dataDir
         path = dataDir + "/dmdesk.sqlite"
         var config = Configuration()
         config.busyMode = .timeout(5)
@@ -57,13 +64,41 @@ public final class Store: Sendable {
     }
 
     public func close() throws {
+        stopIntegrityChecks()
         stopBackgroundCheckpoints()
         try pool.close()
     }
 
     deinit {
         checkpointer.withLock { $0?.stop(wait: false) }
+        quickChecker.withLock { $0?.checker.stop(wait: false) }
     }
+
+    // MARK: - integrity checks off the writer
+
+    /// Starts `PRAGMA quick_check` every `interval` on its own connection and thread (see `QuickChecker`); the
+    /// last result is `quickCheckResult`. The first check runs now.
+    public func startIntegrityChecks(every interval: Duration) {
+        quickChecker.withLock { current in
+            guard current == nil else { return }
+            let checker = QuickChecker(path: path, interval: interval) { [weak self] result in
+                self?.quickCheck.withLock { $0 = result }
+            }
+            checker.start()
+            current = (checker, interval)
+        }
+    }
+
+    public func stopIntegrityChecks() {
+        guard let running = quickChecker.withLock({ c -> (checker: QuickChecker, interval: Duration)? in defer { c = nil }; return c })
+        else { return }
+        running.checker.stop(wait: true)
+    }
+
+    /// The last quick_check's result (`pending` until the first finishes, or when checks are off).
+    public var quickCheckResult: QuickCheckResult { quickCheck.withLock { $0 } }
+
+    var quickCheckInterval: Duration? { quickChecker.withLock { $0?.interval } }
 
     // MARK: - WAL checkpoints off the writer
 
@@ -109,7 +144,7 @@ public final class Store: Sendable {
             Counts(
                 threads: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads") ?? 0,
                 messages: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") ?? 0,
-                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status = 'pending'") ?? 0,
+                pendingOutbound: try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')") ?? 0,
                 events: try Int64.fetchOne(db, sql: "SELECT COALESCE(MAX(seq), 0) FROM events") ?? 0)
         }
     }
@@ -213,7 +248,7 @@ public final class Store: Sendable {
 
     /// Changes a thread's columns and journals `thread.updated`, in one transaction.
     public func updateThread(_ id: String, _ change: @Sendable (inout ThreadRecord) -> Void) throws -> (ThreadSummary, JournalEvent?) {
-        try pool.write { db in
+        try write(.commands) { db in
             guard var record = try ThreadRecord.fetchOne(db, key: id) else { throw StoreError.notFound("thread \(id)") }
             let before = record
             change(&record)
@@ -305,8 +340,10 @@ final class WALCheckpointer: @unchecked Sendable {
 extension Store {
     /// Writes many items in one transaction, each in its own savepoint: one bad item is rolled back alone while the
     /// batch shares a single commit (ingest, outbox results, reply batches). Results come back in item order. If
-    /// the commit fails, or a rollback does (the transaction is then unusable), every item fails.
-    func writeEach<Item, Output>(_ items: [Item], _ body: (Item, Database) throws -> Output) -> [Result<Output, Error>] {
+    /// the commit fails, or a rollback does, or SQLite rolled the whole transaction back by itself after an item's
+    /// error (SQLITE_FULL, SQLITE_IOERR: see `Database.rollbackItem`), every item fails and nothing is committed;
+    /// the error then is the item's own (it says why), so write health counts it.
+    func writeEach<Item, Output>(_ items: [Item], as path: WritePath = .other, _ body: (Item, Database) throws -> Output) -> [Result<Output, Error>] {
         guard !items.isEmpty else { return [] }
         var results: [Result<Output, Error>] = []
         results.reserveCapacity(items.count)
@@ -324,8 +361,7 @@ extension Store {
                             try release.execute()
                             results.append(.success(output))
                         } catch {
-                            try rollback.execute()
-                            try release.execute()
+                            try db.rollbackItem(after: error, rollback: rollback, release: release)
                             results.append(.failure(error))
                         }
                     }
@@ -333,8 +369,10 @@ extension Store {
                 }
             }
         } catch {
+            writeHealth.record(path, thrown: error)
             return items.map { _ in .failure(error) }
         }
+        writeHealth.record(path, results)
         return results
     }
 }

@@ -76,7 +76,7 @@ extension Store {
     /// Consumes a token and marks the profile connected, in one transaction. Any failure changes nothing.
     public func consumeVerification(token: String, igId: String, now: EpochMillis = nowMillis()) throws -> Result<VerificationResult, VerificationFailure> {
         let hash = VerificationTokens.hash(token)
-        return try pool.write { db -> Result<VerificationResult, VerificationFailure> in
+        return try write(.other) { db -> Result<VerificationResult, VerificationFailure> in
             guard var record = try VerificationTokenRecord.fetchOne(
                 db, sql: "SELECT * FROM verification_tokens WHERE token_hash = ?", arguments: [hash])
             else { return .failure(.unknown) }

@@ -1,3 +1,4 @@
+@_exported import DMDeskDemo
 import DMDeskCore
 import Foundation
 
@@ -7,7 +8,7 @@ public struct WebhookFixture: Sendable {
     public var body: Data
     public var signature: String
 
-    public static let appSecret = "test-app-secret"
+    public static let appSecret = WebhookBuilder.testAppSecret
 
     /// Finds the fixtures folder: `$DMDESK_FIXTURES`, or `../shared/fixtures/webhooks` from the package root.
     public static func directory(file: String = #filePath) -> String? {
@@ -41,34 +42,5 @@ public struct WebhookFixture: Sendable {
             throw CocoaError(.fileNoSuchFile)
         }
         return f
-    }
-}
-
-/// Builds signed webhook bodies the way Meta sends them, for tests, benchmarks and the demo simulator.
-public enum WebhookBuilder {
-    public static let accountId = "17841400008460056"
-
-    public static func textMessage(
-        from sender: String, text: String, mid: String, timestamp: EpochMillis = nowMillis(), account: String = accountId
-    ) -> Data {
-        envelope(account: account, items: [
-            [
-                "sender": ["id": .string(sender)], "recipient": ["id": .string(account)],
-                "timestamp": .number(Double(timestamp)),
-                "message": ["mid": .string(mid), "text": .string(text)],
-            ]
-        ])
-    }
-
-    public static func envelope(account: String = accountId, items: [JSONValue]) -> Data {
-        let body: JSONValue = [
-            "object": "instagram",
-            "entry": [["id": .string(account), "time": .number(Double(nowMillis())), "messaging": .array(items)]],
-        ]
-        return body.encoded()
-    }
-
-    public static func sign(_ body: Data, secret: String = WebhookFixture.appSecret) -> String {
-        WebhookSignature.header(secret: secret, body: body)
     }
 }

@@ -20,8 +20,7 @@ struct DMDesk: AsyncParsableCommand {
             ThreadsCommand.self, HistoryCommand.self, SendCommand.self,
             ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
             ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
-            BenchCommand.self, RulesCommand.self, BenchRepliesCommand.self,
-            BenchConsoleToolsCommand.self,
+            RulesCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions

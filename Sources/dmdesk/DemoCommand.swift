@@ -2,7 +2,7 @@ import ArgumentParser
 import DMDeskConsole
 import DMDeskCore
 import DMDeskDaemon
-import DMDeskTesting
+import DMDeskDemo
 import Foundation
 
 struct DemoCommand: AsyncParsableCommand {
@@ -81,6 +81,10 @@ struct DemoCommand: AsyncParsableCommand {
         do { embedded = try await EmbeddedDaemon(config: config, options: DaemonOptions(), logger: logger) } catch {
             fail("could not start the demo daemon: \(error) (log: \(dir)/dmdesk.log)")
         }
+        // As with Meta: every message the app sends comes back as an echo webhook (sent, not typed in the app).
+        fake.deliverEchoes(FakeGraphAPI.EchoDelivery(
+            webhookURL: "http://127.0.0.1:\(embedded.port)/webhooks/instagram", appSecret: secret,
+            accountId: WebhookBuilder.accountId))
         DemoSetup.seedRules(embedded.daemon.runtime)
         let simulator = DemoSimulator(listenerURL: "http://127.0.0.1:\(embedded.port)", appSecret: secret, speed: speed)
         let simulation = Task { await simulator.run() }

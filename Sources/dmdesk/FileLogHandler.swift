@@ -16,7 +16,8 @@ struct FileLogHandler: LogHandler {
         func write(_ line: String) {
             lock.lock()
             defer { lock.unlock() }
-            handle?.write(Data(line.utf8))
+            // A full disk must not stop the daemon: FileHandle.write(_:) traps on ENOSPC; this one throws.
+            try? handle?.write(contentsOf: Data(line.utf8))
         }
     }
 
@@ -57,6 +58,6 @@ struct FileLogHandler: LogHandler {
 func bootstrapFileLogging(path: String, level: String) -> Logger {
     let parsed = Logger.Level(rawValue: level) ?? .info
     let root = FileLogHandler(label: "dmdesk", path: path, level: parsed)
-    LoggingSystem.bootstrap { label in root.with(label: label) }
+    LoggingSystem.bootstrap { label in URLMaskingLogHandler(root.with(label: label)) }
     return Logger(label: "dmdesk")
 }

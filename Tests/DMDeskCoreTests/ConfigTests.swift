@@ -105,3 +105,17 @@ struct ConfigTests {
         #expect(text.contains("[default]"))
     }
 }
+
+@Suite struct DefaultSocketPathTests {
+    @Test func prefersTheRuntimeDirectory() {
+        #expect(DMDeskConfig.defaultSocketPath(dataDir: "/var/lib/dmdesk", environment: ["XDG_RUNTIME_DIR": "/run/user/1000/"])
+            == "/run/user/1000/dmdesk/dmdesk.sock")
+    }
+
+    @Test func fallsBackToTheDataDirectory() {
+        #expect(DMDeskConfig.defaultSocketPath(dataDir: "/var/lib/dmdesk/", environment: [:]) == "/var/lib/dmdesk/dmdesk.sock")
+        #expect(DMDeskConfig.defaultSocketPath(dataDir: "/d", environment: ["XDG_RUNTIME_DIR": ""]) == "/d/dmdesk.sock")
+        let tooLong = "/" + String(repeating: "x", count: 120)
+        #expect(DMDeskConfig.defaultSocketPath(dataDir: "/d", environment: ["XDG_RUNTIME_DIR": tooLong]) == "/d/dmdesk.sock")
+    }
+}

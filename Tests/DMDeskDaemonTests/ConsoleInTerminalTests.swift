@@ -15,7 +15,9 @@ struct ConsoleInTerminalTests {
         let daemon: DaemonHarness
         let terminal: TmuxTerminal
 
-        static func start(env extra: [String: String] = [:]) async throws -> Rig {
+        static func start(
+            env extra: [String: String] = [:], width: Int = 100, height: Int = 30, terminalEnv: [String: String] = [:]
+        ) async throws -> Rig {
             let redis = try RedisServer()
             try redis.start()
             let fake = FakeGraphAPI(expectedToken: "tok", profiles: ["9001": (name: "Ana Lima", username: "ana.lima")])
@@ -27,21 +29,24 @@ struct ConsoleInTerminalTests {
             env.merge(extra) { _, new in new }
             let daemon = try await DaemonHarness(
                 redisURL: redis.url, env: env, options: DaemonOptions(graphRetryPolicy: .immediate))
-            return Rig(redis: redis, fake: fake, daemon: daemon, terminal: try await attach(daemon))
+            let terminal = try await attach(daemon, width: width, height: height, env: terminalEnv)
+            return Rig(redis: redis, fake: fake, daemon: daemon, terminal: terminal)
         }
 
-        static func attach(_ daemon: DaemonHarness) async throws -> TmuxTerminal {
+        static func attach(
+            _ daemon: DaemonHarness, width: Int = 100, height: Int = 30, env: [String: String] = [:]
+        ) async throws -> TmuxTerminal {
             let exe = try #require(dmdeskExecutable())
             let dataDir = daemon.dataDir
             return try await onThread {
                 try TmuxTerminal(
-                    command: "\(exe) attach --socket \(dataDir)/dmdesk.sock --no-bell",
-                    environment: ["DMDESK_DATA_DIR": dataDir, "HOME": dataDir])
+                    command: "\(exe) attach --socket \(dataDir)/dmdesk.sock --no-bell", width: width, height: height,
+                    environment: ["DMDESK_DATA_DIR": dataDir, "HOME": dataDir].merging(env) { _, new in new })
             }
         }
 
         func stop() async throws {
-            try? await terminal.pressAsync("q")
+            terminal.close()
             try await daemon.stop()
             await fake.stop()
             redis.stop()
@@ -134,5 +139,64 @@ struct ConsoleInTerminalTests {
         #expect(loaded, "steps loaded with the history:\n\(reloaded)")
         try await Rig(redis: rig.redis, fake: rig.fake, daemon: rig.daemon, terminal: again).stop()
         await model.stop()
+    }
+
+    @Test("zero-width characters from a customer are shown visibly; a ZWJ family stays one emoji", .enabled(if: enabled))
+    func zeroWidthCharacters() async throws {
+        let rig = try await Rig.start()
+        #expect(await rig.terminal.waitAsync("token ok").0)
+        try await rig.customerSays("look\u{200B}alike stray\u{200D}joiner bom\u{FEFF}here")
+        try await rig.customerSays("family 👨‍👩‍👧 end")
+        #expect(await rig.terminal.waitAsync("family").0)
+        try await rig.terminal.pressAsync("Enter")
+        let (shown, screen) = await rig.terminal.waitAsync {
+            $0.contains(#"look\u{200b}alike"#) && $0.contains(#"stray\u{200d}joiner"#) && $0.contains(#"bom\u{feff}here"#)
+                && $0.contains("family 👨 end")
+        }
+        // The family is one emoji in two columns, drawn as its first person (curses cannot hold a whole ZWJ
+        // sequence in one cell), never taken apart into escapes.
+        #expect(shown, "escapes and the family emoji on screen:\n\(screen)")
+        #expect(!screen.contains(#"👨\u{200d}"#))
+        // Nothing invisible reached the terminal: no joiner is left to glue itself onto a later row.
+        #expect(!screen.unicodeScalars.contains { [0x200B, 0x200C, 0x200D, 0x2060, 0xFEFF].contains($0.value) }, "\(screen)")
+        #expect(screen.contains("token ok"), "the status bar is intact")
+        try await rig.stop()
+    }
+
+    @Test("scrolled up at a narrow width, \"↓ N more\" has its own row: never overwritten, never overwriting", .enabled(if: enabled))
+    func moreBelowHint() async throws {
+        let rig = try await Rig.start(width: 40, height: 16)
+        #expect(await rig.terminal.waitAsync("No conversations yet").0)
+        // 60 long messages wrap to thousands of rows in a 40-column pane.
+        let words = (0..<160).map { "word\($0)" }.joined(separator: " ")
+        for i in 0..<60 { try await rig.customerSays("m\(i) " + words, mid: "more.\(i)") }
+        #expect(await rig.terminal.waitAsync("m59 word0").0, "the newest one is the thread's preview")
+        try await rig.terminal.pressAsync("Enter")
+        #expect(await rig.terminal.waitAsync("word159").0, "the conversation opens at its end")
+        try await rig.terminal.pressAsync("g")  // to the oldest message: everything else is below
+
+        @Sendable func hintRow(_ screen: String) -> (count: Int, row: Int)? {
+            let rows = screen.components(separatedBy: "\n")
+            for (index, row) in rows.enumerated() where row.contains("↓") {
+                let trimmed = row.trimmingCharacters(in: .whitespaces)
+                guard trimmed.hasPrefix("↓ "), trimmed.hasSuffix(" more") else { return nil }
+                guard let n = Int(trimmed.dropFirst(2).dropLast(5)) else { return nil }
+                return (n, index)
+            }
+            return nil
+        }
+        for (width, height) in [(40, 16), (24, 12)] {
+            try await rig.terminal.resizeAsync(width: width, height: height)
+            let (ok, screen) = await rig.terminal.waitAsync { screen in
+                guard let hint = hintRow(screen) else { return false }
+                return hint.count >= 1000 && (width < 40 || screen.contains("m0 word0"))
+            }
+            #expect(ok, "at \(width) columns the hint row holds the whole hint and nothing else:\n\(screen)")
+            if let hint = hintRow(screen) {
+                let rows = screen.components(separatedBy: "\n")
+                #expect(hint.row > 0 && rows[hint.row - 1].contains("word"), "a message row right above it, intact:\n\(screen)")
+            }
+        }
+        try await rig.stop()
     }
 }

@@ -16,11 +16,12 @@ struct DaemonProcessTests {
         let port: Int
         let dataDir: String
 
-        init(redisURL: String, dataDir: String, extraEnv: [String: String] = [:]) throws {
-            port = try freeTCPPort()
+        /// `port`: the listener's port (a restart keeps its webhook URL); a free one when nil.
+        init(redisURL: String, dataDir: String, extraEnv: [String: String] = [:], port: Int? = nil) throws {
+            if let port { self.port = port } else { self.port = try freeTCPPort() }
             self.dataDir = dataDir
             process.executableURL = URL(fileURLWithPath: try #require(dmdeskExecutable()))
-            process.arguments = ["--daemon", "--port", String(port), "--data-dir", dataDir, "--log-level", "info"]
+            process.arguments = ["--daemon", "--port", String(self.port), "--data-dir", dataDir, "--log-level", "info"]
             process.currentDirectoryURL = URL(fileURLWithPath: dataDir)
             var env = [
                 "HOME": dataDir, "PATH": "/usr/bin:/bin", "INSTAGRAM_APP_SECRET": WebhookFixture.appSecret,

@@ -29,10 +29,10 @@ struct ReplyRig {
     /// Runs `body` with a fresh rig and always shuts it down.
     static func with(
         env extra: [String: String] = [:], dataDir: String? = nil, prepare: ((String) throws -> Void)? = nil,
-        _ body: (ReplyRig) async throws -> Void
+        fakeLatency: Duration = .zero, _ body: (ReplyRig) async throws -> Void
     ) async throws {
         try await withRedis { redis in
-            let fake = FakeGraphAPI(expectedToken: token)
+            let fake = FakeGraphAPI(expectedToken: token, latency: fakeLatency)
             try await fake.start()
             let dir = try dataDir ?? makeTempDirectory(prefix: "dmdesk-replies")
             try prepare?(dir)
@@ -91,7 +91,7 @@ struct ReplyRig {
     func waitIdle(timeout: Double = 20) async throws {
         let ok = await eventually(timeout: timeout) {
             (try? d.count("SELECT COUNT(*) FROM messages WHERE status IN ('pending','processing')")) == 0
-                && (try? d.count("SELECT COUNT(*) FROM outbound_messages WHERE status = 'pending'")) == 0
+                && (try? d.count("SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')")) == 0
         }
         #expect(ok, "the daemon did not settle")
     }

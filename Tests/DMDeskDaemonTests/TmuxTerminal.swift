@@ -1,5 +1,6 @@
 import DMDeskTesting
 import Foundation
+import Synchronization
 
 /// A real terminal for console tests: a private tmux server running one program in a window of a given size.
 final class TmuxTerminal: @unchecked Sendable {
@@ -8,15 +9,57 @@ final class TmuxTerminal: @unchecked Sendable {
 
     static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/bin/tmux") }
 
+    /// The tmux server and the program in its pane, killed by `close()` — or at exit, for a terminal a test
+    /// still held when the process ended (its deinit never runs then).
+    private let processes: [pid_t]
+
     init(command: String, width: Int = 100, height: Int = 30, environment: [String: String] = [:]) throws {
         var env = environment
         env["LANG"] = env["LANG"] ?? "C.UTF-8"
         let exports = env.map { "export \($0.key)='\($0.value)';" }.joined(separator: " ")
-        try tmux(["new-session", "-d", "-s", session, "-x", String(width), "-y", String(height), "\(exports) \(command); sleep 600"])
+        // The pane's shell, the program and the `sleep` that keeps the last screen readable share one process
+        // group, so killing the group ends them all.
+        try spawnAndWait(
+            ["/usr/bin/tmux", "-L", socketName, "-f", "/dev/null", "new-session", "-d", "-s", session, "-x", String(width),
+             "-y", String(height), "\(exports) \(command); sleep 600"], captureOutput: false)
+        let pids = try spawnAndWait(
+            ["/usr/bin/tmux", "-L", socketName, "-f", "/dev/null", "display-message", "-p", "-t", session, "#{pid} #{pane_pid}"],
+            captureOutput: true)
+        processes = pids.split(whereSeparator: \.isWhitespace).compactMap { pid_t($0) }
+        Self.registerForExit(processes)
         try tmux(["set-option", "-t", session, "status", "off"])
     }
 
-    deinit { try? tmux(["kill-server"]) }
+    deinit { close() }
+
+    /// Ends the program and the tmux server; safe to call more than once.
+    func close() {
+        try? tmux(["kill-server"])
+        Self.kill(processes)
+        Self.live.withLock { $0.subtract(processes) }
+    }
+
+    private static let live = Mutex<Set<pid_t>>([])
+
+    private static func registerForExit(_ pids: [pid_t]) {
+        let first = live.withLock { set -> Bool in
+            defer { set.formUnion(pids) }
+            return set.isEmpty && !exitHookInstalled
+        }
+        if first {
+            exitHookInstalled = true
+            atexit { TmuxTerminal.kill(Array(TmuxTerminal.live.withLock { $0 })) }
+        }
+    }
+
+    nonisolated(unsafe) private static var exitHookInstalled = false
+
+    private static func kill(_ pids: [pid_t]) {
+        for pid in pids where pid > 0 {
+            _ = Glibc.kill(-pid, SIGKILL)  // the pane's process group
+            _ = Glibc.kill(pid, SIGKILL)
+        }
+    }
 
     /// Runs tmux with posix_spawn + waitpid: Foundation's Process does not notice a tmux client exiting once
     /// it has forked a server. Only capture-pane's output is read (a server keeps inherited descriptors open).

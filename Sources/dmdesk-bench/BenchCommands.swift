@@ -1,17 +1,27 @@
 import ArgumentParser
 import DMDeskCore
 import DMDeskStore
-import DMDeskTesting
+import DMDeskDemo
 import Foundation
 import Hummingbird
 import Logging
 import NIOCore
 
-/// Hidden helpers for scripts/bench-*: a no-op HTTP reference server and signed-body generation.
-struct BenchCommand: AsyncParsableCommand {
+/// The tools scripts/bench-* drive; not part of what `dmdesk` ships.
+@main
+struct DMDeskBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Benchmark helpers (used by scripts/bench-*).", shouldDisplay: false,
-        subcommands: [BenchBodiesCommand.self, BenchNoopServerCommand.self, BenchStoreIngestCommand.self])
+        commandName: "dmdesk-bench", abstract: "Benchmark tools for scripts/bench-ingest, bench-replies and bench-console.",
+        subcommands: [
+            BenchBodiesCommand.self, BenchNoopServerCommand.self, BenchStoreIngestCommand.self, BenchRepliesCommand.self,
+            BenchConsoleToolsCommand.self,
+        ])
+}
+
+/// Ends the tool with a message on stderr and exit status 1.
+func fail(_ message: String) -> Never {
+    FileHandle.standardError.write(Data("dmdesk-bench: \(message)\n".utf8))
+    exit(1)
 }
 
 /// Writes `count` distinct, correctly signed webhook deliveries, one a line: `sha256=<hex>` TAB `<body>`.
@@ -19,7 +29,7 @@ struct BenchCommand: AsyncParsableCommand {
 /// has no raw newlines, so a line is exactly one request.
 struct BenchBodiesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bodies", abstract: "Generate signed webhook bodies for wrk.", shouldDisplay: false)
+        commandName: "bodies", abstract: "Generate signed webhook bodies for wrk.")
 
     @Option(help: "How many bodies.") var count: Int = 200_000
     @Option(help: "The app secret to sign with (INSTAGRAM_APP_SECRET of the daemon under test).") var secret: String
@@ -65,7 +75,7 @@ struct BenchBodiesCommand: ParsableCommand {
 /// POST with 200 `EVENT_RECEIVED` after reading the whole body — no signature check, no parsing, no storage.
 struct BenchNoopServerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "noop-server", abstract: "A no-op HTTP server for benchmark reference.", shouldDisplay: false)
+        commandName: "noop-server", abstract: "A no-op HTTP server for benchmark reference.")
 
     @Option(help: "Port to listen on (0: any free port, printed on stdout).") var port: Int = 0
     @Option(help: "Address to listen on.") var host: String = "127.0.0.1"
@@ -124,7 +134,7 @@ struct BenchNoopServerCommand: AsyncParsableCommand {
 /// prints wall time and this thread's CPU time per delivery. For comparing changes to Ingest/Store/RedisContext.
 struct BenchStoreIngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "store-ingest", abstract: "Time Store.ingest (+ Redis push) alone.", shouldDisplay: false)
+        commandName: "store-ingest", abstract: "Time Store.ingest (+ Redis push) alone.")
 
     @Option(help: "How many deliveries.") var count: Int = 50_000
     @Option(help: "Deliveries per transaction.") var batch: Int = 32

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import DMDeskCore
 import Foundation
 import Hummingbird
@@ -45,6 +46,45 @@ public final class FakeGraphAPI: Sendable {
         var nextMessageNumber = 1
         /// Conversations API answers by user id: messages newest first, as Meta returns them.
         var conversations: [String: [JSONValue]] = [:]
+        var echoes: EchoDelivery?
+        /// Accepted texts are added to the recipient's conversation, as Meta's Conversations API shows them.
+        var recordsConversations = true
+        /// The next this many accepted texts are answered with a 500 although they were accepted (and echoed).
+        var lostAnswers = 0
+        var echoesDelivered = 0
+        var stopped = false
+    }
+
+    /// `is_echo` webhooks for the texts the stand-in accepts, as Meta sends them for every message an app sends:
+    /// signed with the app secret and POSTed to the daemon's webhook, carrying the `message_id` the send returned.
+    public struct EchoDelivery: Sendable {
+        public var webhookURL: String
+        public var appSecret: String
+        /// The business account: the echo's sender and its entry id.
+        public var accountId: String
+        /// Pause after answering the send before the echo goes out.
+        public var delay: Duration
+        /// Deliver the echo, and wait for the daemon's 200, before answering the send: the race in which the echo is
+        /// stored before the sender hears back.
+        public var beforeAnswer: Bool
+        /// A delivery the daemon does not answer 200 is tried again every `retryInterval` for this long, as Meta
+        /// retries webhooks (for hours, there).
+        public var retryFor: Duration
+        public var retryInterval: Duration
+
+        public init(
+            webhookURL: String, appSecret: String, accountId: String = WebhookBuilder.accountId,
+            delay: Duration = .milliseconds(50), beforeAnswer: Bool = false, retryFor: Duration = .seconds(120),
+            retryInterval: Duration = .milliseconds(250)
+        ) {
+            self.webhookURL = webhookURL
+            self.appSecret = appSecret
+            self.accountId = accountId
+            self.delay = delay
+            self.beforeAnswer = beforeAnswer
+            self.retryFor = retryFor
+            self.retryInterval = retryInterval
+        }
     }
 
     /// Meta's own limit for `message.text`, in UTF-8 bytes.
@@ -80,7 +120,8 @@ public final class FakeGraphAPI: Sendable {
     /// Calling it again while running returns the same URL.
     @discardableResult
     public func start() async throws -> String {
-        Self.baseURL(
+        state.withLock { $0.stopped = false }
+        return Self.baseURL(
             port: try await server.start { [weak self] request in
                 guard let self else { return Response(status: .serviceUnavailable) }
                 return try await self.respond(to: request)
@@ -89,6 +130,7 @@ public final class FakeGraphAPI: Sendable {
 
     /// Stops the server and waits until it has closed its socket. Recorded requests are kept.
     public func stop() async {
+        state.withLock { $0.stopped = true }  // echoes still being retried give up
         await server.stop()
     }
 
@@ -164,6 +206,25 @@ public final class FakeGraphAPI: Sendable {
         state.withLock { $0.conversations[igsid] = items.reversed() }
     }
 
+    /// From now on every accepted text is echoed to `delivery.webhookURL` (nil: no echoes, the default).
+    public func deliverEchoes(_ delivery: EchoDelivery?) {
+        state.withLock { $0.echoes = delivery }
+    }
+
+    /// Whether accepted texts show in the Conversations API (on by default, as with Meta).
+    public func recordSentMessagesInConversations(_ on: Bool) {
+        state.withLock { $0.recordsConversations = on }
+    }
+
+    /// The next `count` texts are accepted (recorded, echoed, in the conversation) but answered with a retryable
+    /// 500, as when Meta's answer is lost after it took the message.
+    public func loseAnswersAfterAccepting(_ count: Int) {
+        state.withLock { $0.lostAnswers += max(0, count) }
+    }
+
+    /// Echo webhooks the daemon answered 200.
+    public var echoesDelivered: Int { state.withLock { $0.echoesDelivered } }
+
     /// Forgets requests, sent messages and queued failures; profiles and the server stay.
     public func reset() {
         state.withLock { state in
@@ -220,7 +281,9 @@ public final class FakeGraphAPI: Sendable {
 
         switch (request.method, segments.count) {
         case (.post, 2) where segments == ["me", "messages"]:
-            return instagramSend(json)
+            let (response, accepted) = instagramSend(json)
+            guard let accepted else { return response }
+            return await answerAccepted(accepted, response: response)
         case (.get, 2) where segments == ["me", "conversations"]:
             let user = URLComponents(string: "http://x/?" + (request.uri.query ?? ""))?.queryItems?
                 .first(where: { $0.name == "user_id" })?.value ?? ""
@@ -238,47 +301,124 @@ public final class FakeGraphAPI: Sendable {
         }
     }
 
-    /// POST /me/messages: a text message or a sender action (react, unreact, typing, seen).
-    private func instagramSend(_ body: JSONValue?) -> Response {
+    /// A text the stand-in took: what its echo and its conversation entry need.
+    struct AcceptedText: Sendable {
+        var recipient: String
+        var text: String
+        var messageId: String
+        var at: Date
+        var echo: EchoDelivery?
+        var loseAnswer: Bool
+    }
+
+    /// POST /me/messages: a text message or a sender action (react, unreact, typing, seen). A text that is taken
+    /// comes back with what its echo needs.
+    private func instagramSend(_ body: JSONValue?) -> (Response, AcceptedText?) {
         guard let body, let recipient = body["recipient"]?["id"]?.idString, !recipient.isEmpty else {
-            return Self.invalidParameter("param recipient[id] must be non-empty.")
+            return (Self.invalidParameter("param recipient[id] must be non-empty."), nil)
         }
         let text = body["message"]?["text"]?.stringValue
         let action = body["sender_action"]?.stringValue
         switch (text, action) {
         case (let text?, nil):
-            if text.isEmpty { return Self.invalidParameter("param message[text] must be non-empty.") }
+            if text.isEmpty { return (Self.invalidParameter("param message[text] must be non-empty."), nil) }
             if text.utf8.count > Self.maxTextBytes {
-                return Self.invalidParameter("Length of param message[text] must be less than or equal to 1000")
+                return (Self.invalidParameter("Length of param message[text] must be less than or equal to 1000"), nil)
             }
-            let number = state.withLock { state in
+            let now = Date()
+            let accepted = state.withLock { state -> AcceptedText in
                 state.instagramMessages.append(body)
                 defer { state.nextMessageNumber += 1 }
-                return state.nextMessageNumber
+                let messageId = "m_fake_\(state.nextMessageNumber)"
+                if state.recordsConversations {
+                    let business = state.echoes?.accountId ?? WebhookBuilder.accountId
+                    let entry: JSONValue = [
+                        "id": .string(messageId), "message": .string(text), "created_time": .string(Self.metaTime(now)),
+                        "from": ["id": .string(business)],
+                    ]
+                    state.conversations[recipient, default: []].insert(entry, at: 0)
+                }
+                let lose = state.lostAnswers > 0
+                if lose { state.lostAnswers -= 1 }
+                return AcceptedText(recipient: recipient, text: text, messageId: messageId, at: now, echo: state.echoes, loseAnswer: lose)
             }
-            return Self.sendAnswer(recipient: recipient, messageId: "m_fake_\(number)")
+            return (Self.sendAnswer(recipient: recipient, messageId: accepted.messageId), accepted)
         case (nil, let action?):
             switch action {
             case "react":
                 guard body["payload"]?["message_id"]?.stringValue != nil,
                     body["payload"]?["reaction"]?.stringValue != nil
-                else { return Self.invalidParameter("param payload must have message_id and reaction.") }
+                else { return (Self.invalidParameter("param payload must have message_id and reaction."), nil) }
             case "unreact":
                 guard body["payload"]?["message_id"]?.stringValue != nil else {
-                    return Self.invalidParameter("param payload[message_id] must be non-empty.")
+                    return (Self.invalidParameter("param payload[message_id] must be non-empty."), nil)
                 }
             case "typing_on", "typing_off", "mark_seen":
                 break
             default:
-                return Self.invalidParameter("param sender_action must be one of {react, unreact, typing_on, typing_off, mark_seen}.")
+                return (Self.invalidParameter("param sender_action must be one of {react, unreact, typing_on, typing_off, mark_seen}."), nil)
             }
             state.withLock { $0.instagramMessages.append(body) }
-            return Self.json(["recipient_id": .string(recipient)])
+            return (Self.json(["recipient_id": .string(recipient)]), nil)
         case (nil, nil):
-            return Self.invalidParameter("param message or sender_action must be provided.")
+            return (Self.invalidParameter("param message or sender_action must be provided."), nil)
         case (_?, _?):
-            return Self.invalidParameter("param message and sender_action cannot be sent together.")
+            return (Self.invalidParameter("param message and sender_action cannot be sent together."), nil)
         }
+    }
+
+    /// The answer to a text that was taken, with its echo before or after it as configured.
+    private func answerAccepted(_ accepted: AcceptedText, response: Response) async -> Response {
+        let answer = accepted.loseAnswer
+            ? Self.metaError(status: 500, code: 1, message: "An unknown error occurred", type: "OAuthException") : response
+        guard let echo = accepted.echo else { return answer }
+        if echo.beforeAnswer {
+            await deliverEcho(accepted, echo)
+        } else {
+            Task.detached { [self] in
+                try? await Task.sleep(for: echo.delay)
+                await self.deliverEcho(accepted, echo)
+            }
+        }
+        return answer
+    }
+
+    /// Meta's echo shape (`Tests/Fixtures/webhooks/echo.json`), signed, retried until answered 200 or given up.
+    private func deliverEcho(_ accepted: AcceptedText, _ echo: EchoDelivery) async {
+        let body = WebhookBuilder.envelope(account: echo.accountId, items: [
+            [
+                "sender": ["id": .string(echo.accountId)], "recipient": ["id": .string(accepted.recipient)],
+                "timestamp": .number(Double(Int64(accepted.at.timeIntervalSince1970 * 1000))),
+                "message": ["mid": .string(accepted.messageId), "text": .string(accepted.text), "is_echo": true],
+            ]
+        ])
+        var request = HTTPClientRequest(url: echo.webhookURL)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "X-Hub-Signature-256", value: WebhookBuilder.sign(body, secret: echo.appSecret))
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let giveUp = ContinuousClock.now + echo.retryFor
+        while true {
+            if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)) {
+                _ = try? await response.body.collect(upTo: 1 << 16)
+                if response.status == .ok {
+                    state.withLock { $0.echoesDelivered += 1 }
+                    return
+                }
+            }
+            if ContinuousClock.now >= giveUp || state.withLock({ $0.stopped }) { return }
+            try? await Task.sleep(for: echo.retryInterval)
+        }
+    }
+
+    /// Meta's `created_time` format, e.g. "2024-11-21T12:00:03+0000" (whole seconds).
+    static func metaTime(_ date: Date) -> String {
+        // Cheap (every accepted text is stamped): no DateFormatter.
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(t.tm_year + 1900)-\(two(t.tm_mon + 1))-\(two(t.tm_mday))T\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec))+0000"
     }
 
     /// GET /{igsid}?fields=…: the profile, with a made-up but stable username for ids nobody configured.

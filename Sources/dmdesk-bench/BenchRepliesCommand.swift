@@ -2,7 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DMDeskCore
 import DMDeskStore
-import DMDeskTesting
+import DMDeskDemo
 import Foundation
 import NIOCore
 import Synchronization
@@ -12,8 +12,7 @@ import Synchronization
 /// for the bot's answer before the next. Checks that every customer got exactly its answers, in order, once.
 struct BenchRepliesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-replies-fake-graph", abstract: "Reply benchmark driver with a Graph API stand-in.",
-        shouldDisplay: false)
+        commandName: "replies-driver", abstract: "Reply benchmark driver with a Graph API stand-in.")
 
     @Option(help: "Port for the Graph API stand-in (0: any free port).") var port: Int = 0
     @Option(help: "Write the stand-in's Instagram base URL to this file once it listens.") var readyFile: String

@@ -1,7 +1,7 @@
 import ArgumentParser
 import DMDeskCore
 import DMDeskStore
-import DMDeskTesting
+import DMDeskDemo
 import Foundation
 import GRDB
 import Glibc
@@ -11,8 +11,7 @@ import Glibc
 /// screen poll is a pipe round trip rather than a fork+exec of `tmux capture-pane`.
 struct BenchConsoleToolsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench-console-tools", abstract: "Console benchmark helpers (used by scripts/bench-console).",
-        shouldDisplay: false,
+        commandName: "console", abstract: "Console benchmark helpers (used by scripts/bench-console).",
         subcommands: [BenchPopulateCommand.self, BenchFirstFrameCommand.self, BenchLatencyCommand.self])
 }
 

@@ -1,0 +1,62 @@
+import DMDeskCore
+import Foundation
+import GRDB
+
+extension Store {
+    /// How far the time Meta puts on an echo may precede the time we marked the row `sending` (our clock) and
+    /// still be that row's echo: clock skew between the two machines, and Meta's whole-second `created_time`.
+    public static let echoClockSkewMillis: EpochMillis = 5_000
+
+    /// An echo whose mid we do not know may still be of a message we sent: its result is not recorded yet (the echo
+    /// came before the Send API's answer was written), or its daemon died during the call. The recipient's oldest
+    /// in-flight text with the same words, marked `sending` no later than the echo (give or take the skew), is
+    /// that message: it becomes `sent` with the echo's mid, its conversation line follows, and nothing else
+    /// happens — no operator line, no takeover. Failing that, a row recorded `failed` after the echo's time (its
+    /// last attempt timed out after Meta had taken it) is proven sent the same way. Returns the events, or nil when
+    /// no row matches.
+    static func matchEchoToInFlightSend(
+        _ db: Database, recipient: String, text: String?, at: EpochMillis, mid: String
+    ) throws -> [JournalEvent]? {
+        guard let text, !text.isEmpty, !recipient.isEmpty else { return nil }
+        let skew = echoClockSkewMillis
+        let id = try Int64.fetchOne(
+            db.cachedStatement(
+                sql: """
+                    SELECT id FROM outbound_messages
+                    WHERE recipient = ?1 AND status = 'sending' AND channel = 'instagram' AND kind <> 'reaction'
+                      AND text = ?2 AND sending_at <= ?3
+                    ORDER BY id LIMIT 1
+                    """),
+            arguments: [recipient, text, at + skew])
+            ?? Int64.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT id FROM outbound_messages
+                        WHERE recipient = ?1 AND status = 'failed' AND channel = 'instagram' AND kind <> 'reaction'
+                          AND text = ?2 AND sending_at <= ?3 AND updated_at >= ?4
+                        ORDER BY id LIMIT 1
+                        """),
+                arguments: [recipient, text, at + skew, at - skew])
+        guard let id else { return nil }
+        return try provenSent(id: id, remoteId: mid, db: db)?.events
+    }
+
+    /// Which of these Instagram message ids are already ours (a row's remote id or a stored message), in one read:
+    /// proof from the Conversations API never reuses a message already accounted for.
+    public func knownMessageIds(_ ids: [String]) throws -> Set<String> {
+        guard !ids.isEmpty else { return [] }
+        return try pool.read { db in
+            let list = JSONValue.array(ids.map { .string($0) }).compactString
+            return Set(
+                try String.fetchAll(
+                    db,
+                    sql: """
+                        SELECT j.value FROM json_each(?1) j
+                        WHERE EXISTS(SELECT 1 FROM outbound_messages o WHERE o.remote_message_id = j.value)
+                           OR EXISTS(SELECT 1 FROM messages m WHERE m.mid = j.value)
+                           OR EXISTS(SELECT 1 FROM messages m WHERE m.remote_mid = j.value)
+                        """,
+                    arguments: [list]))
+        }
+    }
+}
