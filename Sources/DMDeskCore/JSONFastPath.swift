@@ -1,7 +1,10 @@
 import Foundation
 
-// Direct JSON for the hot paths: building a JSONValue from a view without encoding and re-parsing it, and
-// writing compact, key-sorted JSON bytes identical to `JSONEncoder.compact`'s.
+// The one JSON writer: every JSONValue the daemon writes (journal rows, socket lines, Redis context entries, outbox
+// payloads) goes through `write`, with one set of rules, the bytes `JSONEncoder.compact` writes: keys sorted,
+// slashes unescaped, control characters as \b \t \n \f \r or \u00xx, other characters (U+2028 included) as they
+// are, integral numbers below 9e15 as integers, others as Swift prints a Double. Also: building a JSONValue from a
+// view without encoding and re-parsing it.
 
 extension JSONValue {
     /// What `JSONValue.from(view)` returns: the synthesized Codable keys, nil optionals left out.
@@ -40,12 +43,21 @@ extension JSONValue {
         self = .object(o)
     }
 
-    /// The bytes `encodedString()` (JSONEncoder.compact) produces, written directly: the hot paths (journal
-    /// payloads, socket lines) skip Foundation's encoder.
-    public var compactString: String {
+    /// Compact, key-sorted JSON text.
+    public var compactString: String { String(decoding: compactBytes, as: UTF8.self) }
+
+    public var compactBytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         Self.write(self, to: &out)
+        return out
+    }
+
+    /// `s` as a JSON string literal, quotes included.
+    public static func quote(_ s: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(s.utf8.count + 2)
+        writeString(s, to: &out)
         return String(decoding: out, as: UTF8.self)
     }
 
@@ -56,8 +68,13 @@ extension JSONValue {
         case .number(let n):
             if n.rounded() == n && abs(n) < 9.0e15 {
                 out.append(contentsOf: String(Int64(n)).utf8)
+            } else if n.isFinite {
+                // What JSONEncoder writes: Swift's shortest round-trip form, without a trailing ".0".
+                var text = "\(n)"
+                if text.hasSuffix(".0") { text.removeLast(2) }
+                out.append(contentsOf: text.utf8)
             } else {
-                out.append(contentsOf: JSONValue.number(n).encoded())  // JSONEncoder's own Double formatting
+                out.append(contentsOf: "null".utf8)  // JSON has no NaN or infinity; JSONReader never yields them
             }
         case .string(let s): writeString(s, to: &out)
         case .array(let items):
