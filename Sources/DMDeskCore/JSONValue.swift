@@ -74,13 +74,10 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         try JSONReader.parse(Array(bytes))
     }
 
-    public func encoded() -> Data {
-        (try? JSONEncoder.compact.encode(self)) ?? Data("null".utf8)
-    }
+    /// Compact, key-sorted JSON (see JSONFastPath.swift for the one set of writing rules).
+    public func encoded() -> Data { Data(compactBytes) }
 
-    public func encodedString() -> String {
-        String(decoding: encoded(), as: UTF8.self)
-    }
+    public func encodedString() -> String { compactString }
 }
 
 extension JSONValue: Codable {

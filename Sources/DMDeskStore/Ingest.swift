@@ -160,9 +160,9 @@ extension Store {
         let view = MessageView(
             id: mid, thread: thread, mid: mid, direction: .inbound, author: .customer, text: text, attachments: attachmentList,
             timestamp: event.timestamp, error: unsupported ? "unsupported message type" : nil, replyToStory: replyToStory)
-        outcome.events.append(try journal(db, type: EventType.messageReceived, thread: thread, json: JSONValue(view)))
+        outcome.events.append(try journal(db, type: EventType.messageReceived, thread: thread, data: JSONValue(view)))
         if let summary = try threadSummary(db, id: thread) {
-            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, json: JSONValue(summary)))
+            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: JSONValue(summary)))
         }
         return true
     }
@@ -227,9 +227,9 @@ extension Store {
             outcome.context.append(ContextTurn(customer: thread, role: .assistant, text: text))
         }
         let view = try MessageRecord.fetchOne(db, key: m.mid)!.view
-        outcome.events.append(try journal(db, type: EventType.messageSent, thread: thread, json: JSONValue(view)))
+        outcome.events.append(try journal(db, type: EventType.messageSent, thread: thread, data: JSONValue(view)))
         if let summary = try threadSummary(db, id: thread) {
-            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, json: JSONValue(summary)))
+            outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: JSONValue(summary)))
         }
     }
 
@@ -282,23 +282,5 @@ extension Store {
         outcome.events.append(
             try journal(db, type: EventType.read, thread: thread,
                         data: ["mid": mid.map { .string($0) } ?? .null, "watermark": .number(Double(upTo))]))
-    }
-}
-
-// MARK: - journal payloads without JSONEncoder round trips
-//
-// Ingest journals two events per new message. Building their JSONValue with `.from(_:)` (JSONEncoder, then
-// JSONDecoder) and then serialising it again with JSONEncoder cost most of the writer thread's time under load.
-// These build the same JSONValue directly and write the same bytes JSONEncoder.compact writes (keys sorted,
-// slashes unescaped, control characters as \b \t \n \f \r or \u00xx, integral numbers as integers).
-
-extension Store {
-    /// `journal(_:type:thread:data:at:)` with the payload serialised by `JSONValue.compactString`.
-    static func journal(_ db: Database, type: String, thread: String?, json data: JSONValue, at: EpochMillis = nowMillis())
-        throws -> JournalEvent
-    {
-        try db.cachedStatement(sql: "INSERT INTO events(type, thread_id, payload, at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [type, thread, data.compactString, at])
-        return JournalEvent(seq: db.lastInsertedRowID, type: type, thread: thread, data: data, at: at)
     }
 }

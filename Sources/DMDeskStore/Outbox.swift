@@ -156,12 +156,12 @@ extension Store {
                 id: mid, thread: thread, mid: nil, direction: .outbound, author: draft.author, text: draft.text,
                 attachments: [], timestamp: now, delivery: .pending, error: nil, reactions: [], replyToStory: nil,
                 deleted: false, edited: false, outboundId: id)
-            events.append(try Self.journal(db, type: EventType.messageSent, thread: thread, json: JSONValue(view)))
+            events.append(try Self.journal(db, type: EventType.messageSent, thread: thread, data: JSONValue(view)))
             if let summary = summaryRow.map(Self.summary) {
-                events.append(try Self.journal(db, type: EventType.threadUpdated, thread: thread, json: JSONValue(summary)))
+                events.append(try Self.journal(db, type: EventType.threadUpdated, thread: thread, data: JSONValue(summary)))
             }
         }
-        events.append(try Self.journal(db, type: EventType.outboundUpdated, thread: draft.thread, json: JSONValue(record.view)))
+        events.append(try Self.journal(db, type: EventType.outboundUpdated, thread: draft.thread, data: JSONValue(record.view)))
         return OutboxChange(record: record, events: events)
     }
 
@@ -318,18 +318,18 @@ extension Store {
                 arguments: [result.status.rawValue, result.error, result.remoteId, mid])
         {
             let message = messageRecord(messageRow)
-            events.append(try journal(db, type: EventType.messageUpdated, thread: message.thread_id, json: JSONValue(message.view)))
+            events.append(try journal(db, type: EventType.messageUpdated, thread: message.thread_id, data: JSONValue(message.view)))
         }
         if result.status == .sent, record.kind == OutboundKind.reaction.rawValue,
             let target = (try? JSONValue.parse(Data(record.payload.utf8)))?["mid"]?.stringValue,
             var message = try MessageRecord.fetchOne(db, sql: "SELECT * FROM messages WHERE mid = ?1 OR remote_mid = ?1", arguments: [target])
         {
             let reaction = (try? JSONValue.parse(Data(record.payload.utf8)))?["reaction"]?.stringValue
-            message.reactions = reaction.map { "[\(jsonString($0))]" }
+            message.reactions = reaction.map { "[\(JSONValue.quote($0))]" }
             try message.update(db)
             events.append(try journal(db, type: EventType.messageUpdated, thread: message.thread_id, data: .from(message.view)))
         }
-        events.append(try journal(db, type: EventType.outboundUpdated, thread: record.thread_id, json: JSONValue(record.view)))
+        events.append(try journal(db, type: EventType.outboundUpdated, thread: record.thread_id, data: JSONValue(record.view)))
         return OutboxChange(record: record, events: events)
     }
 

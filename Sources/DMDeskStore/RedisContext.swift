@@ -227,7 +227,7 @@ public final class RedisContextStore: @unchecked Sendable {
 
     /// `{"r":"u","t":"…"}` — the format the plan fixed for context entries.
     public static func entry(_ turn: ContextTurn) -> String {
-        "{\"r\":\"\(turn.role.rawValue)\",\"t\":" + jsonString(turn.text) + "}"
+        "{\"r\":\"\(turn.role.rawValue)\",\"t\":" + JSONValue.quote(turn.text) + "}"
     }
 
     /// Appends turns as RPUSH + LTRIM -20 -1 + EXPIRE 86400 per customer, all in one pipeline. Several turns of
@@ -327,23 +327,4 @@ public final class RedisContextStore: @unchecked Sendable {
             }
         }
     }
-}
-
-/// Encodes a string as a JSON string literal (quotes included).
-public func jsonString(_ s: String) -> String {
-    var out = "\""
-    out.reserveCapacity(s.utf8.count + 2)
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20 || scalar.value == 0x2028 || scalar.value == 0x2029:
-            out += String(format: "\\u%04x", scalar.value)
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

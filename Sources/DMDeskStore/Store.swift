@@ -161,11 +161,12 @@ public final class Store: Sendable {
 
     // MARK: - journal
 
-    /// Appends an event to the journal inside the caller's transaction and returns it with its `seq`.
+    /// Appends an event to the journal inside the caller's transaction and returns it with its `seq`. The payload
+    /// is written by JSONValue's one writer (JSONFastPath.swift), as socket lines and Redis entries are.
     public static func journal(_ db: Database, type: String, thread: String?, data: JSONValue, at: EpochMillis = nowMillis())
         throws -> JournalEvent
     {
-        let payload = data.encodedString()
+        let payload = data.compactString
         try db.cachedStatement(sql: "INSERT INTO events(type, thread_id, payload, at) VALUES (?, ?, ?, ?)")
             .execute(arguments: [type, thread, payload, at])
         return JournalEvent(seq: db.lastInsertedRowID, type: type, thread: thread, data: data, at: at)

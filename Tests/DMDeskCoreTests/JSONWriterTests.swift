@@ -38,3 +38,29 @@ struct JSONFastPathTests {
         }
     }
 }
+
+/// The one writer against Foundation's encoder, on generated values: the same bytes, whatever the strings and numbers.
+@Suite("JSONValue's writer equals JSONEncoder.compact")
+struct JSONWriterTests {
+    @Test("generated documents (escapes, controls, emoji, U+2028, big, tiny and negative numbers) write identically")
+    func generated() throws {
+        var rng = SplitMix64(seed: 0x3A17E)
+        for round in 0..<3000 {
+            var value = Generator.value(&rng, depth: Int.random(in: 0...8, using: &rng))
+            if round % 3 == 0 {
+                value = .array((0..<8).map { _ in .number(Double(bitPattern: rng.next())) }.filter { $0.doubleValue != nil })
+            }
+            let expected = String(decoding: try JSONEncoder.compact.encode(value), as: UTF8.self)
+            #expect(value.compactString == expected, "round \(round)")
+            #expect(try JSONValue.parse(Data(value.compactString.utf8)) == value, "round \(round): reads back")
+        }
+    }
+
+    @Test("a string literal alone is what the writer writes inside a document")
+    func quoting() throws {
+        for text in ["plain", "q\"uote\\", "\u{0}\u{8}\u{C}\u{1F}\u{7F}", "line\nbreak\r\t", "\u{2028}\u{2029}", "👨‍👩‍👧 ä /"] {
+            #expect("[" + JSONValue.quote(text) + "]" == JSONValue.array([.string(text)]).compactString)
+            #expect(try JSONValue.parse(Data(JSONValue.quote(text).utf8)) == .string(text))
+        }
+    }
+}

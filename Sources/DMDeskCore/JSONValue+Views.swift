@@ -1,7 +1,7 @@
 import Foundation
 
-// Direct JSON for the hot paths: building a JSONValue from a view without encoding and re-parsing it, and
-// writing compact, key-sorted JSON bytes identical to `JSONEncoder.compact`'s.
+// JSONValues built straight from the model types, without encoding and re-parsing them (the hot paths: journal
+// payloads and socket lines); each equals what `JSONValue.from(_:)` (JSONEncoder, then the reader) returns.
 
 extension JSONValue {
     /// What `JSONValue.from(view)` returns: the synthesized Codable keys, nil optionals left out.
@@ -38,66 +38,6 @@ extension JSONValue {
         if let lastAt = s.lastAt { o["lastAt"] = .number(Double(lastAt)) }
         if let lastInboundAt = s.lastInboundAt { o["lastInboundAt"] = .number(Double(lastInboundAt)) }
         self = .object(o)
-    }
-
-    /// The bytes `encodedString()` (JSONEncoder.compact) produces, written directly: the hot paths (journal
-    /// payloads, socket lines) skip Foundation's encoder.
-    public var compactString: String {
-        var out: [UInt8] = []
-        out.reserveCapacity(256)
-        Self.write(self, to: &out)
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    private static func write(_ value: JSONValue, to out: inout [UInt8]) {
-        switch value {
-        case .null: out.append(contentsOf: "null".utf8)
-        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
-        case .number(let n):
-            if n.rounded() == n && abs(n) < 9.0e15 {
-                out.append(contentsOf: String(Int64(n)).utf8)
-            } else {
-                out.append(contentsOf: JSONValue.number(n).encoded())  // JSONEncoder's own Double formatting
-            }
-        case .string(let s): writeString(s, to: &out)
-        case .array(let items):
-            out.append(UInt8(ascii: "["))
-            for (i, item) in items.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                write(item, to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let members):
-            out.append(UInt8(ascii: "{"))
-            for (i, key) in members.keys.sorted().enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                writeString(key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                write(members[key]!, to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
-        }
-    }
-
-    private static func writeString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        for byte in s.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-            case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-            case 0x08: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "b")])
-            case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-            case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-            case 0x0C: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "f")])
-            case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-            case 0x00..<0x20:
-                let hex: [UInt8] = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                        hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
-            default: out.append(byte)
-            }
-        }
-        out.append(UInt8(ascii: "\""))
     }
 }
 
