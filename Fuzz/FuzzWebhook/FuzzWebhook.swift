@@ -159,7 +159,8 @@ private func holdsNumberJSONDecoderCannotRead(_ body: [UInt8]) -> Bool {
 /// `compactString` (journal payloads, socket lines) must be byte-for-byte what `JSONEncoder.compact` writes.
 private func checkWritersAgree(_ value: JSONValue, what: String) {
     let direct = value.compactString
-    let encoder = value.encodedString()
+    // Foundation's encoder itself (`encodedString()` is the direct writer now).
+    let encoder = (try? JSONEncoder.compact.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "(encoder failed)"
     if !direct.utf8.elementsEqual(encoder.utf8) {
         finding("writers-differ", "\(what): compactString wrote \(clip(direct)) but JSONEncoder.compact wrote \(clip(encoder))")
     }
