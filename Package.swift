@@ -137,3 +137,22 @@ let package = Package(
         .testTarget(name: "DMDeskConsoleTests", dependencies: ["DMDeskConsole", "DMDeskCore", "DMDeskTesting"], swiftSettings: strict),
     ]
 )
+
+// libFuzzer targets (Fuzz/; run them with scripts/fuzz). Declared only when DMDESK_FUZZ=1, so a normal
+// `swift build` neither compiles nor links them and they can never end up in `dmdesk`. scripts/fuzz builds them in
+// .build-fuzz with `--sanitize=fuzzer --sanitize=address`; libFuzzer supplies `main` and calls each target's
+// `LLVMFuzzerTestOneInput`.
+if Context.environment["DMDESK_FUZZ"] == "1" {
+    let fuzzSettings = strict + [.unsafeFlags(["-parse-as-library"])]
+    package.targets += [
+        .executableTarget(
+            name: "FuzzWebhook", dependencies: ["DMDeskCore", "DMDeskConsole"], path: "Fuzz/FuzzWebhook",
+            swiftSettings: fuzzSettings),
+        .executableTarget(
+            name: "FuzzControlLine", dependencies: ["DMDeskControl", "DMDeskCore"], path: "Fuzz/FuzzControlLine",
+            swiftSettings: fuzzSettings),
+        .executableTarget(
+            name: "FuzzSanitizer", dependencies: ["DMDeskConsole"], path: "Fuzz/FuzzSanitizer",
+            swiftSettings: fuzzSettings),
+    ]
+}
