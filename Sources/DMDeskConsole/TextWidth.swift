@@ -120,12 +120,13 @@ public enum TextWidth {
     }
 
     private static func wrapParagraph(_ text: Substring, width: Int, into lines: inout [String]) {
+        let linesBefore = lines.count
         var line = ""
         var lineWidth = 0
         var lastSpaceInLine: String.Index? = nil  // index into `line` just after the last space
         for ch in text {
             let w = Self.width(of: ch)
-            if lineWidth + w > width {
+            if lineWidth + w > width && !line.isEmpty {
                 if ch == " " {  // a space at the break point is swallowed
                     lines.append(line)
                     line = ""; lineWidth = 0; lastSpaceInLine = nil
@@ -148,14 +149,18 @@ public enum TextWidth {
             if ch == " " { lastSpaceInLine = line.endIndex }
             // A long run after the last break could still overflow (a word wider than the line).
             while lineWidth > width {
-                let head = truncate(line, to: width, ellipsis: "")
+                // A character wider than the whole line (a CJK character at width 1) gets a line of its own,
+                // rather than none at all, which would loop for ever.
+                let fitted = truncate(line, to: width, ellipsis: "")
+                let head = fitted.isEmpty ? String(line.prefix(1)) : fitted
                 lines.append(head)
                 line = String(line.dropFirst(head.count))
                 lineWidth = Self.width(line)
                 lastSpaceInLine = nil
             }
         }
-        lines.append(line)
+        // The paragraph's last line; an empty one only if the paragraph itself is empty.
+        if !line.isEmpty || lines.count == linesBefore { lines.append(line) }
     }
 
     // MARK: - Drawing support

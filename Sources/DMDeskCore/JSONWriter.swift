@@ -49,7 +49,8 @@ extension JSONValue {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            for (i, key) in members.keys.sorted().enumerated() {
+            // By code point, as JSONEncoder sorts: String's `<` compares canonical equivalents (NFC) instead.
+            for (i, key) in members.keys.sorted(by: { $0.unicodeScalars.lexicographicallyPrecedes($1.unicodeScalars) }).enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 writeString(key, to: &out)
                 out.append(UInt8(ascii: ":"))

@@ -97,7 +97,11 @@ public struct ThreadSummary: Codable, Sendable, Equatable {
     /// Milliseconds left in Meta's 24-hour standard messaging window, or nil when it has closed.
     public func windowRemaining(now: EpochMillis = nowMillis()) -> EpochMillis? {
         guard let lastInboundAt else { return nil }
-        let left = lastInboundAt + 86_400_000 - now
+        // Overflow-safe: a timestamp from elsewhere (an old journal, a script) can be any Int64.
+        let (end, endOverflows) = lastInboundAt.addingReportingOverflow(86_400_000)
+        if endOverflows { return .max }
+        let (left, leftOverflows) = end.subtractingReportingOverflow(now)
+        if leftOverflows { return end > now ? .max : nil }
         return left > 0 ? left : nil
     }
 }

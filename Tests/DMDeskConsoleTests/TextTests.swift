@@ -37,6 +37,7 @@ import Testing
     }
 
     @Test func wrapping() {
+        #expect(TextWidth.wrap("中文", width: 1) == ["中", "文"], "a character wider than the line gets a line of its own")
         #expect(TextWidth.wrap("the quick brown fox", width: 10) == ["the quick", "brown fox"])
         #expect(TextWidth.wrap("line one\nline two", width: 20) == ["line one", "line two"])
         #expect(TextWidth.wrap("abcdefghij", width: 4) == ["abcd", "efgh", "ij"])

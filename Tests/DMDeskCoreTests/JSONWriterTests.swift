@@ -64,3 +64,25 @@ struct JSONWriterTests {
         }
     }
 }
+
+@Suite("Fuzz findings, kept fixed")
+struct FuzzFindingTests {
+    @Test("keys are sorted by code point, as JSONEncoder sorts them, also when they are not in composed form")
+    func decomposedKeys() throws {
+        let value: JSONValue = ["e\u{301}cho": 1, "écho": 2, "ecmo": 3, "f": 4]
+        #expect(value.compactString == String(decoding: try JSONEncoder.compact.encode(value), as: UTF8.self))
+    }
+
+    @Test("the 24-hour window never overflows, whatever the timestamps")
+    func windowArithmetic() {
+        func summary(_ at: EpochMillis?) -> ThreadSummary {
+            ThreadSummary(id: "t", username: nil, name: nil, mode: .auto, status: .open, unread: 0, awaitingOperator: false,
+                          lastText: nil, lastAt: nil, lastInboundAt: at, connected: false)
+        }
+        #expect(summary(.max).windowRemaining(now: 0) == .max)
+        #expect(summary(.min).windowRemaining(now: 1_732_000_000_000) == nil)
+        #expect(summary(9_223_372_036_854_775_000).windowRemaining(now: .min) == .max)
+        #expect(summary(1000).windowRemaining(now: 2000) == 86_399_000)
+        #expect(summary(nil).windowRemaining(now: 0) == nil)
+    }
+}
