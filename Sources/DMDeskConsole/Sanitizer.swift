@@ -14,7 +14,9 @@ public enum Sanitizer {
 
     public static func visible(_ text: String, newlines: Newlines = .keep) -> String {
         // Fast path: most messages are plain printable text.
-        if !text.unicodeScalars.contains(where: { needsEscaping($0) || (newlines == .space && $0 == "\n") }) {
+        if !text.unicodeScalars.contains(where: { needsEscaping($0) || (newlines == .space && $0 == "\n") }),
+            !startsALineWithAMark(text)
+        {
             return text
         }
         let scalars = Array(text.unicodeScalars)
@@ -22,6 +24,11 @@ public enum Sanitizer {
         var previousWasCR = false
         for (index, scalar) in scalars.enumerated() {
             defer { previousWasCR = scalar == "\r" }
+            if isOrphanMark(scalar), out.last == nil || out.last == "\n" {
+                // A combining mark with nothing to combine with would join whatever is drawn before it (a
+                // space, the column to its left): it gets the dotted circle Unicode shows marks on.
+                out.append("\u{25CC}")
+            }
             switch scalar.value {
             case 0x0A:
                 if previousWasCR { continue }  // CRLF already emitted as one break
@@ -53,6 +60,20 @@ public enum Sanitizer {
             }
         }
         return String(out)
+    }
+
+    /// A combining mark (not a joiner or a selector, which the other rules handle).
+    static func isOrphanMark(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.properties.isGraphemeExtend && !(0x200C...0x200D).contains(scalar.value)
+    }
+
+    static func startsALineWithAMark(_ text: String) -> Bool {
+        var atLineStart = true
+        for scalar in text.unicodeScalars {
+            if atLineStart && isOrphanMark(scalar) { return true }
+            atLineStart = scalar == "\n" || scalar == "\r"
+        }
+        return false
     }
 
     static func needsEscaping(_ scalar: Unicode.Scalar) -> Bool {

@@ -3,6 +3,16 @@ import Testing
 
 @Suite("Zero-width characters: shown, except where they join an emoji or spell a word")
 struct ZeroWidthTests {
+    @Test("a combining mark with nothing to combine with gets a dotted circle, so padding cannot absorb it")
+    func orphanCombiningMarks() {
+        #expect(Sanitizer.visible("\u{20E3}x") == "\u{25CC}\u{20E3}x")
+        #expect(Sanitizer.visible("ok\n\u{301}e") == "ok\n\u{25CC}\u{301}e")
+        #expect(Sanitizer.visible("e\u{301}") == "e\u{301}", "a mark on a letter is left alone")
+        // The fuzzer's case: right-aligned text that starts with a mark came out one column too wide.
+        let shown = Sanitizer.visible("\u{20E3}\u{FFFD}\u{FFFD}\u{7}")
+        #expect(TextWidth.width(TextWidth.fitRight(shown, to: 22)) == 22)
+    }
+
     @Test("ZWSP, ZWNJ, ZWJ, word joiner and BOM from customers are drawn as visible escapes", arguments: [
         ("ana\u{200B}k", "ana\\u{200b}k"),
         ("ana\u{200C}k", "ana\\u{200c}k"),
