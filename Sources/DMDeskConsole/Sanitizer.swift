@@ -48,12 +48,17 @@ public enum Sanitizer {
                 out.append(scalar)
             case 0x200C where ScriptJoiner.isBetweenLetters(scalars, at: index):
                 out.append(scalar)
+            case _ where Self.isPrependLetter(scalar) && (index + 1 == scalars.count || scalars[index + 1] == "\n"):
+                // A prepended letter combines with what follows it; at the end of a line that would be the padding.
+                out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
             case 0x80..<0xA0, 0x202A...0x202E, 0x2066...0x2069, 0x061C, 0x200E, 0x200F, 0xFFF9...0xFFFB, 0x2028, 0x2029,
-                 0x200B...0x200D, 0x2060...0x2064, 0xFEFF:
+                 0x200B...0x200D, 0x2060...0x2064, 0xFEFF, 0x0600...0x0605, 0x06DD, 0x070F, 0x0890...0x0891, 0x08E2,
+                 0x110BD, 0x110CD:
                 // C1 controls (0x9B is a one-byte CSI on some terminals), bidi embeddings/overrides/isolates
                 // (they reorder the rest of the row), Unicode line/paragraph separators, and zero-width
                 // characters: a stray joiner glues itself to whatever the terminal draws next (even on a later
-                // row), and invisible spaces make look-alike names.
+                // row), and invisible spaces make look-alike names. Also the prepended format characters (Arabic
+                // number signs …): invisible, and they join the character after them, padding included.
                 out.append(contentsOf: "\\u{\(String(scalar.value, radix: 16))}".unicodeScalars)
             default:
                 out.append(scalar)
@@ -65,6 +70,14 @@ public enum Sanitizer {
     /// A combining mark (not a joiner or a selector, which the other rules handle).
     static func isOrphanMark(_ scalar: Unicode.Scalar) -> Bool {
         scalar.properties.isGraphemeExtend && !(0x200C...0x200D).contains(scalar.value)
+    }
+
+    /// Letters of Grapheme_Cluster_Break=Prepend (the format ones are escaped everywhere).
+    static func isPrependLetter(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x0D4E, 0x111C2...0x111C3, 0x1193F, 0x11941, 0x11A3A, 0x11A84...0x11A89, 0x11D46, 0x11F02: return true
+        default: return false
+        }
     }
 
     static func startsALineWithAMark(_ text: String) -> Bool {
@@ -83,6 +96,11 @@ public enum Sanitizer {
         if v == 0x7F || (0x80..<0xA0).contains(v) { return true }
         if (0x2028...0x202E).contains(v) || (0x2066...0x2069).contains(v) { return true }
         if (0x200B...0x200D).contains(v) || (0x2060...0x2064).contains(v) || v == 0xFEFF { return true }
+        if (0x0600...0x0605).contains(v) || v == 0x06DD || v == 0x070F || v == 0x0890 || v == 0x0891 || v == 0x08E2
+            || v == 0x110BD || v == 0x110CD || isPrependLetter(scalar)
+        {
+            return true
+        }
         return v == 0x061C || v == 0x200E || v == 0x200F || (0xFFF9...0xFFFB).contains(v)
     }
 }

@@ -13,6 +13,14 @@ struct ZeroWidthTests {
         #expect(TextWidth.width(TextWidth.fitRight(shown, to: 22)) == 22)
     }
 
+    @Test("a prepended character cannot join the padding after it")
+    func prependedCharacters() {
+        #expect(Sanitizer.visible("\u{0600}12") == "\\u{600}12")
+        let shown = Sanitizer.visible("\u{4006E}\u{0}\u{0}\u{0}\u{08E2}")
+        #expect(TextWidth.width(TextWidth.fit(shown, to: 87)) == 87)
+        #expect(Sanitizer.visible("ab\u{0D4E}") == "ab\\u{d4e}" && Sanitizer.visible("\u{0D4E}ക") == "\u{0D4E}ക")
+    }
+
     @Test("ZWSP, ZWNJ, ZWJ, word joiner and BOM from customers are drawn as visible escapes", arguments: [
         ("ana\u{200B}k", "ana\\u{200b}k"),
         ("ana\u{200C}k", "ana\\u{200c}k"),
