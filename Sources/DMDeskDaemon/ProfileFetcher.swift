@@ -99,7 +99,7 @@ final class ProfileFetcher: Sendable {
     /// Stores the answers in one commit (each alone) and publishes their thread updates.
     private func save(_ fetched: [(id: String, profile: InstagramProfile)]) async {
         let results = await store.saveProfiles(
-            fetched.map { ProfileUpdate(id: $0.id, username: $0.profile.username, name: $0.profile.name, picture: $0.profile.profilePic) })
+            fetched.map { ($0.id, $0.profile.username, $0.profile.name, $0.profile.profilePic) })
         var events: [JournalEvent] = []
         var failures: [(String, any Error)] = []
         for ((id, _), result) in zip(fetched, results) {

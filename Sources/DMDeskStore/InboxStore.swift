@@ -331,14 +331,11 @@ public struct ThreadFilter: Sendable {
     public var search: String?
     public var limit: Int
     public init(mode: ThreadMode? = nil, status: ThreadStatus? = nil, unreadOnly: Bool = false, search: String? = nil, limit: Int = 50_000) {
-        self.mode = mode
-        self.status = status
-        self.unreadOnly = unreadOnly
-        self.search = search
-        self.limit = limit
+        (self.mode, self.status, self.unreadOnly, self.search, self.limit) = (mode, status, unreadOnly, search, limit)
     }
 }
 
+/// Rows in the store, for /health and the status bar.
 public struct StoreCounts: Sendable, Codable, Equatable {
     public var threads: Int
     public var messages: Int
@@ -349,18 +346,7 @@ public struct StoreCounts: Sendable, Codable, Equatable {
 }
 
 /// A fetched Instagram profile, for `saveProfiles`.
-public struct ProfileUpdate: Sendable {
-    public var id: String
-    public var username: String?
-    public var name: String?
-    public var picture: String?
-    public init(id: String, username: String?, name: String?, picture: String?) {
-        self.id = id
-        self.username = username
-        self.name = name
-        self.picture = picture
-    }
-}
+public typealias ProfileUpdate = (id: String, username: String?, name: String?, picture: String?)
 
 /// What marking a row in flight found.
 public enum SendingMark: Sendable {

@@ -2,9 +2,9 @@ import DMDeskCore
 import Foundation
 import GRDB
 
-// How the SQLite engine maps the records: GRDB's record protocols, every column read by its name. The records read
-// on the hot paths (a message, an outbox row, a thread's summary) decode their columns one by one; the others use
-// their Codable conformance, which is by name too. Fetch them with `Record.fetchOne/fetchAll(statement)` (or read a
+// How the SQLite engine maps the records: GRDB's record protocols, every column read by its name. The rows read
+// most often (an outbox row, a thread's summary) decode their columns one by one; the others use their Codable
+// conformance, which is by name too. Fetch them with `Record.fetchOne/fetchAll(statement)` (or read a
 // `Row` while a cursor is on it): that looks names up in the statement's own index, where a copied `Row` (from
 // `Row.fetchOne`) would compare every column name in turn. A value outside an enum's cases is a decoding error, never
 // a crash (the schema's CHECK constraints keep them out in the first place).
@@ -34,32 +34,6 @@ extension ThreadRecord: FetchableRecord, PersistableRecord {
 
 extension MessageRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "messages"
-
-    public init(row: Row) throws {
-        mid = try row.decode(forColumn: "mid")
-        thread_id = try row.decode(forColumn: "thread_id")
-        direction = try row.decode(forColumn: "direction")
-        author = try row.decode(forColumn: "author")
-        text = try row.decode(forColumn: "text")
-        attachments = try row.decode(forColumn: "attachments")
-        reply_to_mid = try row.decode(forColumn: "reply_to_mid")
-        reply_to_story = try row.decode(forColumn: "reply_to_story")
-        payload = try row.decode(forColumn: "payload")
-        timestamp = try row.decode(forColumn: "timestamp")
-        source = try row.decode(forColumn: "source")
-        status = try row.decode(forColumn: "status")
-        attempts = try row.decode(forColumn: "attempts")
-        next_attempt_at = try row.decode(forColumn: "next_attempt_at")
-        error = try row.decode(forColumn: "error")
-        reactions = try row.decode(forColumn: "reactions")
-        read = try row.decode(forColumn: "read")
-        deleted = try row.decode(forColumn: "deleted")
-        edited = try row.decode(forColumn: "edited")
-        outbound_id = try row.decode(forColumn: "outbound_id")
-        delivery = try row.decode(forColumn: "delivery")
-        remote_mid = try row.decode(forColumn: "remote_mid")
-        created_at = try row.decode(forColumn: "created_at")
-    }
 }
 
 extension OutboundRecord: FetchableRecord, MutablePersistableRecord {

@@ -139,26 +139,16 @@ public final class SQLiteStore: InboxStore, Sendable {
 
     /// One transaction on GRDB's writer, awaited; its outcome is reported to `writeHealth` under `path`.
     func write<T: Sendable>(_ path: WritePath, _ updates: @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            let value = try await pool.write(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
+        let outcome: Result<T, any Error>
+        do { outcome = .success(try await pool.write(updates)) } catch { outcome = .failure(error) }
+        return try reported(path, outcome)
     }
 
     /// `pool.writeWithoutTransaction`, awaited, its outcome reported to `writeHealth` under `path`.
     func writeWithoutTransaction<T: Sendable>(_ path: WritePath, _ updates: @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            let value = try await pool.writeWithoutTransaction(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
+        let outcome: Result<T, any Error>
+        do { outcome = .success(try await pool.writeWithoutTransaction(updates)) } catch { outcome = .failure(error) }
+        return try reported(path, outcome)
     }
 
     /// Writes many items in one transaction, each in its own savepoint (see `Database.eachInSavepoint`), awaited.
@@ -167,55 +157,53 @@ public final class SQLiteStore: InboxStore, Sendable {
         _ items: [Item], as path: WritePath, _ body: @escaping @Sendable (Item, Database) throws -> Output
     ) async -> [Result<Output, any Error>] {
         guard !items.isEmpty else { return [] }
-        let results: [Result<Output, any Error>]
-        do {
-            results = try await pool.writeWithoutTransaction { db in try db.eachInSavepoint(items, body) }
-        } catch {
-            writeHealth.record(path, thrown: error)
-            return items.map { _ in .failure(error) }
+        do { return reported(path, try await pool.writeWithoutTransaction { db in try db.eachInSavepoint(items, body) }) } catch {
+            return reported(path, failing: items.count, error)
         }
-        writeHealth.record(path, results)
-        return results
     }
 
     /// The synchronous twins of the helpers above, for `blocking` (the caller's thread waits; never async code).
     func readBlocking<T>(_ value: (Database) throws -> T) throws -> T { try pool.read(value) }
 
     func writeBlocking<T>(_ path: WritePath, _ updates: (Database) throws -> T) throws -> T {
-        do {
-            let value = try pool.write(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
+        try reported(path, Result { try pool.write(updates) })
     }
 
     func writeWithoutTransactionBlocking<T>(_ path: WritePath, _ updates: (Database) throws -> T) throws -> T {
-        do {
-            let value = try pool.writeWithoutTransaction(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
+        try reported(path, Result { try pool.writeWithoutTransaction(updates) })
     }
 
     func writeEachBlocking<Item, Output>(
         _ items: [Item], as path: WritePath, _ body: (Item, Database) throws -> Output
     ) -> [Result<Output, any Error>] {
         guard !items.isEmpty else { return [] }
-        let results: [Result<Output, any Error>]
-        do {
-            results = try pool.writeWithoutTransaction { db in try db.eachInSavepoint(items, body) }
-        } catch {
-            writeHealth.record(path, thrown: error)
-            return items.map { _ in .failure(error) }
+        do { return reported(path, try pool.writeWithoutTransaction { db in try db.eachInSavepoint(items, body) }) } catch {
+            return reported(path, failing: items.count, error)
         }
+    }
+
+    /// A write's outcome, reported to `writeHealth` under `path` (only storage failures count as failures).
+    private func reported<T>(_ path: WritePath, _ outcome: Result<T, any Error>) throws -> T {
+        switch outcome {
+        case .success(let value):
+            writeHealth.recordSuccess(path)
+            return value
+        case .failure(let error):
+            writeHealth.record(path, thrown: error)
+            throw error
+        }
+    }
+
+    /// A group commit's outcome: any item that failed in the storage fails the write.
+    private func reported<Output>(_ path: WritePath, _ results: [Result<Output, any Error>]) -> [Result<Output, any Error>] {
         writeHealth.record(path, results)
         return results
+    }
+
+    /// A group commit that failed as a whole: every item fails with its error.
+    private func reported<Output>(_ path: WritePath, failing count: Int, _ error: any Error) -> [Result<Output, any Error>] {
+        writeHealth.record(path, thrown: error)
+        return Array(repeating: .failure(error), count: count)
     }
 
     // MARK: - counts

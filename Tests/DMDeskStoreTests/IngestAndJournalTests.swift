@@ -10,8 +10,7 @@ struct IngestAndJournalTests {
 
     @Test("the same mid twice, in one delivery or two, is stored once and journaled once", arguments: StoreEngine.all)
     func sameMidTwice(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let first = try await store.ingest(try Events.text(customer, "hello", mid: "m_once"))
             #expect(first.storedMessages == 1 && first.duplicates == 0)
             #expect(first.threadsToProcess == [customer])
@@ -35,8 +34,7 @@ struct IngestAndJournalTests {
 
     @Test("a redelivered group commit answers per delivery; nothing is stored twice", arguments: StoreEngine.all)
     func redeliveredBatch(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let deliveries = try (0..<5).map { try Events.text(customer, "message \($0)", mid: "m_batch_\($0)") }
             let results = await store.ingest(deliveries, options: IngestOptions())
             #expect(results.count == 5)
@@ -55,8 +53,7 @@ struct IngestAndJournalTests {
 
     @Test("invalid events are journaled raw with their reason; the valid events beside them are stored", arguments: StoreEngine.all)
     func invalidJournaled(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let now = nowMillis()
             let events = try Events.parse([
                 ["sender": ["id": true], "recipient": ["id": .string(Events.account)], "timestamp": .number(Double(now)),
@@ -82,8 +79,7 @@ struct IngestAndJournalTests {
 
     @Test("an echo of a message typed in the Instagram app is an operator's line and takes the thread over", arguments: StoreEngine.all)
     func echoTakeover(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             _ = try await store.ingest(try Events.text(customer, "hi", mid: "m_hi"))
             let outcome = try await store.ingest(try Events.echo(to: customer, text: "typed in the app", mid: "m_app"))
             #expect(outcome.storedMessages == 1)
@@ -137,8 +133,7 @@ struct IngestAndJournalTests {
 
     @Test("the blocking form, used on the daemon's own threads, is the same store", arguments: StoreEngine.all)
     func blockingForm(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let events = try Events.text(customer, "from a thread", mid: "m_thread")
             let blocking = store.blocking
             let (outcome, journal) = try await onThread { () throws -> (IngestOutcome, [JournalEvent]) in
@@ -154,8 +149,7 @@ struct IngestAndJournalTests {
 
     @Test("writes report their outcome by kind", arguments: StoreEngine.all)
     func writeHealthByKind(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             #expect(store.writeHealth.snapshot.paths.isEmpty)
             _ = try await store.ingest(try Events.text(customer, "hi", mid: "m_health"))
             _ = try await store.updateThread(customer) { $0.mode = .human }

@@ -14,8 +14,7 @@ struct OutboxTests {
 
     @Test("a queued row is pending with its line in the conversation; marking it in flight works once", arguments: StoreEngine.all)
     func queueAndMark(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let change = try await store.enqueue(draft("On its way"))
             let id = try #require(change.record.id)
             #expect(change.record.status == .pending && change.record.message_mid == "out:\(id)")
@@ -38,8 +37,7 @@ struct OutboxTests {
 
     @Test("results are recorded in one commit, each alone; the line follows; a failed row can be retried", arguments: StoreEngine.all)
     func results(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let a = try #require(try await store.enqueue(draft("A")).record.id)
             let b = try #require(try await store.enqueue(draft("B")).record.id)
             _ = await store.markSending([a, b])
@@ -68,8 +66,7 @@ struct OutboxTests {
 
     @Test("a manual reply takes the thread over in the same transaction", arguments: StoreEngine.all)
     func takeOverOnReply(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             _ = try await store.ingest(try Events.text(customer, "hi", mid: "m_hi"))
             _ = try await store.updateThread(customer) { $0.awaiting_operator = true }
             let change = try await store.enqueue(draft("Hi, I'm Sam"), takeOver: true)
@@ -91,8 +88,7 @@ struct OutboxTests {
 
     @Test("a row proven sent by its echo is not downgraded by a late failure, and a later echo changes nothing", arguments: StoreEngine.all)
     func noDowngrade(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let id = try #require(try await store.enqueue(draft("See you soon")).record.id)
             guard case .success(.marked) = await store.markSending([id])[0] else { Issue.record("not marked"); return }
 
@@ -119,8 +115,7 @@ struct OutboxTests {
 
     @Test("echo matching: same recipient and text, oldest first, not before the row went in flight", arguments: StoreEngine.all)
     func echoMatching(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             func queue(_ text: String) async throws -> Int64 {
                 let id = try #require(try await store.enqueue(draft(text, kind: .autoReply, author: .bot)).record.id)
                 _ = await store.markSending([id])
@@ -145,8 +140,7 @@ struct OutboxTests {
 
     @Test("an echo after the row was recorded failed (its last attempt timed out after Meta took it): sent after all", arguments: StoreEngine.all)
     func echoAfterFailure(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let id = try #require(try await store.enqueue(draft("Timed out")).record.id)
             _ = await store.markSending([id])
             _ = try await store.finishOutbound(id: id, status: .failed, attempts: 3, error: "network: timed out")
@@ -192,8 +186,7 @@ struct OutboxTests {
 
     @Test("the processor's tick records send results and marks rows in the same transaction", arguments: StoreEngine.all)
     func tickCarriesOutboxWrites(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let sent = try #require(try await store.enqueue(draft("sent one")).record.id)
             let queued = try #require(try await store.enqueue(draft("queued one")).record.id)
             _ = await store.markSending([sent])

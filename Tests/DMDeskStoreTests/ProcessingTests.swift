@@ -11,8 +11,7 @@ struct ProcessingTests {
 
     @Test("a tick claims each thread's due messages as one batch, in time order, and answers it once", arguments: StoreEngine.all)
     func claimAndAnswer(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let t = nowMillis() - 10_000
             // Delivered out of order: the batch is in timestamp order.
             _ = try await store.ingest(try Events.text(ana, "second", mid: "m_a2", at: t + 2))
@@ -53,11 +52,7 @@ struct ProcessingTests {
             _ = try await store.ingest(try Events.text(ana, "one", mid: "m_c1"))
             _ = try await store.ingest(try Events.text(ana, "two", mid: "m_c2"))
             // Claimed and handed to someone (the agent) who never finished: the daemon died meanwhile.
-            let tick = try await store.claimAndComplete(threads: [ana], now: nowMillis(), finishing: [], marking: []) { batch, _ in
-                var plan = BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: batch.mode, reason: "agent")
-                plan.handOff = true
-                return plan
-            }
+            let tick = try await store.claimHandedOff([ana])
             #expect(tick.claim.batches.count == 1)
             #expect(try await store.processingCounts() == [.processing: 2])
             #expect(try await store.threadsWithPending().isEmpty)
@@ -76,8 +71,7 @@ struct ProcessingTests {
 
     @Test("a failed batch is retried with backoff, then failed for good and journaled", arguments: StoreEngine.all)
     func failAndRetry(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             _ = try await store.ingest(try Events.text(ana, "hi", mid: "m_f1"))
             var now = nowMillis()
             for attempt in 1...3 {
@@ -117,8 +111,7 @@ struct ProcessingTests {
 
     @Test("a thread taken over between plan and completion gets nothing sent", arguments: StoreEngine.all)
     func takenOverMeanwhile(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             _ = try await store.ingest(try Events.text(ana, "hi", mid: "m_t1"))
             _ = try await store.updateThread(ana) { $0.mode = .human }
             let plan = BatchPlan(
@@ -133,15 +126,10 @@ struct ProcessingTests {
 
     @Test("released messages go back to pending; a handover switches the thread to a person", arguments: StoreEngine.all)
     func releaseAndHandover(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             _ = try await store.ingest(try Events.text(ana, "a", mid: "m_r1"))
             _ = try await store.ingest(try Events.text(ana, "b", mid: "m_r2"))
-            let tick = try await store.claimAndComplete(threads: [ana], now: nowMillis(), finishing: [], marking: []) { batch, _ in
-                var plan = BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: batch.mode, reason: "agent")
-                plan.handOff = true
-                return plan
-            }
+            let tick = try await store.claimHandedOff([ana])
             #expect(tick.claim.batches.first?.mids.count == 2)
             #expect(try await store.releaseToPending(mids: ["m_r2", "m_unknown"]) == 1)
             #expect(try await store.message(mid: "m_r2")?.status == .pending)
@@ -158,8 +146,7 @@ struct ProcessingTests {
 
     @Test("agent steps are kept in order; a run that acted is not answered again", arguments: StoreEngine.all)
     func agentSteps(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             #expect(try await store.agentAnsweredMessages(thread: ana, batch: "m_s1") == nil)
             let request = AgentStepDraft(kind: .request, arguments: #"["m_s1","m_s2"]"#)
             let (view, event) = try await store.recordAgentStep(request, thread: ana, batch: "m_s1")

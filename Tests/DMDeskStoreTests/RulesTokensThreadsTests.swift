@@ -9,8 +9,7 @@ import Testing
 struct StoreRulesTests {
     @Test("rules are checked, kept in priority order, removed by id; the starter set is added once", arguments: StoreEngine.all)
     func rules(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let late = try await store.addRule(RuleRecord(pattern: "refund", matchKind: .word, reply: "Sure.", priority: 50, action: .reply))
             let early = try await store.addRule(RuleRecord(pattern: "human", matchKind: .contains, reply: nil, priority: 10, action: .handover))
             let off = try await store.addRule(
@@ -44,8 +43,7 @@ struct StoreRulesTests {
 
     @Test("a tick plans with the rules active in its own transaction, changes included", arguments: StoreEngine.all)
     func ticksSeeRuleChanges(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let customer = "3400000000000001"
             func patternsSeen() async throws -> [String] {
                 _ = try await store.ingest(try Events.text(customer, "hi", mid: "m_" + UUID().uuidString))
@@ -77,8 +75,7 @@ struct StoreTokenTests {
 
     @Test("a token per creating event: the same event again gets the same token", arguments: StoreEngine.all)
     func issue(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let hash = VerificationTokens.hash(VerificationTokens.generate())
             let (token, created) = try await store.issueVerificationToken(hash: hash, igId: igId, eventId: "evt-1")
             #expect(created && token.token_hash == hash && token.ig_id == igId && token.consumed_at == nil)
@@ -94,8 +91,7 @@ struct StoreTokenTests {
 
     @Test("consuming: unknown, another account's, connected once, then used; expired", arguments: StoreEngine.all)
     func consume(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let plain = VerificationTokens.generate()
             _ = try await store.issueVerificationToken(hash: VerificationTokens.hash(plain), igId: igId, eventId: "evt-c")
             #expect(refusal(try await store.consumeVerification(token: VerificationTokens.generate(), igId: igId)) == .unknown)
@@ -117,8 +113,7 @@ struct StoreTokenTests {
 
     @Test("a verification link is queued with its token stored first; a known token must be usable", arguments: StoreEngine.all)
     func link(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             func draft(_ to: String) -> OutboundDraft {
                 OutboundDraft(thread: to, recipient: to, kind: .verification, text: "Please connect: https://x/verify", author: .bot)
             }
@@ -150,8 +145,7 @@ struct StoreTokenTests {
 struct StoreThreadTests {
     @Test("updating a thread journals thread.updated once per real change; unknown threads are not found", arguments: StoreEngine.all)
     func update(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let customer = "3600000000000001"
             _ = try await store.ingest(try Events.text(customer, "hi", mid: "m_u1"))
             let (summary, event) = try await store.updateThread(customer) {
@@ -178,8 +172,7 @@ struct StoreThreadTests {
 
     @Test("listing threads: newest first, filtered by mode, status, unread and search", arguments: StoreEngine.all)
     func list(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let t = nowMillis() - 60_000
             let (a, b, c) = ("3600000000000011", "3600000000000012", "3600000000000013")
             _ = try await store.ingest(try Events.text(a, "where is my order", mid: "m_l1", at: t + 1))
@@ -202,15 +195,14 @@ struct StoreThreadTests {
 
     @Test("profiles: fetched once, names show in the thread's summary", arguments: StoreEngine.all)
     func profiles(engine: StoreEngine) async throws {
-        try await StoreRig.with(engine) { rig in
-            let store = rig.store
+        try await withStore(engine) { store in
             let (a, b) = ("3600000000000021", "3600000000000022")
             _ = try await store.ingest(try Events.text(a, "hi", mid: "m_p1"))
             _ = try await store.ingest(try Events.text(b, "hi", mid: "m_p2"))
             #expect(try await store.profilesToFetch([a, b]) == [a, b])
             let saved = await store.saveProfiles([
-                ProfileUpdate(id: a, username: "ana.k", name: "Ana K", picture: nil),
-                ProfileUpdate(id: "3600000000000099", username: "ghost", name: nil, picture: nil),
+                (id: a, username: "ana.k", name: "Ana K", picture: nil),
+                (id: "3600000000000099", username: "ghost", name: nil, picture: nil),
             ])
             let event = try #require(try saved[0].get())
             #expect(event.type == EventType.threadUpdated && event.data["username"]?.stringValue == "ana.k")

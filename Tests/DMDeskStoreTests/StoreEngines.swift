@@ -47,6 +47,11 @@ struct StoreRig {
     func reopen() async throws -> any InboxStore { try await engine.open(place) }
 }
 
+/// Runs `body` with a fresh store of `engine` (see `StoreRig.with` for tests that restart it).
+func withStore(_ engine: StoreEngine, _ body: (any InboxStore) async throws -> Void) async throws {
+    try await StoreRig.with(engine) { rig in try await body(rig.store) }
+}
+
 /// Webhook events as the listener hands them to the store: built as Meta sends them, then parsed.
 enum Events {
     static let account = WebhookBuilder.accountId
@@ -77,6 +82,16 @@ extension InboxStore {
     func wholeJournal() async throws -> [JournalEvent] { try await journal(after: 0, limit: 100_000) }
 
     func events(ofType type: String) async throws -> [JournalEvent] { try await wholeJournal().filter { $0.type == type } }
+
+    /// Claims every due message of `threads` and hands each batch to someone else (the agent, say): its messages
+    /// stay `processing` until that one completes them.
+    func claimHandedOff(_ threads: [String]) async throws -> ReplyTick {
+        try await claimAndComplete(threads: threads, now: nowMillis(), finishing: [], marking: []) { batch, _ in
+            var plan = BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: batch.mode, reason: "agent")
+            plan.handOff = true
+            return plan
+        }
+    }
 
     /// Claims every due message of `threads` and answers each batch with one bot reply (`reply`), like the rules
     /// responder would.
