@@ -114,6 +114,9 @@ let package = Package(
             ],
             swiftSettings: strict),
         .testTarget(name: "DMDeskCoreTests", dependencies: ["DMDeskCore", "DMDeskTesting"], swiftSettings: strict),
+        // The store through its protocol, against real databases; one suite for every engine.
+        .testTarget(
+            name: "DMDeskStoreTests", dependencies: ["DMDeskStore", "DMDeskCore", "DMDeskTesting"], swiftSettings: strict),
         .testTarget(
             name: "DMDeskDaemonTests",
             dependencies: [

@@ -112,11 +112,11 @@ final class AgentRunner: Sendable {
         var batch = job.batch
         var again = false
         // A run cut short by a stop or crash may already have answered: never answer those messages twice.
-        if let answered = try? runtime.store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? "") {
+        if let answered = try? await runtime.store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? "") {
             let answeredIDs = Set(answered)
             let later = batch.messages.filter { !answeredIDs.contains($0.mid) }
             if !later.isEmpty {
-                _ = try? runtime.store.releaseToPending(mids: later.map(\.mid))
+                _ = try? await runtime.store.releaseToPending(mids: later.map(\.mid))
                 again = true
             }
             batch.messages.removeAll { !answeredIDs.contains($0.mid) }
@@ -124,13 +124,13 @@ final class AgentRunner: Sendable {
             await DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch).record(
                 AgentStepDraft(kind: .stopped, result: "already answered before the daemon restarted; not answering again"))
             if !done.isEmpty {
-                complete(BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: .auto, reason: "agent: answered before a restart"), batch: batch)
+                await complete(BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: .auto, reason: "agent: answered before a restart"), batch: batch)
             }
             return again
         }
         let env = DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch)
         let started = ContinuousClock.now
-        let outcome = await loop.run(input(for: batch), in: env)
+        let outcome = await loop.run(await input(for: batch), in: env)
         // Stopping: leave the batch `processing`; the next start looks at it again.
         if Task.isCancelled { return false }
         var plan: BatchPlan
@@ -145,30 +145,30 @@ final class AgentRunner: Sendable {
         logger.debug(
             "agent answered a batch",
             metadata: ["thread": "\(batch.thread)", "outcome": "\(outcome)", "ms": "\(started.duration(to: .now))"])
-        complete(plan, batch: batch)
+        await complete(plan, batch: batch)
         return again
     }
 
     /// Marks the batch answered (queuing the fallback's replies, if any), as the processor does for its own plans.
-    private func complete(_ plan: BatchPlan, batch: ClaimedBatch) {
-        switch runtime.store.completeBatches([plan])[0] {
+    private func complete(_ plan: BatchPlan, batch: ClaimedBatch) async {
+        switch await runtime.store.completeBatches([plan])[0] {
         case .success(let done):
             runtime.dispatch(done)
         case .failure(let error):
             logger.error("could not complete an agent batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])
-            if let failure = try? runtime.store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
+            if let failure = try? await runtime.store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
                 runtime.publish(failure.events)
             }
         }
     }
 
     /// The system prompt, the thread's rolling context (Redis; the store when Redis is down) and the new messages.
-    func input(for batch: ClaimedBatch) -> AgentInput {
+    func input(for batch: ClaimedBatch) async -> AgentInput {
         var context: [AgentInput.Turn]
         if runtime.redis.state.up, let turns = try? runtime.redis.turns(customer: batch.thread) {
             context = turns.map { AgentInput.Turn(fromCustomer: $0.role == .user, text: $0.text) }
         } else {
-            let history = (try? runtime.store.history(thread: batch.thread, limit: RedisContextStore.maxTurns)) ?? []
+            let history = (try? await runtime.store.history(thread: batch.thread, limit: RedisContextStore.maxTurns)) ?? []
             context = history.compactMap { m in
                 guard let text = m.text, !text.isEmpty, m.author != .system, m.delivery != .failed else { return nil }
                 return AgentInput.Turn(fromCustomer: m.direction == .inbound, text: text)
@@ -190,12 +190,12 @@ struct DaemonAgentEnvironment: AgentEnvironment {
     let runtime: DaemonRuntime
     let responder: Responder
     let batch: ClaimedBatch
-    var store: Store { runtime.store }
+    var store: any InboxStore { runtime.store }
     var thread: String { batch.thread }
 
     func stopReason() async -> String? {
         if Task.isCancelled { return "the daemon is stopping" }
-        guard let summary = try? store.thread(thread) else { return nil }
+        guard let summary = try? await store.thread(thread) else { return nil }
         return summary.mode == .human ? "an operator took the thread over" : nil
     }
 
@@ -207,7 +207,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
             step.arguments = JSONValue.array(batch.mids.map { .string($0) }).compactString
         }
         do {
-            let (_, event) = try store.recordAgentStep(step, thread: thread, batch: batch.mids.first ?? thread)
+            let (_, event) = try await store.recordAgentStep(step, thread: thread, batch: batch.mids.first ?? thread)
             runtime.publish([event])
         } catch {
             runtime.logger.error("could not record an agent step", metadata: ["thread": "\(thread)", "error": "\(error)"])
@@ -219,21 +219,21 @@ struct DaemonAgentEnvironment: AgentEnvironment {
         do {
             switch action {
             case .sendMessage(let text):
-                let lastInbound = try store.thread(thread)?.lastInboundAt
+                let lastInbound = try await store.thread(thread)?.lastInboundAt
                 guard SendWindowPolicy(humanAgentTag: false).check(lastInboundAt: lastInbound) != .refused else {
                     return .refused("the customer last wrote over 24 hours ago; Instagram does not allow a reply")
                 }
-                return try act(
+                return try await act(
                     [OutboundDraft(thread: thread, recipient: thread, kind: .autoReply, text: text, author: .bot)], done: "sent")
             case .react(let messageId, let reaction):
-                guard let message = try store.message(mid: messageId), message.thread_id == thread else {
+                guard let message = try await store.message(mid: messageId), message.thread_id == thread else {
                     return .refused("there is no message \(messageId) in this conversation")
                 }
                 let target = message.remote_mid ?? message.mid
-                guard message.direction == MessageDirection.inbound.rawValue, !target.hasPrefix("out:") else {
+                guard message.direction == .inbound, !target.hasPrefix("out:") else {
                     return .refused("you can only react to the customer's messages")
                 }
-                return try act(
+                return try await act(
                     [OutboundDraft(
                         thread: thread, recipient: thread, kind: .reaction, text: reaction,
                         payload: ["mid": .string(target), "reaction": .string(reaction)], author: .bot)],
@@ -244,7 +244,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
                 guard let manager = responder.managerNumber else {
                     return .refused("manager notifications are not configured (MANAGER_WHATSAPP_NUMBER, WHATSAPP_PHONE_NUMBER_ID)")
                 }
-                return try act(
+                return try await act(
                     [OutboundDraft(
                         thread: thread, recipient: manager, kind: .managerNotification, channel: .whatsapp,
                         text: "dmdesk: about \(batch.displayName) (\(thread)) on Instagram: \(text)", author: .system)],
@@ -253,7 +253,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
                 let drafts = responder.handoverDrafts(
                     thread: thread,
                     managerText: "dmdesk: \(batch.displayName) (\(thread)) needs a person on Instagram: \(reason)")
-                var outcome = try act(drafts, handover: true, done: "handed over to a person; the bot stops here")
+                var outcome = try await act(drafts, handover: true, done: "handed over to a person; the bot stops here")
                 outcome.ends = true
                 return outcome
             }
@@ -263,11 +263,11 @@ struct DaemonAgentEnvironment: AgentEnvironment {
     }
 
     /// Queues `drafts` (and the handover) unless an operator has the thread; then hands the rows to the outbox.
-    private func act(_ drafts: [OutboundDraft], handover: Bool = false, done: String) throws -> ToolOutcome {
+    private func act(_ drafts: [OutboundDraft], handover: Bool = false, done: String) async throws -> ToolOutcome {
         let plan = BatchPlan(
             thread: thread, mids: [], plannedMode: .auto, drafts: drafts, handover: handover, awaitOperator: handover,
             reason: "agent")
-        let completion = try store.completeBatches([plan])[0].get()
+        let completion = try await store.completeBatches([plan])[0].get()
         // A suppressed plan queued nothing; its events (the thread now awaiting a person) still go out.
         runtime.dispatch(completion)
         if completion.suppressed {
@@ -280,7 +280,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
     /// Older messages than the batch: from the store, or from Meta's Conversations API when the store has none.
     private func olderMessages(limit: Int) async -> ToolOutcome {
         let before = batch.messages.map(\.timestamp).min()
-        let stored = ((try? store.history(thread: thread, before: before, limit: limit)) ?? []).filter { $0.author != .system }
+        let stored = ((try? await store.history(thread: thread, before: before, limit: limit)) ?? []).filter { $0.author != .system }
         if !stored.isEmpty {
             let items: [JSONValue] = stored.map { m in
                 [

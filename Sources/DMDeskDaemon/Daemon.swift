@@ -109,8 +109,8 @@ public final class Daemon: Service, Sendable {
         }
         runtime.redis.ensureConnected()
         runtime.ingest.start()
-        runtime.outbox.resumePending()
-        processor.start()
+        await runtime.outbox.resumePending()
+        await processor.start()
         runtime.store.startIntegrityChecks(every: .milliseconds(config.quickCheckIntervalMs))
 
         let limiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
@@ -141,13 +141,13 @@ public final class Daemon: Service, Sendable {
                 try? await Task.sleep(for: .seconds(1))
                 if Task.isCancelled { break }
                 let isUp = runtime.redis.ensureConnected()
-                let store = runtime.storeHealth()
+                let store = await runtime.storeHealth()
                 if store.verdict != loggedStore {
                     runtime.logStoreChange(store, from: loggedStore)
                     loggedStore = store.verdict
                 }
                 if isUp != wasUp || store.verdict != announcedStore {
-                    if runtime.publishStatus() { announcedStore = store.verdict }
+                    if await runtime.publishStatus() { announcedStore = store.verdict }
                 }
                 wasUp = isUp
             }
@@ -159,21 +159,21 @@ public final class Daemon: Service, Sendable {
         } catch {
             let described = Self.describeListenError(error, host: config.host, port: config.port)
             setListening(.failure(described))
-            shutdownParts()
+            await shutdownParts()
             throw described
         }
         logger.info("shutting down: listener closed, finishing stored work")
         redisWatch.cancel()
-        shutdownParts()
+        await shutdownParts()
         logger.info("dmdesk daemon stopped")
     }
 
-    private func shutdownParts() {
+    private func shutdownParts() async {
         control?.stop()
         runtime.ingest.stop()
         processor.stop()
         runtime.redis.close()
-        try? runtime.store.close()
+        try? await runtime.store.close()
     }
 
     /// Raises RLIMIT_NOFILE to its hard limit and fits the connection cap under it.

@@ -2,19 +2,19 @@ import DMDeskControl
 import DMDeskCore
 import DMDeskStore
 import Foundation
-import GRDB
 
 /// Answers control-socket requests: everything an operator does is one of these.
 struct DaemonControlService: ControlService {
     let runtime: DaemonRuntime
-    var store: Store { runtime.store }
+    var store: any InboxStore { runtime.store }
 
     func helloLine() -> ServerLine {
         .hello(daemon: DaemonRuntime.version, account: runtime.config.accountId, listener: runtime.listener)
     }
 
+    /// Called on the client's reader thread (not async code), hence the blocking form.
     func journal(after seq: Int64, limit: Int) throws -> [JournalEvent] {
-        try store.journal(after: seq, limit: limit)
+        try store.blocking.journal(after: seq, limit: limit)
     }
 
     func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError> {
@@ -36,24 +36,24 @@ struct DaemonControlService: ControlService {
         }
         switch type {
         case .threads:
-            let threads = try store.threads(
-                Store.ThreadFilter(mode: r.mode, status: r.status, unreadOnly: r.unread ?? false, search: r.search,
+            let threads = try await store.threads(
+                ThreadFilter(mode: r.mode, status: r.status, unreadOnly: r.unread ?? false, search: r.search,
                                    limit: r.limit ?? 50_000))
             return ["threads": .array(threads.map(JSONValue.init))]
         case .history:
-            let thread = try requireThread(r)
+            let thread = try await requireThread(r)
             let limit = min(max(r.limit ?? 200, 1), 5000)
-            let messages = try store.history(thread: thread.id, before: r.before, limit: limit)
+            let messages = try await store.history(thread: thread.id, before: r.before, limit: limit)
             // The agent's steps over the same span, for the console to show between the messages.
             let since = messages.count >= limit ? messages.first?.timestamp ?? 0 : 0
-            let steps = try store.agentSteps(thread: thread.id, before: r.before, limit: limit).filter { $0.at >= since }
+            let steps = try await store.agentSteps(thread: thread.id, before: r.before, limit: limit).filter { $0.at >= since }
             return ["messages": .array(messages.map(JSONValue.init)), "steps": .array(steps.map { .from($0) })]
         case .send:
-            return try send(r)
+            return try await send(r)
         case .react:
-            let thread = try requireThread(r)
+            let thread = try await requireThread(r)
             guard let mid = r.mid, !mid.isEmpty else { throw ControlError.badRequest("react needs `mid`") }
-            guard let message = try store.message(mid: mid), message.thread_id == thread.id else {
+            guard let message = try await store.message(mid: mid), message.thread_id == thread.id else {
                 throw ControlError.notFound("message \(mid) not found in thread \(thread.id)")
             }
             let target = message.remote_mid ?? message.mid
@@ -61,38 +61,38 @@ struct DaemonControlService: ControlService {
                 throw ControlError(code: "not_sent", message: "that message has not been delivered yet")
             }
             let reaction = r.reaction.flatMap { $0.isEmpty ? nil : $0 }
-            let change = try store.enqueue(OutboundDraft(
+            let change = try await store.enqueue(OutboundDraft(
                 thread: thread.id, recipient: thread.id, kind: .reaction, text: reaction ?? "(unreact)",
                 payload: ["mid": .string(target), "reaction": reaction.map { .string($0) } ?? .null], author: .operator))
             runtime.publish(change.events)
             runtime.outbox.submit(change.record)
             return ["outbound": .from(change.record.view)]
         case .takeover:
-            return try updateThread(r) {
-                $0.mode = ThreadMode.human.rawValue
+            return try await updateThread(r) {
+                $0.mode = .human
                 $0.awaiting_operator = false
             }
         case .release:
-            return try updateThread(r) {
-                $0.mode = ThreadMode.auto.rawValue
+            return try await updateThread(r) {
+                $0.mode = .auto
                 $0.awaiting_operator = false
             }
         case .resolve:
-            return try updateThread(r) {
-                $0.status = ThreadStatus.resolved.rawValue
+            return try await updateThread(r) {
+                $0.status = .resolved
                 $0.awaiting_operator = false
             }
         case .reopen:
-            return try updateThread(r) { $0.status = ThreadStatus.open.rawValue }
+            return try await updateThread(r) { $0.status = .open }
         case .markRead:
-            return try updateThread(r) { $0.unread = 0 }
+            return try await updateThread(r) { $0.unread = 0 }
         case .notify:
-            return try notify(r)
+            return try await notify(r)
         case .status:
-            return ["status": .from(runtime.status())]
+            return ["status": .from(await runtime.status())]
         case .retry:
             guard let id = r.outbound else { throw ControlError.badRequest("retry needs `outbound` (an outbox id)") }
-            let change = try store.retryOutbound(id: id)
+            let change = try await store.retryOutbound(id: id)
             runtime.publish(change.events)
             runtime.outbox.submit(change.record)
             return ["outbound": .from(change.record.view)]
@@ -101,22 +101,22 @@ struct DaemonControlService: ControlService {
         }
     }
 
-    private func requireThread(_ r: ControlRequest) throws -> ThreadSummary {
+    private func requireThread(_ r: ControlRequest) async throws -> ThreadSummary {
         guard let id = r.thread, !id.isEmpty else { throw ControlError.badRequest("`thread` is required") }
-        guard let thread = try store.thread(id) else { throw ControlError.notFound("thread \(id) not found") }
+        guard let thread = try await store.thread(id) else { throw ControlError.notFound("thread \(id) not found") }
         return thread
     }
 
-    private func updateThread(_ r: ControlRequest, _ change: @escaping @Sendable (inout ThreadRecord) -> Void) throws -> JSONValue {
-        let thread = try requireThread(r)
-        let (summary, event) = try store.updateThread(thread.id, change)
+    private func updateThread(_ r: ControlRequest, _ change: @escaping @Sendable (inout ThreadRecord) -> Void) async throws -> JSONValue {
+        let thread = try await requireThread(r)
+        let (summary, event) = try await store.updateThread(thread.id, change)
         if let event { runtime.publish([event]) }
         return ["thread": JSONValue(summary)]
     }
 
     /// A manual DM: checked against Meta's limits before anything is queued.
-    private func send(_ r: ControlRequest) throws -> JSONValue {
-        let thread = try requireThread(r)
+    private func send(_ r: ControlRequest) async throws -> JSONValue {
+        let thread = try await requireThread(r)
         let text = (r.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
         let bytes = text.utf8.count
@@ -132,25 +132,22 @@ struct DaemonControlService: ControlService {
                     ? "the customer last wrote over 7 days ago; Instagram does not allow a reply"
                     : "the customer last wrote over 24 hours ago; Instagram does not allow a reply (set DMDESK_HUMAN_AGENT_TAG=true to reply within 7 days)")
         }
-        let change = try store.write(.commands) { db -> OutboxChange in
-            // Replying by hand takes the thread over, so the bot does not answer over the operator.
-            try db.execute(sql: "UPDATE threads SET mode = 'human', awaiting_operator = 0 WHERE id = ?", arguments: [thread.id])
-            return try store.enqueue(
-                OutboundDraft(
-                    thread: thread.id, recipient: thread.id, kind: .manual, text: text,
-                    payload: decision == .humanAgentTag ? ["human_agent_tag": true] : [:], author: .operator),
-                in: db)
-        }
+        // Replying by hand takes the thread over, so the bot does not answer over the operator.
+        let change = try await store.enqueue(
+            OutboundDraft(
+                thread: thread.id, recipient: thread.id, kind: .manual, text: text,
+                payload: decision == .humanAgentTag ? ["human_agent_tag": true] : [:], author: .operator),
+            takeOver: true)
         runtime.publish(change.events)
         runtime.outbox.submit(change.record)
         runtime.redis.push([ContextTurn(customer: thread.id, role: .assistant, text: text)])
         return ["outbound": .from(change.record.view)]
     }
 
-    private func notify(_ r: ControlRequest) throws -> JSONValue {
+    private func notify(_ r: ControlRequest) async throws -> JSONValue {
         let text = (r.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
-        let change = try ManagerNotifier(runtime: runtime).enqueue(text: text, thread: r.thread)
+        let change = try await ManagerNotifier(runtime: runtime).enqueue(text: text, thread: r.thread)
         return ["outbound": .from(change.record.view)]
     }
 }

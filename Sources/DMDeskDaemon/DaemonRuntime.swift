@@ -11,7 +11,7 @@ public final class DaemonRuntime: Sendable {
     public static let version = "0.1.0"
 
     public let config: DMDeskConfig
-    public let store: Store
+    public let store: any InboxStore
     public let redis: RedisContextStore
     public let ingest: IngestPipeline
     public let bus: EventBus
@@ -26,9 +26,12 @@ public final class DaemonRuntime: Sendable {
     init(config: DMDeskConfig, options: DaemonOptions, logger: Logger) throws {
         self.config = config
         self.logger = logger
-        do { store = try Store(dataDir: config.dataDir) } catch { throw DaemonError.configuration("\(error)") }
+        let store: any InboxStore
+        do { store = try SQLiteStore(dataDir: config.dataDir) } catch { throw DaemonError.configuration("\(error)") }
+        self.store = store
         redis = RedisContextStore(endpoint: config.redis, logger: logger)
-        let bus = EventBus(lastSeq: (try? store.lastSeq()) ?? 0)
+        // Start-up, before anything else uses the store: nothing for a blocking read to wait behind.
+        let bus = EventBus(lastSeq: (try? store.blocking.lastSeq()) ?? 0)
         self.bus = bus
         graph = GraphClient(
             settings: GraphSettings(
@@ -43,12 +46,15 @@ public final class DaemonRuntime: Sendable {
                 bus.publish(events)
                 profiles.consider(events)
             })
-        let statusHolder = Mutex<(@Sendable () -> Void)?>(nil)
-        token = TokenState(onChange: { statusHolder.withLock { $0 }?() })
+        let statusHolder = Mutex<(@Sendable () async -> Void)?>(nil)
+        token = TokenState(onChange: {
+            let publish = statusHolder.withLock { $0 }
+            await publish?()
+        })
         outbox = OutboxWorker(
             store: store, graph: graph, config: config, policy: options.graphRetryPolicy, tokenState: token,
             logger: logger, publish: { bus.publish($0) })
-        statusHolder.withLock { $0 = { [weak self] in self?.publishStatus() } }
+        statusHolder.withLock { $0 = { [weak self] in await self?.publishStatus() } }
     }
 
     public var listener: String {
@@ -74,9 +80,9 @@ public final class DaemonRuntime: Sendable {
     /// Journals and publishes a `daemon.status` event (Redis, SQLite or token state changed). Returns whether it
     /// could: the event goes through the journal, so while writes fail it cannot.
     @discardableResult
-    public func publishStatus() -> Bool {
-        let status = self.status()
-        guard let event = try? store.write(.other, { db in try Store.journal(db, type: EventType.daemonStatus, thread: nil, data: .from(status)) })
+    public func publishStatus() async -> Bool {
+        let status = await self.status()
+        guard let event = try? await store.appendEvent(type: EventType.daemonStatus, thread: nil, data: .from(status))
         else { return false }
         bus.publish([event])
         return true
@@ -96,8 +102,8 @@ public final class DaemonRuntime: Sendable {
     public var listenerStats: ListenerStats? { connectionLimiter?.stats }
 
     /// The store's own view: a read, the last write, the last quick_check, free disk.
-    public func storeHealth() -> StoreHealthReport {
-        store.healthReport(minFreeBytes: UInt64(config.minFreeDiskMB) * 1_048_576)
+    public func storeHealth() async -> StoreHealthReport {
+        await store.healthReport(minFreeBytes: UInt64(config.minFreeDiskMB) * 1_048_576)
     }
 
     func logStoreChange(_ report: StoreHealthReport, from previous: StoreHealthReport.Verdict) {
@@ -115,10 +121,10 @@ public final class DaemonRuntime: Sendable {
         var json: JSONValue
     }
 
-    func healthReport() -> HealthReport {
-        let sqlite = storeHealth()
+    func healthReport() async -> HealthReport {
+        let sqlite = await storeHealth()
         let redisState = redis.state
-        let counts = try? store.counts()
+        let counts = try? await store.counts()
         var countsJSON: JSONValue = .null
         if let counts {
             countsJSON = [
@@ -133,7 +139,7 @@ public final class DaemonRuntime: Sendable {
             "status": .string(status),
             "version": .string(Self.version),
             "listener": .string(listener),
-            "sqlite": Self.json(sqlite, directory: store.directory),
+            "sqlite": Self.json(sqlite),
             "redis": [
                 "status": .string(redisState.up ? "up" : "down"), "last_error": redisState.lastError.map { .string($0) } ?? .null,
                 "endpoint": .string(config.redis.description),
@@ -146,7 +152,7 @@ public final class DaemonRuntime: Sendable {
         return HealthReport(unavailable: sqlite.unusable, json: json)
     }
 
-    static func json(_ r: StoreHealthReport, directory: String) -> JSONValue {
+    static func json(_ r: StoreHealthReport) -> JSONValue {
         func number<T: BinaryInteger>(_ v: T?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
         let failing = Set(r.writes.failingPaths)
         func outcome(_ path: WritePath, _ o: WriteHealth.Outcome) -> JSONValue {
@@ -172,7 +178,7 @@ public final class DaemonRuntime: Sendable {
             "problem_count": number(r.quickCheck.problemCount), "interval_ms": number(r.quickCheckIntervalMs),
         ]
         let disk: JSONValue = [
-            "status": .string(r.disk == nil ? "unknown" : (r.diskLow ? "low" : "ok")), "path": .string(directory),
+            "status": .string(r.disk == nil ? "unknown" : (r.diskLow ? "low" : "ok")), "path": .string(r.diskPath),
             "free_bytes": number(r.disk?.freeBytes), "total_bytes": number(r.disk?.totalBytes),
             "min_free_bytes": number(r.minFreeBytes),
         ]
@@ -191,11 +197,12 @@ public final class DaemonRuntime: Sendable {
         ]
     }
 
-    public func status() -> DaemonStatus {
-        let counts = try? store.counts()
+    public func status() async -> DaemonStatus {
+        let counts = try? await store.counts()
+        let sqlite = await storeHealth()
         let redisState = redis.state
         return DaemonStatus(
-            listener: listener, sqlite: storeHealth().verdict.label, redis: redisState.up ? "up" : "down",
+            listener: listener, sqlite: sqlite.verdict.label, redis: redisState.up ? "up" : "down",
             redisError: redisState.lastError, token: tokenState, threads: counts?.threads ?? 0,
             messages: counts?.messages ?? 0, pendingOutbound: counts?.pendingOutbound ?? 0,
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)))

@@ -7,6 +7,9 @@ import Logging
 /// one SQLite transaction (each in its own savepoint) and one Redis pipeline. Each caller is answered only after
 /// its delivery is committed, its context pushed and its events published — so a 200 always means durable.
 ///
+/// The writer is a thread of its own rather than a task, so that group commit never waits for a task to be
+/// scheduled: it takes what queued up while it was committing and commits it at once (`store.blocking`).
+///
 /// Two stages, each on its own thread: the writer commits batch N+1 while the finisher pushes batch N's context
 /// to Redis, publishes its events and answers its callers. Both stages take batches in order, so for every
 /// delivery the order stays commit → Redis → publish → answer, and events are published in commit order.
@@ -25,7 +28,9 @@ public final class IngestPipeline: @unchecked Sendable {
         var results: [Result<IngestOutcome, Error>]
     }
 
-    private let store: Store
+    private let store: any InboxStore
+    /// The same store, for the writer thread.
+    private let writer: any BlockingInboxStore
     private let redis: RedisContextStore?
     private let options: IngestOptions
     private let logger: Logger
@@ -42,10 +47,11 @@ public final class IngestPipeline: @unchecked Sendable {
     var notifyThreads: NotifyThreads
 
     public init(
-        store: Store, redis: RedisContextStore?, options: IngestOptions, logger: Logger,
+        store: any InboxStore, redis: RedisContextStore?, options: IngestOptions, logger: Logger,
         publish: @escaping Publish = { _ in }, notifyThreads: @escaping NotifyThreads = { _ in }
     ) {
         self.store = store
+        writer = store.blocking
         self.redis = redis
         self.options = options
         self.logger = logger
@@ -99,7 +105,7 @@ public final class IngestPipeline: @unchecked Sendable {
             let batch = Array(queue.prefix(take))
             queue.removeFirst(take)
             condition.unlock()
-            let results = store.ingest(batch.map(\.events), options: options)
+            let results = writer.ingest(batch.map(\.events), options: options)
             finishCondition.lock()
             committed.append(Committed(batch: batch, results: results))
             finishCondition.signal()

@@ -15,12 +15,12 @@ struct InternalRoutes: Sendable {
     let runtime: DaemonRuntime
 
     func register(on router: Router<BasicRequestContext>) {
-        router.get("/verify") { request, _ in self.verify(request) }
+        router.get("/verify") { request, _ in await self.verify(request) }
         router.post("/api/internal/ingest-event") { request, _ in
             await self.guarded(request) { body in try await self.ingestEvent(body) }
         }
         router.post("/api/internal/generate-verification") { request, _ in
-            await self.guarded(request) { body in try self.generateVerification(body) }
+            await self.guarded(request) { body in try await self.generateVerification(body) }
         }
         router.post("/api/internal/send-verification-dm") { request, _ in
             await self.guarded(request) { body in try await self.sendVerificationDM(body) }
@@ -150,20 +150,13 @@ struct InternalRoutes: Sendable {
     }
 
     /// `{ig_id, event_id}` → `{token_hash, expires_at, ig_id}`; the plaintext never leaves the daemon.
-    func generateVerification(_ body: JSONValue) throws -> JSONValue {
+    func generateVerification(_ body: JSONValue) async throws -> JSONValue {
         let igId = try Self.string(body, "ig_id")!
         let eventId = try Self.string(body, "event_id")!
         let token = VerificationTokens.generate()
         let hash = VerificationTokens.hash(token)
-        let (record, created) = try runtime.store.write(.other) { db -> (VerificationTokenRecord, Bool) in
-            if let made = try Store.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: eventId) {
-                return (made, true)
-            }
-            // The same event again: it created its token already; answer with that one.
-            let existing = try VerificationTokenRecord.fetchOne(
-                db, sql: "SELECT * FROM verification_tokens WHERE event_id = ?", arguments: [eventId])!
-            return (existing, false)
-        }
+        // The same event again gets the token it created already.
+        let (record, created) = try await runtime.store.issueVerificationToken(hash: hash, igId: igId, eventId: eventId)
         if record.ig_id != igId {
             throw Problem(status: .conflict, message: "event \(eventId) already created a token for another account", field: "event_id")
         }
@@ -180,27 +173,20 @@ struct InternalRoutes: Sendable {
         guard token.count >= 16 else { throw Problem.field("token_plain", "is too short (at least 16 characters)") }
         let hash = VerificationTokens.hash(token)
         let link = VerificationTokens.link(template: runtime.config.verifyURL, token: token, igId: igId)
-        let change = try await runtime.store.write(.outbox) { db -> OutboxChange in
-            if let existing = try VerificationTokenRecord.fetchOne(
-                db, sql: "SELECT * FROM verification_tokens WHERE token_hash = ?", arguments: [hash])
-            {
-                guard existing.ig_id == igId else {
-                    throw Problem(status: .conflict, message: "that token belongs to another account", field: "token_plain")
-                }
-                guard existing.consumed_at == nil else {
-                    throw Problem(status: .conflict, message: "that token has already been used", field: "token_plain")
-                }
-                guard existing.expires_at > nowMillis() else {
-                    throw Problem(status: .gone, message: "that token has expired", field: "token_plain")
-                }
-            } else {
-                _ = try Store.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: nil)
-            }
-            return try runtime.store.enqueue(
-                OutboundDraft(
-                    thread: igId, recipient: igId, kind: .verification,
-                    text: "Please connect your account to continue: \(link)", author: .bot),
-                in: db)
+        let draft = OutboundDraft(
+            thread: igId, recipient: igId, kind: .verification, text: "Please connect your account to continue: \(link)",
+            author: .bot)
+        let change: OutboxChange
+        switch try await runtime.store.queueVerificationLink(hash: hash, igId: igId, draft: draft) {
+        case .success(let queued): change = queued
+        case .failure(.wrongAccount):
+            throw Problem(status: .conflict, message: "that token belongs to another account", field: "token_plain")
+        case .failure(.used):
+            throw Problem(status: .conflict, message: "that token has already been used", field: "token_plain")
+        case .failure(.expired):
+            throw Problem(status: .gone, message: "that token has expired", field: "token_plain")
+        case .failure(let other):
+            throw Problem(status: .conflict, message: other.description, field: "token_plain")
         }
         runtime.publish(change.events)
         runtime.outbox.submit(change.record)
@@ -229,7 +215,7 @@ struct InternalRoutes: Sendable {
                 throw Problem.field("message_text", "is \(bytes) bytes; Instagram allows \(maxMessageBytes) for a manual message")
             }
             let policy = SendWindowPolicy(humanAgentTag: runtime.config.humanAgentTag)
-            switch policy.check(lastInboundAt: try runtime.store.thread(igId)?.lastInboundAt) {
+            switch policy.check(lastInboundAt: try await runtime.store.thread(igId)?.lastInboundAt) {
             case .standard: break
             case .humanAgentTag: payload = ["human_agent_tag": true]
             case .refused:
@@ -244,13 +230,9 @@ struct InternalRoutes: Sendable {
         let author: MessageAuthor = kind == .manual ? .operator : .bot
         let texts = pieces
         let extra = payload
-        let store = runtime.store
-        let changes = try await store.write(.outbox) { db in
-            try texts.map { piece in
-                try store.enqueue(
-                    OutboundDraft(thread: igId, recipient: igId, kind: kind, text: piece, payload: extra, author: author), in: db)
-            }
-        }
+        let changes = try await runtime.store.enqueue(
+            texts.map { OutboundDraft(thread: igId, recipient: igId, kind: kind, text: $0, payload: extra, author: author) },
+            takeOver: false)
         for change in changes { runtime.publish(change.events) }
         for change in changes { runtime.outbox.submit(change.record) }
         if kind != .verification {
@@ -265,15 +247,16 @@ struct InternalRoutes: Sendable {
         let deadline = ContinuousClock.now + Self.sendWait
         var rows: [OutboundRecord] = []
         while true {
-            rows = ids.compactMap { try? runtime.store.outbound(id: $0) }
-            if rows.contains(where: { $0.status == "failed" }) || rows.allSatisfy({ $0.status == "sent" }) { break }
+            rows = []
+            for id in ids { if let row = try? await runtime.store.outbound(id: id) { rows.append(row) } }
+            if rows.contains(where: { $0.status == .failed }) || rows.allSatisfy({ $0.status == .sent }) { break }
             if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(10))
         }
         let last = rows.last
-        let failed = rows.first { $0.status == "failed" }
+        let failed = rows.first { $0.status == .failed }
         var answer: [String: JSONValue] = [
-            "success": .bool(failed == nil && rows.allSatisfy { $0.status == "sent" }),
+            "success": .bool(failed == nil && rows.allSatisfy { $0.status == .sent }),
             "remote_message_id": last?.remote_message_id.map { .string($0) } ?? .null,
             "outbound_message_id": last?.id.map { .number(Double($0)) } ?? .null,
         ]
@@ -287,7 +270,7 @@ struct InternalRoutes: Sendable {
 
     // MARK: - /verify
 
-    func verify(_ request: Request) -> Response {
+    func verify(_ request: Request) async -> Response {
         let query = request.uri.queryParameters
         guard let token = query["token"].map(String.init), !token.isEmpty else {
             return Self.page(.badRequest, VerificationFailure.missing("token").description)
@@ -296,7 +279,7 @@ struct InternalRoutes: Sendable {
             return Self.page(.badRequest, VerificationFailure.missing("ig_id").description)
         }
         do {
-            switch try runtime.store.consumeVerification(token: token, igId: igId) {
+            switch try await runtime.store.consumeVerification(token: token, igId: igId) {
             case .success(let result):
                 runtime.publish(result.events)
                 runtime.logger.info("profile connected", metadata: ["ig_id": "\(igId)"])

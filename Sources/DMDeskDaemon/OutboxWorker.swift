@@ -11,15 +11,14 @@ import Synchronization
 /// At most once where it can be known, at least once where it cannot (Meta's Send API has no idempotency key):
 /// a row is committed `sending`, with the time, before its call — by the processor in the transaction that
 /// creates it, else by the committer (`pending` → `sending`, which is also the "still pending?" check). Meta's echo
-/// of the message proves it sent even before the answer is recorded (`Store.matchEchoToInFlightSend`), and a
+/// of the message proves it sent even before the answer is recorded (the store matches it on ingest), and a
 /// result that cannot be recorded is kept and retried, never sent again by this daemon. A row found `sending` at
 /// start-up is in doubt: it and every later row of its recipient wait until it is reconciled — proven sent by
 /// its echo or by the Conversations API, or, with no proof after `DMDESK_SEND_RECONCILE_SECONDS`, sent again.
 ///
-/// The senders never touch SQLite themselves: marks, checks and results go to one committer (a serial dispatch
-/// queue, off Swift's cooperative pool, or the processor's loop while it runs), which takes everything that queued
-/// up while it was busy and handles it at once (group commit), then publishes the events in commit order and
-/// wakes the senders.
+/// The senders never touch the store themselves: marks, checks and results go to one committer (one task at a
+/// time, or the processor's loop while it runs), which takes everything that queued up while it was busy and
+/// handles it at once (group commit), then publishes the events in commit order and wakes the senders.
 public final class OutboxWorker: Sendable {
     /// How a queued row reached the worker.
     enum Admission: Sendable {
@@ -38,7 +37,7 @@ public final class OutboxWorker: Sendable {
         case reconcile([OutboundRecord])
     }
 
-    private let store: Store
+    private let store: any InboxStore
     private let graph: GraphClient
     private let config: DMDeskConfig
     private let policy: RetryPolicy
@@ -75,7 +74,7 @@ public final class OutboxWorker: Sendable {
     static let reconcilePoll: Duration = .milliseconds(200)
 
     init(
-        store: Store, graph: GraphClient, config: DMDeskConfig, policy: RetryPolicy, tokenState: TokenState,
+        store: any InboxStore, graph: GraphClient, config: DMDeskConfig, policy: RetryPolicy, tokenState: TokenState,
         logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void
     ) {
         self.store = store
@@ -90,9 +89,9 @@ public final class OutboxWorker: Sendable {
 
     /// Start-up: rows left `sending` by a previous run are reconciled first (their recipients' later rows wait
     /// behind them); rows left pending are sent, in id order.
-    public func resumePending() {
+    public func resumePending() async {
         do {
-            let inDoubt = try store.inDoubtOutbound()
+            let inDoubt = try await store.inDoubtOutbound()
             var byKey: [String: [OutboundRecord]] = [:]
             var order: [String] = []
             for record in inDoubt {
@@ -106,7 +105,7 @@ public final class OutboxWorker: Sendable {
                     metadata: ["rows": "\(inDoubt.count)", "recipients": "\(order.count)", "wait_s": "\(config.sendReconcileSeconds)"])
             }
             for key in order { enqueue(.reconcile(byKey[key]!), ids: byKey[key]!.compactMap(\.id), key: key) }
-            for record in try store.pendingOutbound() { submit(record) }
+            for record in try await store.pendingOutbound() { submit(record) }
         } catch {
             logger.error("could not read pending outbox rows", metadata: ["error": "\(error)"])
         }
@@ -129,7 +128,7 @@ public final class OutboxWorker: Sendable {
         }
     }
 
-    private static func key(_ record: OutboundRecord) -> String { record.channel + ":" + record.recipient }
+    private static func key(_ record: OutboundRecord) -> String { record.channel.rawValue + ":" + record.recipient }
 
     private func enqueue(_ item: Item?, ids: [Int64], key: String, make: ((Bool) -> Item)? = nil) {
         let isNew = inFlight.withLock { set in
@@ -184,11 +183,11 @@ public final class OutboxWorker: Sendable {
             guard let marked = await markSending(id) else { return }
             record = marked
         case .inFlight:
-            guard record.status == "sending" else { return }
+            guard record.status == .sending else { return }
         case .inFlightQueued:
             // Unreadable: sent all the same (it was committed in flight just now).
             if let current = await committer.check(id) {
-                guard current.status == "sending" else { return }
+                guard current.status == .sending else { return }
                 record.attempts = current.attempts
             }
         }
@@ -208,7 +207,7 @@ public final class OutboxWorker: Sendable {
                 return t
             }
             guard n > 1 else { return true }
-            if let current = await committer.check(id), current.status == "sent" {
+            if let current = await committer.check(id), current.status == .sent {
                 proven.withLock { $0 = true }
                 return false
             }
@@ -228,7 +227,7 @@ public final class OutboxWorker: Sendable {
         case .success(let sent):
             await recordResult(OutboundResult(id: id, status: .sent, attempts: attempts.withLock { $0 } + 1, remoteId: sent.messageId))
         case .failure(let error):
-            if error.isTokenInvalid { tokenState.markInvalid("\(error)") }
+            if error.isTokenInvalid { await tokenState.markInvalid("\(error)") }
             logger.error("send failed", metadata: ["outbound": "\(id)", "reason": "\(error)"])
             await recordResult(OutboundResult(id: id, status: .failed, attempts: max(attempts.withLock { $0 }, 1), error: "\(error)"))
         }
@@ -320,7 +319,7 @@ public final class OutboxWorker: Sendable {
     }
 
     private static func isProvable(_ row: OutboundRecord) -> Bool {
-        row.channel == OutboundChannel.instagram.rawValue && row.kind != OutboundKind.reaction.rawValue && !(row.text ?? "").isEmpty
+        row.channel == .instagram && row.kind != .reaction && !(row.text ?? "").isEmpty
     }
 
     /// The rows still `sending` (an echo may have proven the others meanwhile).
@@ -329,7 +328,7 @@ public final class OutboxWorker: Sendable {
         for row in rows {
             guard let id = row.id else { continue }
             // Unreadable: still in doubt.
-            if let current = await committer.check(id), current.status != "sending" { continue }
+            if let current = await committer.check(id), current.status != .sending { continue }
             out.append(row)
         }
         return out
@@ -355,12 +354,12 @@ public final class OutboxWorker: Sendable {
             return Candidate(id: id, text: text, at: at)
         }
         let ids = candidates.map(\.id)
-        let known = await committer.perform { [store] in (try? store.knownMessageIds(ids)) ?? [] }
+        let known = (try? await store.knownMessageIds(ids)) ?? []
         candidates = candidates.filter { !known.contains($0.id) }.sorted { $0.at < $1.at }
         var open: [OutboundRecord] = []
         for row in rows {
             // Meta's created_time has whole seconds: up to a second early, besides the clocks' skew.
-            let earliest = (row.sending_at ?? row.created_at) - Store.echoClockSkewMillis - 1000
+            let earliest = (row.sending_at ?? row.created_at) - StorePolicy.echoClockSkewMillis - 1000
             guard let id = row.id,
                 let index = candidates.firstIndex(where: { $0.text == row.text && $0.at >= earliest })
             else {
@@ -368,7 +367,8 @@ public final class OutboxWorker: Sendable {
                 continue
             }
             let proof = candidates.remove(at: index)
-            let change = await committer.perform { [store] in Result { try store.provenSent(id: id, remoteId: proof.id) } }
+            let change: Result<OutboxChange?, any Error>
+            do { change = .success(try await store.provenSent(id: id, remoteId: proof.id)) } catch { change = .failure(error) }
             switch change {
             case .success(let change?):
                 if !change.events.isEmpty { publish(change.events) }
@@ -386,7 +386,8 @@ public final class OutboxWorker: Sendable {
     private func renewSending(_ id: Int64) async -> OutboundRecord? {
         var pause = Self.writeRetryFirst
         while true {
-            let outcome = await committer.perform { [store] in Result { try store.renewSending(id) } }
+            let outcome: Result<OutboundRecord?, any Error>
+            do { outcome = .success(try await store.renewSending(id)) } catch { outcome = .failure(error) }
             switch outcome {
             case .success(let record): return record
             case .failure(let error):
@@ -419,7 +420,7 @@ public final class OutboxWorker: Sendable {
         let recipient = record.recipient
         // An attempt skipped because the row was proven sent meanwhile: the caller sees `proven` and records nothing.
         let skipped = SendResult(recipientId: recipient, messageId: nil)
-        switch (OutboundChannel(rawValue: record.channel) ?? .instagram, OutboundKind(rawValue: record.kind) ?? .manual) {
+        switch (record.channel, record.kind) {
         case (.whatsapp, _):
             let text = record.text ?? ""
             do {
@@ -451,16 +452,15 @@ public final class OutboxWorker: Sendable {
     }
 }
 
-/// The outbox's only door to SQLite: batches marks (`pending` → `sending` before a call) and send results into one
-/// transaction, and "what is this row's status?" checks into one read, on a serial dispatch queue of its own
-/// (never a cooperative-pool thread).
+/// The outbox's door to the store: batches marks (`pending` → `sending` before a call) and send results into one
+/// commit each, and "what is this row's status?" checks into one read, in one task at a time that awaits the store.
 ///
 /// While the processor runs it hosts the writes instead (`attach`): its loop records them in the same transaction
 /// as its next tick, so the two never queue for SQLite's single writer against each other.
 final class OutboxCommitter: Sendable {
     typealias Finish = (result: OutboundResult, continuation: CheckedContinuation<Result<Void, Error>, Never>)
-    typealias Mark = (id: Int64, continuation: CheckedContinuation<Result<Store.SendingMark, Error>, Never>)
-    typealias Check = (id: Int64, continuation: CheckedContinuation<(status: String, attempts: Int)?, Never>)
+    typealias Mark = (id: Int64, continuation: CheckedContinuation<Result<SendingMark, Error>, Never>)
+    typealias Check = (id: Int64, continuation: CheckedContinuation<(status: OutboundRecord.Status, attempts: Int)?, Never>)
 
     /// What the host takes to write with its tick.
     struct Writes {
@@ -476,32 +476,31 @@ final class OutboxCommitter: Sendable {
         var host: (@Sendable () -> Void)?
     }
 
-    private let store: Store
+    private let store: any InboxStore
     private let logger: Logger
     private let publish: @Sendable ([JournalEvent]) -> Void
     private let state = Mutex(State())
-    private let queue = DispatchQueue(label: "dmdesk.outbox-commit")
     private let maxBatch = 1024
 
-    init(store: Store, logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void) {
+    init(store: any InboxStore, logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void) {
         self.store = store
         self.logger = logger
         self.publish = publish
     }
 
     /// The row's status and attempts; nil if there is no such row or it cannot be read.
-    func check(_ id: Int64) async -> (status: String, attempts: Int)? {
+    func check(_ id: Int64) async -> (status: OutboundRecord.Status, attempts: Int)? {
         await withCheckedContinuation { c in
             let start = state.withLock { s -> Bool in
                 s.checks.append((id, c))
                 return schedule(&s)
             }
-            if start { queue.async { self.run() } }
+            if start { startRunner() }
         }
     }
 
     /// Marks the row `sending` if it is pending; returns once that is committed (or failed).
-    func mark(_ id: Int64) async -> Result<Store.SendingMark, Error> {
+    func mark(_ id: Int64) async -> Result<SendingMark, Error> {
         await withCheckedContinuation { c in enqueueWrite { $0.marks.append((id, c)) } }
     }
 
@@ -517,12 +516,12 @@ final class OutboxCommitter: Sendable {
             return (schedule(&s), nil)
         }
         wake?()
-        if start { queue.async { self.run() } }
+        if start { startRunner() }
     }
 
-    /// Runs `work` (a rare read or write of the outbox: start-up reconciliation) on the committer's queue.
-    func perform<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { c in queue.async { c.resume(returning: work()) } }
+    /// The one runner (`scheduled` keeps it one): a task that awaits the store until nothing is left to do.
+    private func startRunner() {
+        Task { await self.run() }
     }
 
     private func schedule(_ s: inout State) -> Bool {
@@ -546,7 +545,7 @@ final class OutboxCommitter: Sendable {
             s.host = nil
             return !s.writes.isEmpty && schedule(&s)
         }
-        if start { queue.async { self.run() } }
+        if start { startRunner() }
     }
 
     /// For the host: the writes waiting.
@@ -558,7 +557,7 @@ final class OutboxCommitter: Sendable {
     }
 
     /// For the host, after its commit: publishes the results' events in commit order and wakes the senders.
-    func completed(_ writes: Writes, finished: [Result<OutboxChange, Error>], marked: [Result<Store.SendingMark, Error>]) {
+    func completed(_ writes: Writes, finished: [Result<OutboxChange, Error>], marked: [Result<SendingMark, Error>]) {
         var events: [JournalEvent] = []
         for case .success(let change) in finished { events += change.events }
         if !events.isEmpty { publish(events) }
@@ -571,7 +570,7 @@ final class OutboxCommitter: Sendable {
         completed(writes, finished: writes.finishes.map { _ in .failure(error) }, marked: writes.marks.map { _ in .failure(error) })
     }
 
-    private func run() {
+    private func run() async {
         while true {
             let (checks, writes) = state.withLock { s -> ([Check], Writes) in
                 let checks = Array(s.checks.prefix(maxBatch))
@@ -588,14 +587,14 @@ final class OutboxCommitter: Sendable {
             }
             if checks.isEmpty && writes.isEmpty { return }
             if !writes.isEmpty {
-                completed(
-                    writes, finished: store.finishOutbound(writes.finishes.map(\.result)),
-                    marked: store.markSending(writes.marks.map(\.id)))
+                let finished = await store.finishOutbound(writes.finishes.map(\.result))
+                let marked = await store.markSending(writes.marks.map(\.id))
+                completed(writes, finished: finished, marked: marked)
             }
             if !checks.isEmpty {
-                let statuses: [Int64: (status: String, attempts: Int)]
+                let statuses: [Int64: (status: OutboundRecord.Status, attempts: Int)]
                 do {
-                    statuses = try store.outboundStatuses(checks.map(\.id))
+                    statuses = try await store.outboundStatuses(checks.map(\.id))
                 } catch {
                     logger.error("could not read outbox rows", metadata: ["error": "\(error)"])
                     statuses = [:]
@@ -609,18 +608,18 @@ final class OutboxCommitter: Sendable {
 /// Meta answered code 190: sends will fail until someone fixes the token; /health and the console show it.
 final class TokenState: Sendable {
     private let reason = Mutex<String?>(nil)
-    let onChange: @Sendable () -> Void
+    let onChange: @Sendable () async -> Void
 
-    init(onChange: @escaping @Sendable () -> Void = {}) { self.onChange = onChange }
+    init(onChange: @escaping @Sendable () async -> Void = {}) { self.onChange = onChange }
 
     var invalidReason: String? { reason.withLock { $0 } }
 
-    func markInvalid(_ why: String) {
+    func markInvalid(_ why: String) async {
         let changed = reason.withLock { r -> Bool in
             defer { r = why }
             return r == nil
         }
-        if changed { onChange() }
+        if changed { await onChange() }
     }
 
     func clear() { reason.withLock { $0 = nil } }

@@ -19,7 +19,6 @@ public final class Processor: @unchecked Sendable {
     private let responder: Responder
     /// Set with `DMDESK_RESPONDER=agent`: answers the batches the responder hands off.
     private var agent: AgentRunner?
-    private let rules = RuleCache()
     private let logger: Logger
     private let condition = NSCondition()
     /// Threads waiting for their debounce window or retry time → when they are due (ms since the epoch).
@@ -75,25 +74,33 @@ public final class Processor: @unchecked Sendable {
     public var counts: Counters { counters.withLock { $0 } }
 
     /// Start-up: batches left `processing` go back to `pending`, every thread with pending messages is scheduled.
-    public func start() {
+    public func start() async {
         do {
-            let reset = try runtime.store.resetProcessing()
+            let reset = try await runtime.store.resetProcessing()
             if reset > 0 { logger.notice("returned interrupted batches to pending", metadata: ["messages": "\(reset)"]) }
         } catch {
             logger.error("could not reset interrupted batches", metadata: ["error": "\(error)"])
         }
-        condition.lock()
-        started = true
-        condition.unlock()
+        markStarted()
         do {
             let now = nowMillis()
-            for (thread, dueAt) in try runtime.store.threadsWithPending() { schedule(thread, at: max(dueAt ?? now, now)) }
+            for (thread, dueAt) in try await runtime.store.threadsWithPending() { schedule(thread, at: max(dueAt ?? now, now)) }
         } catch {
             logger.error("could not read pending messages", metadata: ["error": "\(error)"])
         }
         // The outbox's send results are recorded by this loop, in the same transaction as a tick: one writer
         // instead of two taking turns at SQLite.
         runtime.outbox.committer.attach { [weak self] in self?.outboxResultsWaiting() }
+        startLoop()
+    }
+
+    private func markStarted() {
+        condition.lock()
+        started = true
+        condition.unlock()
+    }
+
+    private func startLoop() {
         condition.lock()
         thread = Thread.start(named: "dmdesk-replies") { [self] in self.loop() }
         condition.unlock()
@@ -179,16 +186,17 @@ public final class Processor: @unchecked Sendable {
     }
 
     private func tick(_ threads: [String], outbox writes: OutboxCommitter.Writes) {
-        let store = runtime.store
+        // This loop is a thread of its own (one transaction per tick, many threads in it): the blocking calls.
+        let store = runtime.store.blocking
         let hook = faultHook.withLock { $0 }
         let responder = self.responder
         let agentAnswers = agent != nil
         // Claim, plan and complete in one transaction: planning is pure computation (no I/O), so it may run while
         // the writer is held, and the tick commits once.
-        let tick: Store.TickResult
+        let tick: ReplyTick
         do {
             tick = try store.claimAndComplete(
-                threads: threads, rules: rules, finishing: writes.finishes.map(\.result), marking: writes.marks.map(\.id)
+                threads: threads, finishing: writes.finishes.map(\.result), marking: writes.marks.map(\.id)
             ) { batch, rules in
                 try hook?(batch)
                 return responder.plan(batch, rules: rules, agentAnswers: agentAnswers)

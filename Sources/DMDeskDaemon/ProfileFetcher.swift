@@ -2,15 +2,13 @@ import DMDeskCore
 import DMDeskGraph
 import DMDeskStore
 import Foundation
-import GRDB
 import Logging
 import Synchronization
 
 /// Looks up a new customer's name and @username once, so people see names rather than ids.
 ///
-/// SQLite is touched only on a serial dispatch queue of its own (never a cooperative-pool thread, and never with
-/// GRDB's async read, which deadlocks on 2 cores against synchronous reads blocking that pool elsewhere): the
-/// "already fetched?" checks of everything that queued up meanwhile in one read, the answers in one transaction.
+/// The store is reached by one task at a time (`scheduled` keeps it one): the "already fetched?" checks of
+/// everything that queued up meanwhile in one read, the answers in one commit.
 final class ProfileFetcher: Sendable {
     private struct State {
         var lookups: [String] = []
@@ -18,16 +16,15 @@ final class ProfileFetcher: Sendable {
         var scheduled = false
     }
 
-    private let store: Store
+    private let store: any InboxStore
     private let graph: GraphClient
     private let logger: Logger
     private let publish: @Sendable ([JournalEvent]) -> Void
     private let attempted = Mutex<Set<String>>([])
     private let state = Mutex(State())
-    private let queue = DispatchQueue(label: "dmdesk.profiles")
     private let enabled: Bool
 
-    init(store: Store, graph: GraphClient, enabled: Bool, logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void) {
+    init(store: any InboxStore, graph: GraphClient, enabled: Bool, logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void) {
         self.store = store
         self.graph = graph
         self.enabled = enabled
@@ -54,10 +51,10 @@ final class ProfileFetcher: Sendable {
             s.scheduled = true
             return true
         }
-        if start { queue.async { self.run() } }
+        if start { Task { await self.run() } }
     }
 
-    private func run() {
+    private func run() async {
         while true {
             let (lookups, fetched) = state.withLock { s -> ([String], [(id: String, profile: InstagramProfile)]) in
                 defer {
@@ -68,26 +65,15 @@ final class ProfileFetcher: Sendable {
                 return (s.lookups, s.fetched)
             }
             if lookups.isEmpty && fetched.isEmpty { return }
-            if !fetched.isEmpty { save(fetched) }
-            if !lookups.isEmpty { lookUp(lookups) }
+            if !fetched.isEmpty { await save(fetched) }
+            if !lookups.isEmpty { await lookUp(lookups) }
         }
     }
 
     /// Starts a Graph lookup for each id whose profile has not been fetched yet.
-    private func lookUp(_ ids: [String]) {
-        let done: Set<String>
-        do {
-            done = try store.pool.read { db in
-                let statement = try db.cachedStatement(
-                    sql: "SELECT profile_fetched_at IS NOT NULL FROM profiles WHERE id = ?")
-                var done: Set<String> = []
-                for id in ids where try Bool.fetchOne(statement, arguments: [id]) == true { done.insert(id) }
-                return done
-            }
-        } catch {
-            done = []
-        }
-        for id in ids where !done.contains(id) {
+    private func lookUp(_ ids: [String]) async {
+        let todo = (try? await store.profilesToFetch(ids)) ?? ids
+        for id in todo {
             Task.detached { await self.fetch(id) }
         }
     }
@@ -110,40 +96,17 @@ final class ProfileFetcher: Sendable {
         logger.notice("could not fetch an Instagram profile", metadata: ["id": "\(id)", "error": "\(error)"])
     }
 
-    /// Stores the answers in one transaction (each in its own savepoint) and publishes their thread updates.
-    private func save(_ fetched: [(id: String, profile: InstagramProfile)]) {
+    /// Stores the answers in one commit (each alone) and publishes their thread updates.
+    private func save(_ fetched: [(id: String, profile: InstagramProfile)]) async {
+        let results = await store.saveProfiles(
+            fetched.map { ($0.id, $0.profile.username, $0.profile.name, $0.profile.profilePic) })
         var events: [JournalEvent] = []
         var failures: [(String, any Error)] = []
-        do {
-            try store.writeWithoutTransaction(.other) { db in
-                try db.inTransaction {
-                    for (id, profile) in fetched {
-                        do {
-                            var event: JournalEvent?
-                            try db.inSavepoint {
-                                let now = nowMillis()
-                                try db.cachedStatement(
-                                    sql: """
-                                        UPDATE profiles SET username = ?, name = ?, picture = ?, profile_fetched_at = ?, updated_at = ?
-                                        WHERE id = ?
-                                        """
-                                ).execute(arguments: [profile.username, profile.name, profile.profilePic, now, now, id])
-                                if let summary = try Store.threadSummary(db, id: id) {
-                                    event = try Store.journal(db, type: EventType.threadUpdated, thread: id, data: .from(summary))
-                                }
-                                return .commit
-                            }
-                            if let event { events.append(event) }
-                        } catch {
-                            failures.append((id, error))
-                        }
-                    }
-                    return .commit
-                }
+        for ((id, _), result) in zip(fetched, results) {
+            switch result {
+            case .success(let event): if let event { events.append(event) }
+            case .failure(let error): failures.append((id, error))
             }
-        } catch {
-            events = []
-            failures = fetched.map { ($0.id, error) }
         }
         if !events.isEmpty { publish(events) }
         for (id, error) in failures { failed(id, error) }

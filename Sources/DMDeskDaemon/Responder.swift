@@ -11,7 +11,7 @@ import Foundation
 ///    a connected one gets `DMDESK_ACK_TEXT` first;
 /// 4. keyword rules, first match by priority;
 /// 5. the fallback reply.
-/// It only decides; `Store.completeBatches` applies the plan atomically.
+/// It only decides; the store (`claimAndComplete`, `completeBatches`) applies the plan atomically.
 ///
 /// With the agent responder (`agentAnswers`), steps 1, the HUMAN_AGENT postback and the verification link stay
 /// as they are; everything else is handed off to the agent, which falls back to this plan if its endpoint fails.

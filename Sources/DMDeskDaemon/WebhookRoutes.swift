@@ -18,7 +18,7 @@ struct WebhookRoutes: Sendable {
             router.get(RouterPath(path)) { request, _ in self.verify(request) }
             router.post(RouterPath(path)) { request, context in try await self.receive(request, context: context) }
         }
-        router.get("/health") { _, _ in self.health() }
+        router.get("/health") { _, _ in await self.health() }
     }
 
     /// `hub.mode=subscribe` and our verify token → the challenge, as text/plain; anything else → 403.
@@ -79,8 +79,8 @@ struct WebhookRoutes: Sendable {
         return Self.text(.ok, "EVENT_RECEIVED")
     }
 
-    func health() -> Response {
-        let report = runtime.healthReport()
+    func health() async -> Response {
+        let report = await runtime.healthReport()
         return Response(
             status: report.unavailable ? .serviceUnavailable : .ok,
             headers: [.contentType: "application/json"],

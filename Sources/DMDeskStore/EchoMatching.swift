@@ -2,11 +2,7 @@ import DMDeskCore
 import Foundation
 import GRDB
 
-extension Store {
-    /// How far the time Meta puts on an echo may precede the time we marked the row `sending` (our clock) and
-    /// still be that row's echo: clock skew between the two machines, and Meta's whole-second `created_time`.
-    public static let echoClockSkewMillis: EpochMillis = 5_000
-
+extension SQLiteStore {
     /// An echo whose mid we do not know may still be of a message we sent: its result is not recorded yet (the echo
     /// came before the Send API's answer was written), or its daemon died during the call. The recipient's oldest
     /// in-flight text with the same words, marked `sending` no later than the echo (give or take the skew), is
@@ -18,7 +14,7 @@ extension Store {
         _ db: Database, recipient: String, text: String?, at: EpochMillis, mid: String
     ) throws -> [JournalEvent]? {
         guard let text, !text.isEmpty, !recipient.isEmpty else { return nil }
-        let skew = echoClockSkewMillis
+        let skew = StorePolicy.echoClockSkewMillis
         let id = try Int64.fetchOne(
             db.cachedStatement(
                 sql: """
@@ -41,11 +37,10 @@ extension Store {
         return try provenSent(id: id, remoteId: mid, db: db)?.events
     }
 
-    /// Which of these Instagram message ids are already ours (a row's remote id or a stored message), in one read:
-    /// proof from the Conversations API never reuses a message already accounted for.
-    public func knownMessageIds(_ ids: [String]) throws -> Set<String> {
+    /// Proof from the Conversations API never reuses a message already accounted for.
+    public func knownMessageIds(_ ids: [String]) async throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
-        return try pool.read { db in
+        return try await read { db in
             let list = JSONValue.array(ids.map { .string($0) }).compactString
             return Set(
                 try String.fetchAll(

@@ -19,15 +19,16 @@ public struct IngestOptions: Sendable {
     public init(echoTakeover: Bool = true) { self.echoTakeover = echoTakeover }
 }
 
-extension Store {
-    /// Stores many deliveries in one transaction, each in its own savepoint, so one bad delivery fails alone
-    /// while a burst shares a single commit.
-    public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions = IngestOptions()) -> [Result<IngestOutcome, Error>] {
-        writeEach(deliveries, as: .ingest) { events, db in
-            var outcome = IngestOutcome()
-            for event in events { try Self.applyAlone(event, db: db, options: options, outcome: &outcome) }
-            return outcome
-        }
+extension SQLiteStore {
+    public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions) async -> [Result<IngestOutcome, any Error>] {
+        await writeEach(deliveries, as: .ingest) { events, db in try Self.ingest(events, db: db, options: options) }
+    }
+
+    /// One delivery, inside the caller's transaction (its savepoint): every event applied alone.
+    static func ingest(_ events: [WebhookEvent], db: Database, options: IngestOptions) throws -> IngestOutcome {
+        var outcome = IngestOutcome()
+        for event in events { try applyAlone(event, db: db, options: options, outcome: &outcome) }
+        return outcome
     }
 
     /// Applies one event in its own savepoint. An event the store refuses for what it holds (a broken constraint,
@@ -35,14 +36,10 @@ extension Store {
     /// storage itself (disk full, I/O) fails the whole delivery, so Meta retries it.
     static func applyAlone(_ event: WebhookEvent, db: Database, options: IngestOptions, outcome: inout IngestOutcome) throws {
         var attempt = outcome
-        try db.cachedStatement(sql: "SAVEPOINT dmdesk_event").execute()
         do {
-            try apply(event, db: db, options: options, outcome: &attempt)
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_event").execute()
+            try db.withSavepoint { try apply(event, db: db, options: options, outcome: &attempt) }
             outcome = attempt
         } catch where isRefusalOfTheEvent(error) && db.isInsideTransaction {
-            try db.cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT dmdesk_event").execute()
-            try db.cachedStatement(sql: "RELEASE SAVEPOINT dmdesk_event").execute()
             outcome.events.append(try journalInvalid(event, reason: "\(error)", db: db))
         }
     }
@@ -61,10 +58,6 @@ extension Store {
         try journal(
             db, type: EventType.invalid, thread: event.customerId.isEmpty ? nil : event.customerId,
             data: ["reason": .string(reason), "source": .string(event.source.rawValue), "raw": event.raw])
-    }
-
-    public func ingest(_ events: [WebhookEvent], options: IngestOptions = IngestOptions()) throws -> IngestOutcome {
-        try ingest([events], options: options)[0].get()
     }
 
     static func apply(_ event: WebhookEvent, db: Database, options: IngestOptions, outcome: inout IngestOutcome) throws {
@@ -124,7 +117,7 @@ extension Store {
         guard !thread.isEmpty else { throw StoreError.invalid("event \(mid) has no sender id") }
         try ensureThread(db, id: thread, now: now)
         // Standby events belong to a thread another app controls: keep them, but the bot must not answer.
-        let status = event.source == .standby ? "processed" : "pending"
+        let status: ProcessingStatus = event.source == .standby ? .processed : .pending
         try db.cachedStatement(
             sql: """
                 INSERT INTO messages(mid, thread_id, direction, author, text, attachments, reply_to_mid, reply_to_story,
@@ -133,7 +126,7 @@ extension Store {
                 ON CONFLICT(mid) DO NOTHING
                 """
         ).execute(arguments: [
-            mid, thread, text, attachments, replyToMid, replyToStory, payload, event.timestamp, event.source.rawValue,
+            mid, thread, text, attachments, replyToMid, replyToStory, payload, event.timestamp, MessageSource(event.source),
             status, now, unsupported ? "unsupported message type" : nil,
         ])
         guard db.changesCount > 0 else {
@@ -154,7 +147,7 @@ extension Store {
                 WHERE id = ?4
                 """
         ).execute(arguments: [event.timestamp, preview, now, thread])
-        if status == "pending" { outcome.threadsToProcess.insert(thread) }
+        if status == .pending { outcome.threadsToProcess.insert(thread) }
         // The row just inserted, as MessageRecord.view would read it back (the other columns are NULL or 0 on a
         // fresh inbound row), without a second query.
         let view = MessageView(
@@ -207,7 +200,7 @@ extension Store {
                 VALUES (?, ?, 'out', 'operator', ?, ?, ?, ?, 'sent', ?, ?)
                 ON CONFLICT(mid) DO NOTHING
                 """
-        ).execute(arguments: [m.mid, thread, m.text, attachments, event.timestamp, event.source.rawValue, m.mid, now])
+        ).execute(arguments: [m.mid, thread, m.text, attachments, event.timestamp, MessageSource(event.source), m.mid, now])
         guard db.changesCount > 0 else {
             outcome.duplicates += 1
             return
@@ -226,7 +219,7 @@ extension Store {
         if let text = m.text, !text.isEmpty {
             outcome.context.append(ContextTurn(customer: thread, role: .assistant, text: text))
         }
-        let view = try MessageRecord.fetchOne(db, key: m.mid)!.view
+        let view = try MessageRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM messages WHERE mid = ?"), arguments: [m.mid])!.view
         outcome.events.append(try journal(db, type: EventType.messageSent, thread: thread, data: JSONValue(view)))
         if let summary = try threadSummary(db, id: thread) {
             outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: JSONValue(summary)))

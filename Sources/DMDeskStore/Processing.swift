@@ -100,183 +100,156 @@ public struct BatchFailure: Sendable {
     public var retryAt: EpochMillis?
 }
 
-extension Database {
-    /// `inSavepoint` for the writer's hot loops: the same SAVEPOINT / RELEASE / ROLLBACK TO, but as cached
-    /// statements (GRDB's `inSavepoint` prepares both statements again every time). Only inside a transaction.
-    /// The body's error is rethrown after its savepoint is rolled back; when the transaction itself is gone
-    /// afterwards (`db.isInsideTransaction`), the caller must not treat it as one item's failure: the unit failed.
-    func withSavepoint<T>(_ body: () throws -> T) throws -> T {
-        try cachedStatement(sql: "SAVEPOINT dmdesk").execute()
-        do {
-            let value = try body()
-            try cachedStatement(sql: "RELEASE SAVEPOINT dmdesk").execute()
-            return value
-        } catch {
-            try rollbackItem(
-                after: error, rollback: cachedStatement(sql: "ROLLBACK TO SAVEPOINT dmdesk"),
-                release: cachedStatement(sql: "RELEASE SAVEPOINT dmdesk"))
-            throw error
-        }
-    }
-}
-
-extension Store {
-    public static let maxProcessingAttempts = 5
-
-    /// Start-up: batches that were in flight when the daemon stopped go back to `pending`. Returns how many rows.
-    @discardableResult
-    public func resetProcessing() throws -> Int {
-        try write(.replies) { db in
+extension SQLiteStore {
+    public func resetProcessing() async throws -> Int {
+        try await write(.replies) { db in
             try db.execute(sql: "UPDATE messages SET status = 'pending' WHERE status = 'processing'")
             return db.changesCount
         }
     }
 
-    /// Threads with pending inbound messages and the earliest time one may be claimed (nil: now).
-    public func threadsWithPending() throws -> [(thread: String, dueAt: EpochMillis?)] {
-        try pool.read { db in
-            try Row.fetchAll(
+    public func threadsWithPending() async throws -> [(thread: String, dueAt: EpochMillis?)] {
+        try await read { db in
+            var out: [(thread: String, dueAt: EpochMillis?)] = []
+            let rows = try Row.fetchCursor(
                 db,
                 sql: """
-                    SELECT thread_id, MIN(COALESCE(next_attempt_at, 0)) FROM messages
+                    SELECT thread_id, MIN(COALESCE(next_attempt_at, 0)) AS due FROM messages
                     WHERE status = 'pending' GROUP BY thread_id
-                    """
-            ).map { row in
-                let due: EpochMillis = row[1]
-                return (row[0], due == 0 ? nil : due)
+                    """)
+            while let row = try rows.next() {
+                let due: EpochMillis = try row.decode(forColumn: "due")
+                out.append((try row.decode(forColumn: "thread_id"), due == 0 ? nil : due))
             }
+            return out
         }
     }
 
-    /// Claims, in one transaction, every due pending message of each thread (→ `processing`).
-    public func claim(threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis()) throws -> ClaimResult {
-        try write(.replies) { db in try Self.claim(db, threads: threads, rules: cache, now: now) }
-    }
-
-    /// What one processor tick did: the claim, and for each claimed batch (in order) its plan and completion — or
-    /// why it could not be answered, in which case its messages are still `processing`, for `failBatch`.
-    public struct TickResult: Sendable {
-        public struct Outcome: Sendable {
-            public var batch: ClaimedBatch
-            public var plan: BatchPlan?
-            public var result: Result<BatchCompletion, Error>
-        }
-        public var claim: ClaimResult
-        public var outcomes: [Outcome]
-        /// The send results recorded in the same transaction, in order.
-        public var finished: [Result<OutboxChange, Error>] = []
-        /// The outbox rows marked `sending` in the same transaction, in order.
-        public var marked: [Result<SendingMark, Error>] = []
-    }
-
-    /// `claim` and `completeBatches` in one transaction: claims the due messages of `threads`, asks `plan` (the
-    /// responder: no I/O) what to do with each batch and applies each plan in its own savepoint. One commit per
-    /// tick instead of two, and the messages' rows are written once. A batch whose planning or completion failed
-    /// stays `processing` (committed so), for `failBatch`. A storage failure (`Store.isStorageFailure`: a full
-    /// disk, SQLite's own rollback of the transaction) throws instead: nothing of the tick is committed.
     public func claimAndComplete(
-        threads: [String], rules cache: RuleCache, now: EpochMillis = nowMillis(), finishing sends: [OutboundResult] = [],
-        marking marks: [Int64] = [], plan: (ClaimedBatch, RuleSet) throws -> BatchPlan
-    ) throws -> TickResult {
-        try writeWithoutTransaction(.replies) { db in
-            var tick: TickResult?
-            try db.inTransaction {
-                // The outbox's send results first (each in its own savepoint, like `finishOutbound(_:)`), then its
-                // rows about to be sent (`markSending(_:)`). A lost transaction fails the whole tick.
-                var finished: [Result<OutboxChange, Error>] = []
-                finished.reserveCapacity(sends.count)
-                for send in sends {
-                    do {
-                        finished.append(.success(try db.withSavepoint { try Self.finishOutbound(send, db: db) }))
-                    } catch where !db.isInsideTransaction {
-                        throw error  // the transaction is gone: the whole tick fails
-                    } catch {
-                        finished.append(.failure(error))
-                    }
-                }
-                var marked: [Result<SendingMark, Error>] = []
-                marked.reserveCapacity(marks.count)
-                for id in marks {
-                    do {
-                        marked.append(.success(try db.withSavepoint { try Self.markSending(id, db: db, now: now) }))
-                    } catch where !db.isInsideTransaction {
-                        throw error  // the transaction is gone: the whole tick fails
-                    } catch {
-                        marked.append(.failure(error))
-                    }
-                }
-                let claim = try Self.claim(db, threads: threads, rules: cache, now: now)
-                var outcomes: [TickResult.Outcome] = []
-                outcomes.reserveCapacity(claim.batches.count)
-                for batch in claim.batches {
-                    let p: BatchPlan
-                    do {
-                        p = try plan(batch, claim.rules)
-                    } catch {
-                        outcomes.append(TickResult.Outcome(batch: batch, plan: nil, result: .failure(error)))
-                        continue
-                    }
-                    do {
-                        // Claimed in this very transaction: the thread exists and its mode is the one planned for.
-                        let completion = try db.withSavepoint { try self.complete(p, db: db, now: now, claimedHere: true) }
-                        outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .success(completion)))
-                    } catch where Self.isStorageFailure(error) || !db.isInsideTransaction {
-                        // Not the batch's fault (a full disk, say): the whole tick fails, so nothing of it is
-                        // committed — not even the claim — and the batch is answered once the store writes again,
-                        // without spending one of its attempts.
-                        throw error
-                    } catch {
-                        outcomes.append(TickResult.Outcome(batch: batch, plan: p, result: .failure(error)))
-                    }
-                }
-                tick = TickResult(claim: claim, outcomes: outcomes, finished: finished, marked: marked)
-                return .commit
-            }
-            return tick!
+        threads: [String], now: EpochMillis, finishing sends: [OutboundResult], marking marks: [Int64],
+        plan: @escaping @Sendable (ClaimedBatch, RuleSet) throws -> BatchPlan
+    ) async throws -> ReplyTick {
+        try await writeWithoutTransaction(.replies) { db in
+            try self.tick(db, threads: threads, now: now, finishing: sends, marking: marks, plan: plan)
         }
     }
 
+    /// `claimAndComplete`'s transaction. One commit per tick instead of two, and the messages' rows are written once.
+    func tick(
+        _ db: Database, threads: [String], now: EpochMillis, finishing sends: [OutboundResult], marking marks: [Int64],
+        plan: (ClaimedBatch, RuleSet) throws -> BatchPlan
+    ) throws -> ReplyTick {
+        var tick: ReplyTick?
+        try db.inTransaction {
+            // The outbox's send results first (each in its own savepoint, like `finishOutbound(_:)`), then its rows
+            // about to be sent (`markSending(_:)`). A lost transaction fails the whole tick.
+            var finished: [Result<OutboxChange, any Error>] = []
+            finished.reserveCapacity(sends.count)
+            for send in sends {
+                do {
+                    finished.append(.success(try db.withSavepoint { try Self.finishOutbound(send, db: db) }))
+                } catch where !db.isInsideTransaction {
+                    throw error  // the transaction is gone: the whole tick fails
+                } catch {
+                    finished.append(.failure(error))
+                }
+            }
+            var marked: [Result<SendingMark, any Error>] = []
+            marked.reserveCapacity(marks.count)
+            for id in marks {
+                do {
+                    marked.append(.success(try db.withSavepoint { try Self.markSending(id, db: db, now: now) }))
+                } catch where !db.isInsideTransaction {
+                    throw error  // the transaction is gone: the whole tick fails
+                } catch {
+                    marked.append(.failure(error))
+                }
+            }
+            let claim = try Self.claim(db, threads: threads, rules: ruleCache, now: now)
+            var outcomes: [ReplyTick.Outcome] = []
+            outcomes.reserveCapacity(claim.batches.count)
+            for batch in claim.batches {
+                let p: BatchPlan
+                do {
+                    p = try plan(batch, claim.rules)
+                } catch {
+                    outcomes.append(ReplyTick.Outcome(batch: batch, plan: nil, result: .failure(error)))
+                    continue
+                }
+                do {
+                    // Claimed in this very transaction: the thread exists and its mode is the one planned for.
+                    let completion = try db.withSavepoint { try Self.complete(p, db: db, now: now, claimedHere: true) }
+                    outcomes.append(ReplyTick.Outcome(batch: batch, plan: p, result: .success(completion)))
+                } catch where Self.isStorageFailure(error) || !db.isInsideTransaction {
+                    // Not the batch's fault (a full disk, say): the whole tick fails, so nothing of it is
+                    // committed — not even the claim — and the batch is answered once the store writes again,
+                    // without spending one of its attempts.
+                    throw error
+                } catch {
+                    outcomes.append(ReplyTick.Outcome(batch: batch, plan: p, result: .failure(error)))
+                }
+            }
+            tick = ReplyTick(claim: claim, outcomes: outcomes, finished: finished, marked: marked)
+            return .commit
+        }
+        return tick!
+    }
+
+    /// Claims, inside the caller's transaction, every due pending message of each thread (→ `processing`).
     static func claim(_ db: Database, threads: [String], rules cache: RuleCache, now: EpochMillis) throws -> ClaimResult {
         var result = ClaimResult(rules: try cache.current(db))
         guard !threads.isEmpty else { return result }
         // Three statements for the whole tick, whatever the number of threads (the ids travel as one JSON array).
         let ids = JSONValue.array(threads.map { .string($0) }).compactString
-        let claimed = try Row.fetchAll(
+        var byThread: [String: [(Int64, ClaimedMessage)]] = [:]
+        let claimed = try Row.fetchCursor(
             db.cachedStatement(
                 sql: """
                     UPDATE messages SET status = 'processing'
                     WHERE status = 'pending' AND thread_id IN (SELECT value FROM json_each(?1))
                       AND (next_attempt_at IS NULL OR next_attempt_at <= ?2)
-                    RETURNING thread_id, rowid, mid, text, payload, attachments IS NOT NULL, timestamp, attempts
+                    RETURNING thread_id, rowid AS row_id, mid, text, payload, attachments IS NOT NULL AS has_attachments,
+                              timestamp, attempts
                     """),
             arguments: [ids, now])
-        for row in try Row.fetchAll(
+        while let row = try claimed.next() {
+            let message = ClaimedMessage(
+                mid: try row.decode(forColumn: "mid"), text: try row.decode(forColumn: "text"),
+                payload: try row.decode(forColumn: "payload"), hasAttachments: try row.decode(forColumn: "has_attachments"),
+                timestamp: try row.decode(forColumn: "timestamp"), attempts: try row.decode(forColumn: "attempts"))
+            byThread[try row.decode(String.self, forColumn: "thread_id"), default: []].append(
+                (try row.decode(forColumn: "row_id"), message))
+        }
+        let deferred = try Row.fetchCursor(
             db.cachedStatement(
                 sql: """
-                    SELECT thread_id, MIN(next_attempt_at) FROM messages
+                    SELECT thread_id, MIN(next_attempt_at) AS due FROM messages
                     WHERE status = 'pending' AND thread_id IN (SELECT value FROM json_each(?1)) AND next_attempt_at > ?2
                     GROUP BY thread_id
                     """),
             arguments: [ids, now])
-        {
-            result.deferred[row[0]] = row[1]
+        while let row = try deferred.next() {
+            result.deferred[try row.decode(forColumn: "thread_id")] = try row.decode(forColumn: "due")
         }
-        guard !claimed.isEmpty else { return result }
-        var byThread: [String: [(Int64, ClaimedMessage)]] = [:]
-        for row in claimed {
-            byThread[row[0], default: []].append(
-                (row[1], ClaimedMessage(mid: row[2], text: row[3], payload: row[4], hasAttachments: row[5], timestamp: row[6], attempts: row[7])))
+        guard !byThread.isEmpty else { return result }
+        struct Info {
+            var mode: ThreadMode
+            var connected: Bool
+            var username: String?
+            var name: String?
         }
-        var info: [String: Row] = [:]
-        for row in try Row.fetchAll(
+        var info: [String: Info] = [:]
+        let rows = try Row.fetchCursor(
             db.cachedStatement(
                 sql: """
                     SELECT t.id, t.mode, p.connected, p.username, p.name FROM threads t LEFT JOIN profiles p ON p.id = t.id
                     WHERE t.id IN (SELECT value FROM json_each(?1))
                     """),
             arguments: [JSONValue.array(byThread.keys.map { .string($0) }).compactString])
-        {
-            info[row[0]] = row
+        while let row = try rows.next() {
+            info[try row.decode(forColumn: "id")] = Info(
+                mode: try row.decode(forColumn: "mode"), connected: try row.decode(Bool?.self, forColumn: "connected") ?? false,
+                username: try row.decode(forColumn: "username"), name: try row.decode(forColumn: "name"))
         }
         for thread in threads {
             guard let rows = byThread[thread] else { continue }
@@ -284,29 +257,27 @@ extension Store {
             let t = info[thread]
             result.batches.append(
                 ClaimedBatch(
-                    thread: thread, messages: messages, mode: ThreadMode(rawValue: t?[1] ?? "auto") ?? .auto,
-                    connected: (t?[2] as Bool?) ?? false, username: t?[3], name: t?[4]))
+                    thread: thread, messages: messages, mode: t?.mode ?? .auto, connected: t?.connected ?? false,
+                    username: t?.username, name: t?.name))
         }
         return result
     }
 
-    /// Applies the plans in one transaction, each in its own savepoint: queues the replies, creates the token,
-    /// switches modes and marks the batch `processed` together — so a crash can never answer a batch twice.
-    public func completeBatches(_ plans: [BatchPlan], now: EpochMillis = nowMillis()) -> [Result<BatchCompletion, Error>] {
-        writeEach(plans, as: .replies) { plan, db in try self.complete(plan, db: db, now: now) }
+    public func completeBatches(_ plans: [BatchPlan], now: EpochMillis) async -> [Result<BatchCompletion, any Error>] {
+        await writeEach(plans, as: .replies) { plan, db in try Self.complete(plan, db: db, now: now) }
     }
 
     /// `claimedHere`: the batch was claimed in this same transaction, so its thread exists and its mode cannot have
     /// changed since the plan was made (no need to read either again).
-    private func complete(_ plan: BatchPlan, db: Database, now: EpochMillis, claimedHere: Bool = false) throws -> BatchCompletion {
+    static func complete(_ plan: BatchPlan, db: Database, now: EpochMillis, claimedHere: Bool = false) throws -> BatchCompletion {
         var completion = BatchCompletion(thread: plan.thread)
         if plan.handOff { return completion }
         let currentMode: ThreadMode
         if claimedHere {
             currentMode = plan.plannedMode
         } else {
-            let mode = try String.fetchOne(db.cachedStatement(sql: "SELECT mode FROM threads WHERE id = ?"), arguments: [plan.thread])
-            currentMode = mode.flatMap(ThreadMode.init(rawValue:)) ?? .auto
+            currentMode = try ThreadMode.fetchOne(db.cachedStatement(sql: "SELECT mode FROM threads WHERE id = ?"), arguments: [plan.thread])
+                ?? .auto
         }
         var drafts = plan.drafts
         var verification = plan.verification
@@ -321,7 +292,7 @@ extension Store {
             completion.suppressed = true
         }
         if let v = verification,
-            try Self.insertVerificationToken(db, tokenHash: v.tokenHash, igId: plan.thread, eventId: v.eventId, now: now) != nil
+            try insertVerificationToken(db, tokenHash: v.tokenHash, igId: plan.thread, eventId: v.eventId, now: now) != nil
         {
             let change = try enqueue(v.draft, in: db, threadExists: claimedHere, inFlight: true)
             completion.records.append(change.record)
@@ -336,13 +307,14 @@ extension Store {
             }
         }
         if handover || awaitOperator {
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE threads SET mode = CASE WHEN ?1 THEN 'human' ELSE mode END, awaiting_operator = 1, updated_at = ?2
                     WHERE id = ?3 AND (awaiting_operator = 0 OR (?1 AND mode <> 'human'))
-                    """, arguments: [handover, now, plan.thread])
-            if db.changesCount > 0, let summary = try Self.threadSummary(db, id: plan.thread) {
-                completion.events.append(try Self.journal(db, type: EventType.threadUpdated, thread: plan.thread, data: .from(summary), at: now))
+                    """
+            ).execute(arguments: [handover, now, plan.thread])
+            if db.changesCount > 0, let summary = try threadSummary(db, id: plan.thread) {
+                completion.events.append(try journal(db, type: EventType.threadUpdated, thread: plan.thread, data: .from(summary), at: now))
             }
         }
         let mark = try db.cachedStatement(
@@ -351,44 +323,62 @@ extension Store {
         return completion
     }
 
-    /// A batch that could not be answered goes back to `pending` with attempts + 1 and a backoff (1 s, 2 s, 4 s …);
-    /// after `maxProcessingAttempts` it is `failed`, with the reason, and the console hears of it.
     public func failBatch(
-        thread: String, mids: [String], error: String, now: EpochMillis = nowMillis(),
-        maxAttempts: Int = Store.maxProcessingAttempts, backoffBaseMillis: EpochMillis = 1000
-    ) throws -> BatchFailure {
-        try write(.replies) { db in
-            var events: [JournalEvent] = []
-            var retryAt: EpochMillis? = nil
-            for mid in mids {
-                guard var record = try MessageRecord.fetchOne(db, key: mid), record.status == "processing" else { continue }
-                record.attempts += 1
-                if record.attempts >= maxAttempts {
-                    record.status = "failed"
-                    record.next_attempt_at = nil
-                    record.error = "no automatic reply after \(record.attempts) attempts: \(error)"
-                    try record.update(db)
-                    events.append(try Self.journal(db, type: EventType.messageUpdated, thread: thread, data: .from(record.view)))
-                } else {
-                    let delay = min(backoffBaseMillis << EpochMillis(record.attempts - 1), 60_000)
-                    record.status = "pending"
-                    record.next_attempt_at = now + delay
-                    record.error = error
-                    try record.update(db)
-                    retryAt = min(retryAt ?? .max, now + delay)
-                }
-            }
-            return BatchFailure(events: events, retryAt: retryAt)
+        thread: String, mids: [String], error: String, now: EpochMillis, maxAttempts: Int, backoffBaseMillis: EpochMillis
+    ) async throws -> BatchFailure {
+        try await write(.replies) { db in
+            try Self.failBatch(
+                db, thread: thread, mids: mids, error: error, now: now, maxAttempts: maxAttempts,
+                backoffBaseMillis: backoffBaseMillis)
         }
     }
 
-    /// Counts by processing status, for tests and the bench.
-    public func processingCounts() throws -> [String: Int] {
-        try pool.read { db in
-            var out: [String: Int] = [:]
-            for row in try Row.fetchAll(db, sql: "SELECT COALESCE(status, 'none'), COUNT(*) FROM messages WHERE direction = 'in' GROUP BY 1") {
-                out[row[0]] = row[1]
+    static func failBatch(
+        _ db: Database, thread: String, mids: [String], error: String, now: EpochMillis, maxAttempts: Int,
+        backoffBaseMillis: EpochMillis
+    ) throws -> BatchFailure {
+        var events: [JournalEvent] = []
+        var retryAt: EpochMillis? = nil
+        for mid in mids {
+            guard var record = try MessageRecord.fetchOne(db, key: mid), record.status == .processing else { continue }
+            record.attempts += 1
+            if record.attempts >= maxAttempts {
+                record.status = .failed
+                record.next_attempt_at = nil
+                record.error = "no automatic reply after \(record.attempts) attempts: \(error)"
+                try record.update(db)
+                events.append(try journal(db, type: EventType.messageUpdated, thread: thread, data: .from(record.view)))
+            } else {
+                let delay = min(backoffBaseMillis << EpochMillis(record.attempts - 1), 60_000)
+                record.status = .pending
+                record.next_attempt_at = now + delay
+                record.error = error
+                try record.update(db)
+                retryAt = min(retryAt ?? .max, now + delay)
             }
+        }
+        return BatchFailure(events: events, retryAt: retryAt)
+    }
+
+    public func releaseToPending(mids: [String]) async throws -> Int {
+        guard !mids.isEmpty else { return 0 }
+        return try await write(.replies) { db in
+            let statement = try db.cachedStatement(sql: "UPDATE messages SET status = 'pending' WHERE mid = ? AND status = 'processing'")
+            var changed = 0
+            for mid in mids {
+                try statement.execute(arguments: [mid])
+                changed += db.changesCount
+            }
+            return changed
+        }
+    }
+
+    public func processingCounts() async throws -> [ProcessingStatus: Int] {
+        try await read { db in
+            var out: [ProcessingStatus: Int] = [:]
+            let rows = try Row.fetchCursor(
+                db, sql: "SELECT status, COUNT(*) AS n FROM messages WHERE direction = 'in' AND status IS NOT NULL GROUP BY 1")
+            while let row = try rows.next() { out[try row.decode(forColumn: "status")] = try row.decode(forColumn: "n") }
             return out
         }
     }

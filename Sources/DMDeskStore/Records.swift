@@ -1,11 +1,11 @@
 import DMDeskCore
 import Foundation
-import GRDB
 
-// One Codable record per table, GRDB style. Column names match the SQL schema.
+// One record per table, engine-neutral: plain Codable values whose property names are the SQL columns. Columns with
+// a fixed set of values are Swift enums (their raw values are what the column holds). How the SQLite engine reads
+// and writes them (by column name) is in SQLiteRecords.swift.
 
-public struct ProfileRecord: Codable, Sendable, FetchableRecord, PersistableRecord, Equatable {
-    public static let databaseTableName = "profiles"
+public struct ProfileRecord: Codable, Sendable, Equatable {
     public var id: String
     public var username: String?
     public var name: String?
@@ -17,11 +17,10 @@ public struct ProfileRecord: Codable, Sendable, FetchableRecord, PersistableReco
     public var updated_at: EpochMillis
 }
 
-public struct ThreadRecord: Codable, Sendable, FetchableRecord, PersistableRecord, Equatable {
-    public static let databaseTableName = "threads"
+public struct ThreadRecord: Codable, Sendable, Equatable {
     public var id: String
-    public var mode: String
-    public var status: String
+    public var mode: ThreadMode
+    public var status: ThreadStatus
     public var assignee: String?
     public var unread: Int
     public var awaiting_operator: Bool
@@ -32,20 +31,34 @@ public struct ThreadRecord: Codable, Sendable, FetchableRecord, PersistableRecor
     public var updated_at: EpochMillis
 }
 
-public struct MessageRecord: Codable, Sendable, FetchableRecord, PersistableRecord, Equatable {
-    public static let databaseTableName = "messages"
+/// Where a stored message came from: a webhook's `messaging`, `standby` or `changes` list, or dmdesk itself (a line
+/// for something we send).
+public enum MessageSource: String, Codable, Sendable, CaseIterable {
+    case messaging, standby, changes, dmdesk
+
+    public init(_ source: WebhookEventSource) {
+        switch source {
+        case .messaging: self = .messaging
+        case .standby: self = .standby
+        case .changes: self = .changes
+        }
+    }
+}
+
+public struct MessageRecord: Codable, Sendable, Equatable {
     public var mid: String
     public var thread_id: String
-    public var direction: String
-    public var author: String
+    public var direction: MessageDirection
+    public var author: MessageAuthor
     public var text: String?
     public var attachments: String?
     public var reply_to_mid: String?
     public var reply_to_story: String?
     public var payload: String?
     public var timestamp: EpochMillis
-    public var source: String
-    public var status: String?
+    public var source: MessageSource
+    /// The reply processor's state of an inbound message; nil for our own lines.
+    public var status: ProcessingStatus?
     public var attempts: Int
     public var next_attempt_at: EpochMillis?
     public var error: String?
@@ -54,7 +67,8 @@ public struct MessageRecord: Codable, Sendable, FetchableRecord, PersistableReco
     public var deleted: Bool
     public var edited: Bool
     public var outbound_id: Int64?
-    public var delivery: String?
+    /// For our own lines: their outbox row's status as people see it.
+    public var delivery: OutboundStatus?
     public var remote_mid: String?
     public var created_at: EpochMillis
 
@@ -62,58 +76,65 @@ public struct MessageRecord: Codable, Sendable, FetchableRecord, PersistableReco
         let atts = attachments.flatMap { try? JSONDecoder().decode([Attachment].self, from: Data($0.utf8)) } ?? []
         let reacts = reactions.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
         return MessageView(
-            id: mid, thread: thread_id, mid: direction == "in" ? mid : (remote_mid ?? (mid.hasPrefix("out:") ? nil : mid)),
-            direction: MessageDirection(rawValue: direction) ?? .inbound, author: MessageAuthor(rawValue: author) ?? .customer,
-            text: text, attachments: atts, timestamp: timestamp, delivery: delivery.flatMap(OutboundStatus.init(rawValue:)),
+            id: mid, thread: thread_id, mid: direction == .inbound ? mid : (remote_mid ?? (mid.hasPrefix("out:") ? nil : mid)),
+            direction: direction, author: author, text: text, attachments: atts, timestamp: timestamp, delivery: delivery,
             error: error, reactions: reacts, replyToStory: reply_to_story, deleted: deleted, edited: edited,
             outboundId: outbound_id)
     }
 }
 
-public struct OutboundRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord, Equatable {
-    public static let databaseTableName = "outbound_messages"
+public struct OutboundRecord: Codable, Sendable, Equatable {
+    /// An outbox row's state. `sending` is committed before the row's Graph call, so a row found `sending` after a
+    /// crash may or may not have reached Meta (see `OutboxWorker`'s reconciliation); views show it as pending.
+    public enum Status: String, Codable, Sendable, CaseIterable {
+        case pending, sending, sent, failed
+
+        /// As subscribers and the console see it.
+        public var view: OutboundStatus {
+            switch self {
+            case .pending, .sending: return .pending
+            case .sent: return .sent
+            case .failed: return .failed
+            }
+        }
+    }
+
     public var id: Int64?
     public var thread_id: String?
     public var recipient: String
-    public var kind: String
-    public var channel: String
+    public var kind: OutboundKind
+    public var channel: OutboundChannel
     public var payload: String
     public var text: String?
-    public var status: String
+    public var status: Status
     public var attempts: Int
     public var remote_message_id: String?
     public var error: String?
-    public var author: String
+    public var author: MessageAuthor
     public var message_mid: String?
     public var created_at: EpochMillis
     public var updated_at: EpochMillis
-    /// When the row was marked `sending`: committed before its Graph call, so a row found `sending` after a crash
-    /// may or may not have reached Meta (see `OutboxWorker`'s reconciliation). Shown as pending in views.
+    /// When the row was marked `sending`.
     public var sending_at: EpochMillis?
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
     public var view: OutboundView {
         OutboundView(
-            id: id ?? 0, thread: thread_id, kind: OutboundKind(rawValue: kind) ?? .manual,
-            channel: OutboundChannel(rawValue: channel) ?? .instagram, status: OutboundStatus(rawValue: status) ?? .pending,
-            text: text, attempts: attempts, error: error, remoteId: remote_message_id,
-            author: MessageAuthor(rawValue: author) ?? .bot, createdAt: created_at)
+            id: id ?? 0, thread: thread_id, kind: kind, channel: channel, status: status.view, text: text, attempts: attempts,
+            error: error, remoteId: remote_message_id, author: author, createdAt: created_at)
     }
 }
 
-public struct RuleRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord, Equatable {
-    public static let databaseTableName = "response_rules"
+public struct RuleRecord: Codable, Sendable, Equatable {
     public var id: Int64?
     public var pattern: String
-    public var match_kind: String
+    public var match_kind: RuleMatchKind
     public var reply: String?
     public var priority: Int
     public var active: Bool
-    public var action: String
+    public var action: RuleAction
     public var created_at: EpochMillis
 
-    public init(pattern: String, matchKind: String, reply: String?, priority: Int, active: Bool = true, action: String) {
+    public init(pattern: String, matchKind: RuleMatchKind, reply: String?, priority: Int, active: Bool = true, action: RuleAction) {
         self.pattern = pattern
         self.match_kind = matchKind
         self.reply = reply
@@ -122,12 +143,9 @@ public struct RuleRecord: Codable, Sendable, FetchableRecord, MutablePersistable
         self.action = action
         self.created_at = nowMillis()
     }
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct VerificationTokenRecord: Codable, Sendable, FetchableRecord, MutablePersistableRecord, Equatable {
-    public static let databaseTableName = "verification_tokens"
+public struct VerificationTokenRecord: Codable, Sendable, Equatable {
     public var id: Int64?
     public var token_hash: String
     public var ig_id: String
@@ -135,12 +153,30 @@ public struct VerificationTokenRecord: Codable, Sendable, FetchableRecord, Mutab
     public var consumed_at: EpochMillis?
     public var event_id: String?
     public var created_at: EpochMillis
-
-    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
-public struct EventRecord: Codable, Sendable, FetchableRecord, Equatable {
-    public static let databaseTableName = "events"
+public struct AgentStepRecord: Codable, Sendable, Equatable {
+    public var id: Int64?
+    public var thread_id: String
+    public var batch: String
+    public var kind: AgentStepKind
+    public var tool: String?
+    public var arguments: String?
+    public var result: String?
+    public var ok: Bool
+    public var latency_ms: Int?
+    public var prompt_tokens: Int?
+    public var completion_tokens: Int?
+    public var at: EpochMillis
+
+    public var view: AgentStepView {
+        AgentStepView(
+            id: id ?? 0, thread: thread_id, batch: batch, kind: kind, tool: tool, arguments: arguments, result: result,
+            ok: ok, latencyMs: latency_ms, promptTokens: prompt_tokens, completionTokens: completion_tokens, at: at)
+    }
+}
+
+public struct EventRecord: Codable, Sendable, Equatable {
     public var seq: Int64
     public var type: String
     public var thread_id: String?

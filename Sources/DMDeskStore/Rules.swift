@@ -37,14 +37,9 @@ public struct CompiledRule: Sendable {
 
     public init(_ record: RuleRecord) throws(RuleError) {
         self.record = record
-        guard let kind = RuleMatchKind(rawValue: record.match_kind) else {
-            throw RuleError("unknown match kind '\(record.match_kind)' (contains, word or regex)")
-        }
-        guard let action = RuleAction(rawValue: record.action) else {
-            throw RuleError("unknown action '\(record.action)' (reply, handover or both)")
-        }
+        let kind = record.match_kind
         self.kind = kind
-        self.action = action
+        self.action = record.action
         let pattern = record.pattern.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !pattern.isEmpty else { throw RuleError("the pattern is empty") }
         lowered = pattern.lowercased()
@@ -114,63 +109,60 @@ public enum StarterRules {
     public static let shop: [RuleRecord] = [
         RuleRecord(
             pattern: "(talk|speak|chat)\\s+(to|with)\\s+(a\\s+)?(human|person|someone|agent|real person)|\\bhuman\\b|\\bagent\\b",
-            matchKind: "regex", reply: nil, priority: 10, action: "handover"),
+            matchKind: .regex, reply: nil, priority: 10, action: .handover),
         RuleRecord(
             pattern: "(where('?s| is)|status|track(ing)?).{0,30}\\border\\b|\\border\\b.{0,30}(status|track|arrive|where)",
-            matchKind: "regex",
+            matchKind: .regex,
             reply: "You can check your order any time with the link in your confirmation e-mail. Send us your order number and we'll look it up for you.",
-            priority: 50, action: "reply"),
+            priority: 50, action: .reply),
         RuleRecord(
-            pattern: "shipping|delivery|deliver|ship to|postage", matchKind: "regex",
+            pattern: "shipping|delivery|deliver|ship to|postage", matchKind: .regex,
             reply: "We ship within 1–2 business days. Standard delivery takes 3–5 days; orders over $50 ship free.",
-            priority: 60, action: "reply"),
+            priority: 60, action: .reply),
         RuleRecord(
-            pattern: "price|prices|cost|how much", matchKind: "regex",
+            pattern: "price|prices|cost|how much", matchKind: .regex,
             reply: "Prices are on each product page in our shop. Tell us which item you mean and we'll send you the details.",
-            priority: 70, action: "reply"),
+            priority: 70, action: .reply),
         RuleRecord(
             pattern: "open(ing)? hours|opening times|when (are|do) you open|are you open|business hours",
-            matchKind: "regex",
+            matchKind: .regex,
             reply: "We're open Monday to Friday 9:00–18:00 and Saturday 10:00–16:00. Messages sent outside those hours are answered the next working day.",
-            priority: 80, action: "reply"),
+            priority: 80, action: .reply),
     ]
 }
 
-extension Store {
-    public func rules(includeInactive: Bool = true) throws -> [RuleRecord] {
-        try pool.read { db in
+extension SQLiteStore {
+    public func rules(includeInactive: Bool) async throws -> [RuleRecord] {
+        try await read { db in
             try RuleRecord.fetchAll(
                 db,
                 sql: "SELECT * FROM response_rules \(includeInactive ? "" : "WHERE active = 1") ORDER BY priority, id")
         }
     }
 
-    public static func activeRules(_ db: Database) throws -> [RuleRecord] {
+    static func activeRules(_ db: Database) throws -> [RuleRecord] {
         try RuleRecord.fetchAll(
             db.cachedStatement(sql: "SELECT * FROM response_rules WHERE active = 1 ORDER BY priority, id"))
     }
 
-    /// Checks and stores a rule; returns it with its id.
-    @discardableResult
-    public func addRule(_ rule: RuleRecord) throws -> RuleRecord {
-        var rule = rule
+    public func addRule(_ rule: RuleRecord) async throws -> RuleRecord {
         _ = try CompiledRule(rule)
-        if RuleAction(rawValue: rule.action)?.replies == true, (rule.reply ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
-            throw RuleError("a rule with action '\(rule.action)' needs a reply text")
+        if rule.action.replies, (rule.reply ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+            throw RuleError("a rule with action '\(rule.action.rawValue)' needs a reply text")
         }
-        try write(.other) { db in try rule.insert(db) }
-        return rule
+        return try await write(.other) { db in
+            var rule = rule
+            try rule.insert(db)
+            return rule
+        }
     }
 
-    /// Returns whether a rule with that id existed.
-    @discardableResult
-    public func removeRule(id: Int64) throws -> Bool {
-        try write(.other) { db in try RuleRecord.deleteOne(db, key: id) }
+    public func removeRule(id: Int64) async throws -> Bool {
+        try await write(.other) { db in try RuleRecord.deleteOne(db, key: id) }
     }
 
-    /// Adds the shop starter set, skipping rules whose pattern is already there. Returns the rules added.
-    public func seedRules() throws -> [RuleRecord] {
-        try write(.other) { db in
+    public func seedRules() async throws -> [RuleRecord] {
+        try await write(.other) { db in
             var added: [RuleRecord] = []
             for var rule in StarterRules.shop {
                 let exists = try Bool.fetchOne(
@@ -187,18 +179,18 @@ extension Store {
 
 /// Compiles the active rules once and recompiles only when a rule changed (the rows are re-read per use, which is cheap;
 /// compiling regular expressions is not). The CLI edits the database directly, so there is no notification to wait for.
-public final class RuleCache: Sendable {
+final class RuleCache: Sendable {
     private struct Entry {
         var records: [RuleRecord]
         var set: RuleSet
     }
     private let entry = Mutex<Entry?>(nil)
 
-    public init() {}
+    init() {}
 
     /// The current rule set; call inside a transaction so the rules are those of that snapshot.
-    public func current(_ db: Database) throws -> RuleSet {
-        let records = try Store.activeRules(db)
+    func current(_ db: Database) throws -> RuleSet {
+        let records = try SQLiteStore.activeRules(db)
         if let cached = entry.withLock({ $0 }), cached.records == records { return cached.set }
         let set = RuleSet(records)
         entry.withLock { $0 = Entry(records: records, set: set) }

@@ -92,22 +92,23 @@ public final class WriteHealth: Sendable {
 
     /// A write threw: a storage failure is recorded; anything else (the caller's own error) is not an outcome.
     public func record(_ path: WritePath, thrown error: Error) {
-        if Self.isStorageFailure(error) { recordFailure(path, Store.reason(error)) }
+        if Self.isStorageFailure(error) { recordFailure(path, SQLiteStore.reason(error)) }
     }
 
     /// A group commit: any item that failed in the storage fails the write; otherwise it worked.
     func record<Output>(_ path: WritePath, _ results: [Result<Output, Error>]) {
         for case .failure(let error) in results where Self.isStorageFailure(error) {
-            recordFailure(path, Store.reason(error))
+            recordFailure(path, SQLiteStore.reason(error))
             return
         }
         recordSuccess(path)
     }
 
-    /// SQLite's own errors, except a constraint violation (a row the caller should not have written).
+    /// SQLite's own errors, except a constraint violation (a row the caller should not have written) and an
+    /// interrupted statement (a cancelled task's write: it says nothing about the store).
     public static func isStorageFailure(_ error: Error) -> Bool {
         guard let error = error as? DatabaseError else { return false }
-        return error.resultCode != .SQLITE_CONSTRAINT
+        return error.resultCode != .SQLITE_CONSTRAINT && error.resultCode != .SQLITE_INTERRUPT
     }
 }
 
@@ -138,6 +139,8 @@ public struct StoreHealthReport: Sendable {
     public var quickCheckIntervalMs: Int?
     public var disk: DiskSpace?
     public var minFreeBytes: UInt64
+    /// Where `disk` was measured (the data directory).
+    public var diskPath: String
 
     public var diskLow: Bool { disk.map { $0.freeBytes < minFreeBytes } ?? false }
 
@@ -182,43 +185,7 @@ public struct StoreHealthReport: Sendable {
     }
 }
 
-extension Store {
-    /// `pool.write`, its outcome reported to `writeHealth` under `path`.
-    public func write<T>(_ path: WritePath, _ updates: (Database) throws -> T) throws -> T {
-        do {
-            let value = try pool.write(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
-    }
-
-    /// `pool.write` from async code (GRDB's own executor), its outcome reported to `writeHealth` under `path`.
-    public func write<T: Sendable>(_ path: WritePath, _ updates: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        do {
-            let value = try await pool.write(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
-    }
-
-    /// `pool.writeWithoutTransaction`, its outcome reported to `writeHealth` under `path`.
-    public func writeWithoutTransaction<T>(_ path: WritePath, _ updates: (Database) throws -> T) throws -> T {
-        do {
-            let value = try pool.writeWithoutTransaction(updates)
-            writeHealth.recordSuccess(path)
-            return value
-        } catch {
-            writeHealth.record(path, thrown: error)
-            throw error
-        }
-    }
-
+extension SQLiteStore {
     /// statvfs on the data directory; nil if it cannot be asked.
     public func diskSpace() -> DiskSpace? {
         var info = statvfs()
@@ -227,12 +194,21 @@ extension Store {
         return DiskSpace(freeBytes: UInt64(info.f_bavail) * unit, totalBytes: UInt64(info.f_blocks) * unit)
     }
 
-    /// The store's health now: a plain read, the last write, the cached quick_check, free space.
-    public func healthReport(minFreeBytes: UInt64) -> StoreHealthReport {
+    /// A cheap query that fails when the database file is unusable: why it failed, or nil.
+    func check() async -> String? {
+        do {
+            _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+            return nil
+        } catch {
+            return Self.reason(error)
+        }
+    }
+
+    public func healthReport(minFreeBytes: UInt64) async -> StoreHealthReport {
         StoreHealthReport(
-            readError: check(), writes: writeHealth.snapshot, quickCheck: quickCheckResult,
+            readError: await check(), writes: writeHealth.snapshot, quickCheck: quickCheckResult,
             quickCheckIntervalMs: quickCheckInterval.map { Int($0.milliseconds) }, disk: diskSpace(),
-            minFreeBytes: minFreeBytes)
+            minFreeBytes: minFreeBytes, diskPath: directory)
     }
 }
 
@@ -305,7 +281,7 @@ final class QuickChecker: @unchecked Sendable {
             // Not even opened or read through: that fails the check too.
             result.status = .failed
             result.problemCount = 1
-            result.problems = [Store.reason(error)]
+            result.problems = [SQLiteStore.reason(error)]
         }
         result.checkedAt = nowMillis()
         result.durationMs = Int((ContinuousClock.now - started).milliseconds)

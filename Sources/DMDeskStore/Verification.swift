@@ -21,7 +21,7 @@ public enum VerificationTokens {
 }
 
 /// Why `GET /verify` did not connect a profile.
-public enum VerificationFailure: Error, Equatable, CustomStringConvertible {
+public enum VerificationFailure: Error, Equatable, CustomStringConvertible, Sendable {
     case missing(String)
     case unknown
     case wrongAccount
@@ -44,16 +44,13 @@ public struct VerificationResult: Sendable {
     public var events: [JournalEvent]
 }
 
-extension Store {
-    /// Stores a token's hash for `igId`. Returns nil when `eventId` already created one (a redelivered event).
-    public static func insertVerificationToken(
-        _ db: Database, tokenHash: String, igId: String, eventId: String?, now: EpochMillis = nowMillis()
+extension SQLiteStore {
+    /// Stores a token's hash for `igId` inside the caller's transaction. Returns nil when `eventId` already created
+    /// one (a redelivered event).
+    static func insertVerificationToken(
+        _ db: Database, tokenHash: String, igId: String, eventId: String?, now: EpochMillis
     ) throws -> VerificationTokenRecord? {
-        if let eventId,
-            try Bool.fetchOne(db, sql: "SELECT EXISTS(SELECT 1 FROM verification_tokens WHERE event_id = ?)", arguments: [eventId]) == true
-        {
-            return nil
-        }
+        if let eventId, try tokenCreated(by: eventId, db: db) != nil { return nil }
         var record = VerificationTokenRecord(
             id: nil, token_hash: tokenHash, ig_id: igId, expires_at: now + VerificationTokens.lifetimeMillis,
             consumed_at: nil, event_id: eventId, created_at: now)
@@ -61,25 +58,65 @@ extension Store {
         return record
     }
 
-    public func verificationToken(eventId: String) throws -> VerificationTokenRecord? {
-        try pool.read { db in
-            try VerificationTokenRecord.fetchOne(db, sql: "SELECT * FROM verification_tokens WHERE event_id = ?", arguments: [eventId])
+    static func tokenCreated(by eventId: String, db: Database) throws -> VerificationTokenRecord? {
+        try VerificationTokenRecord.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM verification_tokens WHERE event_id = ?"), arguments: [eventId])
+    }
+
+    static func token(hash: String, db: Database) throws -> VerificationTokenRecord? {
+        try VerificationTokenRecord.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM verification_tokens WHERE token_hash = ?"), arguments: [hash])
+    }
+
+    public func issueVerificationToken(hash: String, igId: String, eventId: String, now: EpochMillis) async throws
+        -> (token: VerificationTokenRecord, created: Bool)
+    {
+        try await write(.other) { db in
+            if let made = try Self.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: eventId, now: now) {
+                return (made, true)
+            }
+            // The same event again: it created its token already; answer with that one.
+            return (try Self.tokenCreated(by: eventId, db: db)!, false)
         }
     }
 
-    public func verificationTokens(igId: String) throws -> [VerificationTokenRecord] {
-        try pool.read { db in
+    public func queueVerificationLink(hash: String, igId: String, draft: OutboundDraft, now: EpochMillis) async throws
+        -> Result<OutboxChange, VerificationFailure>
+    {
+        do {
+            return .success(
+                try await write(.outbox) { db in
+                    if let existing = try Self.token(hash: hash, db: db) {
+                        // Thrown, not returned: nothing was written, so the refusal says nothing about write health.
+                        guard existing.ig_id == igId else { throw VerificationFailure.wrongAccount }
+                        guard existing.consumed_at == nil else { throw VerificationFailure.used }
+                        guard existing.expires_at > now else { throw VerificationFailure.expired }
+                    } else {
+                        _ = try Self.insertVerificationToken(db, tokenHash: hash, igId: igId, eventId: nil, now: now)
+                    }
+                    return try Self.enqueue(draft, in: db, threadExists: false)
+                })
+        } catch let refusal as VerificationFailure {
+            return .failure(refusal)
+        }
+    }
+
+    public func verificationToken(eventId: String) async throws -> VerificationTokenRecord? {
+        try await read { db in try Self.tokenCreated(by: eventId, db: db) }
+    }
+
+    public func verificationTokens(igId: String) async throws -> [VerificationTokenRecord] {
+        try await read { db in
             try VerificationTokenRecord.fetchAll(db, sql: "SELECT * FROM verification_tokens WHERE ig_id = ? ORDER BY id", arguments: [igId])
         }
     }
 
-    /// Consumes a token and marks the profile connected, in one transaction. Any failure changes nothing.
-    public func consumeVerification(token: String, igId: String, now: EpochMillis = nowMillis()) throws -> Result<VerificationResult, VerificationFailure> {
+    public func consumeVerification(token: String, igId: String, now: EpochMillis) async throws
+        -> Result<VerificationResult, VerificationFailure>
+    {
         let hash = VerificationTokens.hash(token)
-        return try write(.other) { db -> Result<VerificationResult, VerificationFailure> in
-            guard var record = try VerificationTokenRecord.fetchOne(
-                db, sql: "SELECT * FROM verification_tokens WHERE token_hash = ?", arguments: [hash])
-            else { return .failure(.unknown) }
+        return try await write(.other) { db -> Result<VerificationResult, VerificationFailure> in
+            guard var record = try Self.token(hash: hash, db: db) else { return .failure(.unknown) }
             guard Crypto.constantTimeEqual(record.ig_id, igId) else { return .failure(.wrongAccount) }
             if record.consumed_at != nil { return .failure(.used) }
             if record.expires_at <= now { return .failure(.expired) }

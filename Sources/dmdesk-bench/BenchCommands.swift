@@ -130,11 +130,11 @@ struct BenchNoopServerCommand: AsyncParsableCommand {
 }
 
 /// The writer thread's share of ingest, without HTTP: parses `count` bench deliveries up front, then stores them
-/// with `Store.ingest` in batches of `batch` (and pushes their context to Redis when `--redis-port` is given), and
+/// with the store's ingest in batches of `batch` (the blocking form the daemon's writer thread uses) (and pushes their context to Redis when `--redis-port` is given), and
 /// prints wall time and this thread's CPU time per delivery. For comparing changes to Ingest/Store/RedisContext.
 struct BenchStoreIngestCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "store-ingest", abstract: "Time Store.ingest (+ Redis push) alone.")
+        commandName: "store-ingest", abstract: "Time the store's ingest (+ Redis push) alone.")
 
     @Option(help: "How many deliveries.") var count: Int = 50_000
     @Option(help: "Deliveries per transaction.") var batch: Int = 32
@@ -143,7 +143,7 @@ struct BenchStoreIngestCommand: ParsableCommand {
     @Option(help: "A local redis-server port to push context to (none: SQLite only).") var redisPort: Int?
 
     func run() throws {
-        let store = try Store(dataDir: dir)
+        let store = try SQLiteStore(dataDir: dir).blocking
         var logger = Logger(label: "dmdesk-bench-store")
         logger.logLevel = .warning
         let redis = redisPort.map { RedisContextStore(endpoint: RedisEndpoint(host: "127.0.0.1", port: $0), logger: logger) }
@@ -169,7 +169,7 @@ struct BenchStoreIngestCommand: ParsableCommand {
             let chunk = Array(deliveries[start..<min(start + batch, count)])
             start += chunk.count
             var context: [ContextTurn] = []
-            for case .success(let outcome) in store.ingest(chunk) {
+            for case .success(let outcome) in store.ingest(chunk, options: IngestOptions()) {
                 stored += outcome.storedMessages
                 context += outcome.context
             }

@@ -1,6 +1,6 @@
 import ArgumentParser
 import DMDeskCore
-import DMDeskStore
+@_spi(Tools) import DMDeskStore
 import DMDeskDemo
 import Foundation
 import GRDB
@@ -17,12 +17,12 @@ struct BenchConsoleToolsCommand: ParsableCommand {
 
 // MARK: - populate
 
-/// Writes `threads` customers and `messages` messages through `Store.ingest` (the daemon's own write path),
+/// Writes `threads` customers and `messages` messages through the store's ingest (the daemon's own write path),
 /// in large group-committed batches. Timestamps fall in the last 23 hours, so every 24-hour window is open.
 /// Then gives every customer a name and username (as the profile fetcher would have), marks the history as
 /// already processed (so the reply processor has nothing to catch up on), turns most echoes into bot replies
 /// and leaves about one thread in five unread. Prints the newest threads, one `id<TAB>display name` a line.
-struct BenchPopulateCommand: ParsableCommand {
+struct BenchPopulateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "populate", abstract: "Fill a data directory.")
 
     @Option(help: "Customers (threads).") var threads: Int = 10_000
@@ -68,10 +68,10 @@ struct BenchPopulateCommand: ParsableCommand {
         "Garcia", "Schmidt", "Costa", "Kim", "Nguyen", "Ali", "Larsen", "Weber", "Ivanova",
     ]
 
-    func run() throws {
+    func run() async throws {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
-        let store: Store
-        do { store = try Store(dataDir: dataDir) } catch { throw ValidationError("cannot open the store: \(error)") }
+        let store: SQLiteStore
+        do { store = try SQLiteStore(dataDir: dataDir) } catch { throw ValidationError("cannot open the store: \(error)") }
         var rng = SplitMix64(seed: seed)
         let now = nowMillis()
         let span: EpochMillis = 23 * 3_600_000
@@ -82,14 +82,14 @@ struct BenchPopulateCommand: ParsableCommand {
         var pending: [JSONValue] = []
         pending.reserveCapacity(batch)
         var stored = 0
-        func flush() throws {
+        func flush() async throws {
             guard !pending.isEmpty else { return }
             let body = WebhookBuilder.envelope(items: pending)
             pending.removeAll(keepingCapacity: true)
             let delivery: WebhookDelivery
             do { delivery = try WebhookParser.parse(body) } catch { throw ValidationError("parse: \(error)") }
             // One delivery per event (each in its own savepoint, as the listener does), all in one commit.
-            let results = store.ingest(delivery.events.map { [$0] }, options: IngestOptions(echoTakeover: false))
+            let results = await store.ingest(delivery.events.map { [$0] }, options: IngestOptions(echoTakeover: false))
             for case .failure(let error) in results { throw ValidationError("ingest: \(error)") }
             stored += delivery.events.count
         }
@@ -114,33 +114,38 @@ struct BenchPopulateCommand: ParsableCommand {
                 "sender": ["id": .string(ours ? account : id)], "recipient": ["id": .string(ours ? id : account)],
                 "timestamp": .number(Double(timestamp)), "message": .object(message),
             ]))
-            if pending.count >= batch { try flush() }
+            if pending.count >= batch { try await flush() }
         }
-        try flush()
+        try await flush()
 
-        try store.pool.write { db in
+        // What the profile fetcher and the processor would have done by now, straight in SQL (a tool's shortcut).
+        var profiles: [(id: String, name: String, username: String)] = []
+        for i in 0..<threads {
+            let first = Self.firstNames[Int(rng.next() % UInt64(Self.firstNames.count))]
+            let last = Self.lastNames[Int(rng.next() % UInt64(Self.lastNames.count))]
+            profiles.append((customer(i), "\(first) \(last)", "\(first).\(last)\(i)".lowercased()))
+        }
+        let named = profiles
+        try await store.toolsWrite { db in
             var statement = try db.makeStatement(
                 sql: "UPDATE profiles SET name = ?, username = ?, profile_fetched_at = ?, updated_at = ? WHERE id = ?")
-            for i in 0..<threads {
-                let first = Self.firstNames[Int(rng.next() % UInt64(Self.firstNames.count))]
-                let last = Self.lastNames[Int(rng.next() % UInt64(Self.lastNames.count))]
-                let username = "\(first).\(last)\(i)".lowercased()
-                try statement.execute(arguments: ["\(first) \(last)", username, now, now, customer(i)])
+            for p in named {
+                try statement.execute(arguments: [p.name, p.username, now, now, p.id])
             }
             statement = try db.makeStatement(sql: "UPDATE messages SET status = 'processed' WHERE direction = 'in'")
             try statement.execute()
             try db.execute(sql: "UPDATE messages SET author = 'bot' WHERE direction = 'out' AND abs(random()) % 10 < 8")
             try db.execute(sql: "UPDATE threads SET unread = 0 WHERE abs(random()) % 5 != 0")
         }
-        let counts = try store.counts()
+        let counts = try await store.counts()
         let seconds = Date().timeIntervalSince(started)
         FileHandle.standardError.write(Data(String(
             format: "populate: %d threads, %d messages stored in %.1fs (%d sent to ingest)\n",
             counts.threads, counts.messages, seconds, stored).utf8))
-        for summary in try store.threads(Store.ThreadFilter(limit: top)) {
+        for summary in try await store.threads(ThreadFilter(limit: top)) {
             print("\(summary.id)\t\(summary.displayName)")
         }
-        try store.close()
+        try await store.close()
     }
 }
 

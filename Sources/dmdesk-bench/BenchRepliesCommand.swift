@@ -150,19 +150,16 @@ struct BenchRepliesCommand: AsyncParsableCommand {
             if Set(got) == Set(expected) && got != expected { outOfOrder += 1 }
         }
         let total = byRecipient.values.reduce(0) { $0 + $1.count }
-        let store = try Store(dataDir: storeDir)
-        let counts = try store.processingCounts()
-        let countUnsent: () throws -> Int = {
-            try store.pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status <> 'sent'") ?? -1 }
-        }
-        let outbox = try countUnsent()
+        let store = try SQLiteStore(dataDir: storeDir)
+        let counts = try await store.processingCounts()
+        let outbox = try await store.outboxCounts().filter { $0.key != .sent }.values.reduce(0, +)
         let sorted = latencies.withLock { $0 }.sorted()
         func pct(_ p: Double) -> Double { sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))] }
         let rate = Double(total) / max(seconds, 0.001)
         let errs = errors.withLock { $0 }
 
-        let ok = wrong == 0 && errs.isEmpty && total == threads * messages && (counts["pending"] ?? 0) == 0
-            && (counts["failed"] ?? 0) == 0 && (counts["processing"] ?? 0) == 0 && outbox == 0
+        let ok = wrong == 0 && errs.isEmpty && total == threads * messages && (counts[.pending] ?? 0) == 0
+            && (counts[.failed] ?? 0) == 0 && (counts[.processing] ?? 0) == 0 && outbox == 0
         let fast = rate >= minRate
         print("")
         print("dmdesk reply benchmark (\(model == nil ? "rules" : "agent, local stand-in model") responder) — \(ProcessInfo.processInfo.activeProcessorCount) cores, \(threads) customers × \(messages) messages, zero debounce window")
@@ -171,7 +168,7 @@ struct BenchRepliesCommand: AsyncParsableCommand {
         print(String(format: "  replies/s                 %.0f   (bar: >= %.0f)  %@", rate, minRate, fast ? "yes" : "NO"))
         print(String(format: "  answer latency ms         p50 %.1f   p99 %.1f   max %.1f", pct(0.5), pct(0.99), sorted.last ?? 0))
         print("  every customer exactly its answers, in order?  \(wrong == 0 && errs.isEmpty ? "yes" : "NO")  (\(wrong) wrong: \(missing) missing, \(duplicate) duplicate, \(outOfOrder) out of order)")
-        print("  store: inbound \(counts.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")), outbox rows not sent: \(outbox)")
+        print("  store: inbound \(counts.sorted { $0.key.rawValue < $1.key.rawValue }.map { "\($0.key.rawValue)=\($0.value)" }.joined(separator: " ")), outbox rows not sent: \(outbox)")
         for e in errs.prefix(5) { print("  error: \(e)") }
         print("")
         print("  \(ok && fast ? "PASS" : "FAIL")")

@@ -85,7 +85,7 @@ struct DemoCommand: AsyncParsableCommand {
         fake.deliverEchoes(FakeGraphAPI.EchoDelivery(
             webhookURL: "http://127.0.0.1:\(embedded.port)/webhooks/instagram", appSecret: secret,
             accountId: WebhookBuilder.accountId))
-        DemoSetup.seedRules(embedded.daemon.runtime)
+        await DemoSetup.seedRules(embedded.daemon.runtime)
         let simulator = DemoSimulator(listenerURL: "http://127.0.0.1:\(embedded.port)", appSecret: secret, speed: speed)
         let simulation = Task { await simulator.run() }
 
@@ -111,7 +111,7 @@ struct DemoCommand: AsyncParsableCommand {
 
 enum DemoSetup {
     /// The shop starter rules (`dmdesk rules seed`), so the bot has something to say.
-    static func seedRules(_ runtime: DaemonRuntime) {
-        _ = try? runtime.store.seedRules()
+    static func seedRules(_ runtime: DaemonRuntime) async {
+        _ = try? await runtime.store.seedRules()
     }
 }

@@ -5,7 +5,7 @@ import Foundation
 
 /// `dmdesk rules list|add|remove|test|seed`: the bot's keyword rules, edited straight in the SQLite database of
 /// the data directory (the daemon picks changes up with its next batch; no restart needed).
-struct RulesCommand: ParsableCommand {
+struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
         abstract: "List, add, remove and try the bot's keyword rules.",
@@ -17,25 +17,26 @@ struct RulesCommand: ParsableCommand {
         subcommands: [List.self, Add.self, Remove.self, Test.self, Seed.self],
         defaultSubcommand: List.self)
 
-    static func openStore(_ global: GlobalOptions) -> (Store, DMDeskConfig) {
+    /// The store of the configured data directory (the SQLite engine: the same file a running daemon uses).
+    static func openStore(_ global: GlobalOptions) -> (any InboxStore, DMDeskConfig) {
         let config: DMDeskConfig
         do { config = try global.load() } catch { fail("\(error)") }
-        do { return (try Store(dataDir: config.dataDir), config) } catch { fail("\(error)") }
+        do { return (try SQLiteStore(dataDir: config.dataDir), config) } catch { fail("\(error)") }
     }
 
     static func json(_ rule: RuleRecord) -> JSONValue {
         [
-            "id": .number(Double(rule.id ?? 0)), "pattern": .string(rule.pattern), "match": .string(rule.match_kind),
+            "id": .number(Double(rule.id ?? 0)), "pattern": .string(rule.pattern), "match": .string(rule.match_kind.rawValue),
             "reply": rule.reply.map { .string($0) } ?? .null, "priority": .number(Double(rule.priority)),
-            "active": .bool(rule.active), "action": .string(rule.action),
+            "active": .bool(rule.active), "action": .string(rule.action.rawValue),
         ]
     }
 
     static func line(_ rule: RuleRecord) -> String {
         let id = String(rule.id ?? 0).padding(toLength: 4, withPad: " ", startingAt: 0)
         let prio = String(rule.priority).padding(toLength: 5, withPad: " ", startingAt: 0)
-        let kind = rule.match_kind.padding(toLength: 8, withPad: " ", startingAt: 0)
-        let action = rule.action.padding(toLength: 8, withPad: " ", startingAt: 0)
+        let kind = rule.match_kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+        let action = rule.action.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
         let state = rule.active ? "" : " (inactive)"
         var text = "\(id) \(prio) \(kind) \(action) \(rule.pattern)\(state)"
         if let reply = rule.reply, !reply.isEmpty { text += "\n" + String(repeating: " ", count: 28) + "→ " + reply }
@@ -46,14 +47,14 @@ struct RulesCommand: ParsableCommand {
         print(value.encodedString())
     }
 
-    struct List: ParsableCommand {
+    struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show every rule in priority order.")
         @OptionGroup var global: GlobalOptions
         @Flag(name: .long, help: "Machine-readable output.") var json = false
 
-        func run() throws {
+        func run() async throws {
             let (store, _) = RulesCommand.openStore(global)
-            let rules = try store.rules()
+            let rules = try await store.rules()
             if json {
                 RulesCommand.printJSON(.array(rules.map(RulesCommand.json)))
                 return
@@ -67,7 +68,7 @@ struct RulesCommand: ParsableCommand {
         }
     }
 
-    struct Add: ParsableCommand {
+    struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a rule.",
             discussion: """
@@ -90,12 +91,15 @@ struct RulesCommand: ParsableCommand {
             guard RuleAction(rawValue: action) != nil else { throw ValidationError("--action must be reply, handover or both") }
         }
 
-        func run() throws {
+        func run() async throws {
             let (store, _) = RulesCommand.openStore(global)
             let rule: RuleRecord
             do {
-                rule = try store.addRule(
-                    RuleRecord(pattern: pattern, matchKind: match, reply: reply, priority: priority, active: !inactive, action: action))
+                // `validate()` checked both names.
+                rule = try await store.addRule(
+                    RuleRecord(
+                        pattern: pattern, matchKind: RuleMatchKind(rawValue: match)!, reply: reply, priority: priority,
+                        active: !inactive, action: RuleAction(rawValue: action)!))
             } catch let error as RuleError {
                 fail(error.message)
             }
@@ -103,34 +107,34 @@ struct RulesCommand: ParsableCommand {
         }
     }
 
-    struct Remove: ParsableCommand {
+    struct Remove: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a rule by id.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The rule's id (see `dmdesk rules list`).") var id: Int64
 
-        func run() throws {
+        func run() async throws {
             let (store, _) = RulesCommand.openStore(global)
-            guard try store.removeRule(id: id) else { fail("no rule with id \(id)") }
+            guard try await store.removeRule(id: id) else { fail("no rule with id \(id)") }
             print("removed rule \(id)")
         }
     }
 
-    struct Test: ParsableCommand {
+    struct Test: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Show which rule a message would match and what the bot would say.")
         @OptionGroup var global: GlobalOptions
         @Argument(help: "A customer message.") var text: String
         @Flag(name: .long, help: "Machine-readable output.") var json = false
 
-        func run() throws {
+        func run() async throws {
             let (store, config) = RulesCommand.openStore(global)
-            let set = RuleSet(try store.rules(includeInactive: false))
+            let set = RuleSet(try await store.rules(includeInactive: false))
             let match = set.firstMatch(text)
             var outcome: [String: JSONValue] = ["text": .string(text)]
             var lines: [String] = []
             for broken in set.broken { lines.append("warning: rule \(broken.id) is skipped: \(broken.reason)") }
             if let match {
                 outcome["rule"] = RulesCommand.json(match.record)
-                lines.append("matches rule \(match.record.id ?? 0) (\(match.record.match_kind) \"\(match.record.pattern)\", priority \(match.record.priority))")
+                lines.append("matches rule \(match.record.id ?? 0) (\(match.record.match_kind.rawValue) \"\(match.record.pattern)\", priority \(match.record.priority))")
                 if match.action.replies, let reply = match.record.reply, !reply.isEmpty {
                     lines.append("bot replies: \(reply)")
                 }
@@ -148,14 +152,14 @@ struct RulesCommand: ParsableCommand {
         }
     }
 
-    struct Seed: ParsableCommand {
+    struct Seed: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a starter set for a shop: order status, shipping, prices, opening hours, talk to a human.")
         @OptionGroup var global: GlobalOptions
 
-        func run() throws {
+        func run() async throws {
             let (store, _) = RulesCommand.openStore(global)
-            let added = try store.seedRules()
+            let added = try await store.seedRules()
             if added.isEmpty {
                 print("the starter rules are already there")
             } else {

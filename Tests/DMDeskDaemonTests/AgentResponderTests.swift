@@ -31,7 +31,7 @@ struct AgentRig {
         await model.stop()
     }
 
-    func steps(_ thread: String) throws -> [AgentStepView] { try rig.d.store.agentSteps(thread: thread) }
+    func steps(_ thread: String) async throws -> [AgentStepView] { try await rig.d.store.agentSteps(thread: thread) }
 
     /// Waits until the thread's batch is answered and the agent has let go of it.
     func waitDone(_ thread: String, _ mids: [String]) async throws {
@@ -85,12 +85,12 @@ struct AgentResponderTests {
             #expect(roles == ["system", "user", "assistant", "user"])
             #expect(contents.suffix(3) == ["when do you open?", "Hi! We open at 9 tomorrow.", "[id: \(second)] thanks!"])
 
-            let kinds = try a.steps(customer).map(\.kind)
+            let kinds = try await a.steps(customer).map(\.kind)
             #expect(kinds == [.request, .tool, .request, .finished, .request, .tool, .request, .finished])
-            let tool = try a.steps(customer)[1]
+            let tool = try await a.steps(customer)[1]
             #expect(tool.tool == "send_message" && tool.ok && tool.result?.hasPrefix("sent") == true)
-            #expect(try a.steps(customer)[0].promptTokens == 101, "token counts kept when the endpoint gives them")
-            #expect(try a.rig.d.count("SELECT COUNT(*) FROM events WHERE type = 'agent.step'") == 8)
+            #expect(try await a.steps(customer)[0].promptTokens == 101, "token counts kept when the endpoint gives them")
+            #expect(try await a.rig.d.count("SELECT COUNT(*) FROM events WHERE type = 'agent.step'") == 8)
         }
     }
 
@@ -125,7 +125,7 @@ struct AgentResponderTests {
             #expect(a.rig.texts(customer) == ["Thanks — a person will reply shortly."])
             let manager = a.rig.fake.whatsAppMessages().compactMap { $0["text"]?["body"]?.stringValue }
             #expect(manager.count == 1 && manager[0].contains("asks for a refund of order 1234"))
-            let thread = try #require(try a.rig.d.store.thread(customer))
+            let thread = try #require(try await a.rig.d.store.thread(customer))
             #expect(thread.mode == .human && thread.awaitingOperator)
             #expect(a.model.requests().count == 1, "no request after the handover")
 
@@ -155,7 +155,7 @@ struct AgentResponderTests {
             let third = a.toolResults(inRequest: 3).suffix(2)
             #expect(third.first?.contains("1002 bytes") == true, "\(third)")
             #expect(third.last?.contains("no message nope") == true, "\(third)")
-            let failed = try a.steps(customer).filter { $0.kind == .tool && !$0.ok }
+            let failed = try await a.steps(customer).filter { $0.kind == .tool && !$0.ok }
             #expect(failed.count == 4)
             #expect(a.rig.d.daemon.processor.counts.failures == 0)
         }
@@ -168,7 +168,7 @@ struct AgentResponderTests {
             let mid = try await a.rig.say(customer, "anyone there?")
             try await a.waitDone(customer, [mid])
             #expect(a.rig.texts(customer) == ["Thanks for your message! We'll get back to you soon."])
-            let steps = try a.steps(customer)
+            let steps = try await a.steps(customer)
             #expect(steps.map(\.kind) == [.fallback])
             #expect(steps.first?.summary.contains("did not answer within 300 ms") == true, "\(steps)")
         }
@@ -177,12 +177,12 @@ struct AgentResponderTests {
     @Test("an endpoint error (HTTP 500) also falls back to the keyword rules")
     func serverErrorFallsBackToRules() async throws {
         try await AgentRig.with([.init(.failure(status: 500, message: "model overloaded"))]) { a in
-            _ = try a.rig.d.store.addRule(RuleRecord(pattern: "price", matchKind: "contains", reply: "Prices are on our site.", priority: 1, action: "reply"))
+            _ = try await a.rig.d.store.addRule(RuleRecord(pattern: "price", matchKind: .contains, reply: "Prices are on our site.", priority: 1, action: .reply))
             let customer = "agent-500-1"
             let mid = try await a.rig.say(customer, "what's the price?")
             try await a.waitDone(customer, [mid])
             #expect(a.rig.texts(customer) == ["Prices are on our site."])
-            #expect(try a.steps(customer).first?.result == "the endpoint answered HTTP 500: model overloaded")
+            #expect(try await a.steps(customer).first?.result == "the endpoint answered HTTP 500: model overloaded")
         }
     }
 
@@ -195,14 +195,14 @@ struct AgentResponderTests {
             .init(
                 .tools([Call("send_message", ["text": "second"])]),
                 before: {
-                    _ = try? holder.store?.updateThread(customer) { $0.mode = ThreadMode.human.rawValue }
+                    _ = try? await holder.store?.updateThread(customer) { $0.mode = .human }
                 }),
         ]) { a in
             holder.store = a.rig.d.store
             let mid = try await a.rig.say(customer, "hi")
             try await a.waitDone(customer, [mid])
             #expect(a.rig.texts(customer) == ["first"])
-            let steps = try a.steps(customer)
+            let steps = try await a.steps(customer)
             #expect(steps.last?.kind == .stopped)
             #expect(steps.last?.result == "an operator took the thread over")
             #expect(steps.filter { $0.kind == .tool }.count == 1)
@@ -219,7 +219,7 @@ struct AgentResponderTests {
             let mid = try await a.rig.say(customer, "tell me everything")
             try await a.waitDone(customer, [mid])
             #expect(a.rig.texts(customer) == ["one", "two"])
-            #expect(try a.steps(customer).last?.result == "tool-call limit reached (2 per batch)")
+            #expect(try await a.steps(customer).last?.result == "tool-call limit reached (2 per batch)")
             #expect(a.model.requests().count == 1)
         }
     }
@@ -268,14 +268,14 @@ struct AgentResponderTests {
             try await a.rig.waitForTexts(customer, count: 1)
             #expect(await eventually { a.model.requests().count == 2 }, "the second request is hanging")
             second = try await a.rig.say(customer, "and do you ship to Lisbon?")
-            #expect(try a.rig.status(first) == "processing")
+            #expect(try await a.rig.status(first) == .processing)
         }
         try await AgentRig.with([.init(.tools([Call("send_message", ["text": "Yes, Lisbon in 2 days."])]))], dataDir: dir) { a in
             try await a.waitDone(customer, [first, second])
             #expect(a.rig.texts(customer) == ["Yes, Lisbon in 2 days."], "no second \"Hello once\"")
             let asked = a.model.requests().first?["messages"]?.arrayValue?.last?["content"]?.stringValue ?? ""
             #expect(asked == "[id: \(second)] and do you ship to Lisbon?", "only the later message is new: \(asked)")
-            #expect(try a.steps(customer).contains { $0.kind == .stopped && $0.result?.contains("already answered") == true })
+            #expect(try await a.steps(customer).contains { $0.kind == .stopped && $0.result?.contains("already answered") == true })
         }
     }
 
@@ -296,8 +296,8 @@ struct AgentResponderTests {
 /// Lets a scripted step reach the store of a rig created after the script.
 final class StoreHolder: @unchecked Sendable {
     private let lock = NSLock()
-    private var _store: Store?
-    var store: Store? {
+    private var _store: (any InboxStore)?
+    var store: (any InboxStore)? {
         get { lock.withLock { _store } }
         set { lock.withLock { _store = newValue } }
     }

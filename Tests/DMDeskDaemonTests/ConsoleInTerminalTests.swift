@@ -69,7 +69,7 @@ struct ConsoleInTerminalTests {
 
         try await rig.terminal.pressAsync("Enter")
         try await rig.terminal.pressAsync("t")
-        #expect(await eventually { (try? rig.daemon.store.thread("9001")?.mode) == .human }, "t takes the thread over")
+        #expect(await eventually { (try? await rig.daemon.store.thread("9001")?.mode) == .human }, "t takes the thread over")
         #expect(await rig.terminal.waitAsync("YOU").0)
 
         try await rig.terminal.pressAsync("r")

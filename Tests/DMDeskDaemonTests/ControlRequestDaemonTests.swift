@@ -30,7 +30,7 @@ struct ControlRequestDaemonTests {
             // SQLite would have read "1150723386611240\0x" as the real thread and taken it over.
             let nul = try await refusal(ControlRequest(id: 1, type: .takeover, thread: thread + "\u{0}x"), path: path)
             #expect(nul?.code == "bad_request" && nul?.message.contains("NUL") == true, "\(String(describing: nul))")
-            #expect(try d.store.thread(thread)?.mode == .auto, "nothing was taken over")
+            #expect(try await d.store.thread(thread)?.mode == .auto, "nothing was taken over")
             let nulText = try await refusal(ControlRequest(id: 2, type: .send, thread: thread, text: "hi\u{0}there"), path: path)
             #expect(nulText?.code == "bad_request")
 
@@ -43,7 +43,7 @@ struct ControlRequestDaemonTests {
             }
 
             #expect(try await refusal(ControlRequest(id: 7, type: .takeover, thread: thread), path: path) == nil)
-            #expect(try d.store.thread(thread)?.mode == .human)
+            #expect(try await d.store.thread(thread)?.mode == .human)
             try await d.stop()
         }
     }

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import DMDeskCore
 import NIOCore
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import GRDB
@@ -89,10 +89,10 @@ struct DaemonProcessTests {
             #expect(accepted.count == 60)
             #expect(try await daemon.signalAndWait(SIGKILL) == .signalled(SIGKILL))
 
-            let store = try Store(dataDir: dir)
+            let store = try SQLiteStore(dataDir: dir)
             let stored = try await store.pool.read { db in try String.fetchAll(db, sql: "SELECT mid FROM messages WHERE direction = 'in'") }
             #expect(Set(stored) == Set(accepted), "every 200 is on disk")
-            try store.close()
+            try await store.close()
 
             let again = try DaemonProcess(redisURL: redis.url, dataDir: dir)
             #expect(await again.waitForHealth())

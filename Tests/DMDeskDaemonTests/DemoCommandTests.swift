@@ -1,5 +1,5 @@
 import DMDeskCore
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import GRDB
@@ -20,13 +20,12 @@ struct DemoCommandTests {
         return dir
     }
 
-    // Blocking reads (GRDB's async `read` is not used in tests; see Harness.swift).
-    func count(_ store: Store, _ sql: String) throws -> Int {
-        try store.pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
+    func count(_ store: SQLiteStore, _ sql: String) async throws -> Int {
+        try await store.pool.read { db in try Int.fetchOne(db, sql: sql) ?? 0 }
     }
 
-    func sentTexts(_ store: Store, thread: String) throws -> [String] {
-        try store.pool.read { db in
+    func sentTexts(_ store: SQLiteStore, thread: String) async throws -> [String] {
+        try await store.pool.read { db in
             try String.fetchAll(
                 db, sql: "SELECT text FROM outbound_messages WHERE kind = 'auto_reply' AND status = 'sent' AND thread_id = ?",
                 arguments: [thread])
@@ -36,25 +35,27 @@ struct DemoCommandTests {
     @Test("the simulated customers are stored and answered by the rules", .enabled(if: enabled))
     func rules() async throws {
         let dir = try await runDemo([])
-        let store = try Store(dataDir: dir)
-        let counts = try store.counts()
+        let store = try SQLiteStore(dataDir: dir)
+        let counts = try await store.counts()
         #expect(counts.threads == DemoScript.customers.count)
-        let inbound = try count(store, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")
+        let inbound = try await count(store, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")
         #expect(inbound == DemoScript.steps.count)
-        let replies = try count(store, "SELECT COUNT(*) FROM outbound_messages WHERE kind = 'auto_reply' AND status = 'sent'")
+        let replies = try await count(store, "SELECT COUNT(*) FROM outbound_messages WHERE kind = 'auto_reply' AND status = 'sent'")
         #expect(replies >= DemoScript.customers.count, "every customer got at least one answer")
-        #expect(try store.agentSteps(thread: DemoScript.maya.id).isEmpty)
+        #expect(try await store.agentSteps(thread: DemoScript.maya.id).isEmpty)
+        try await store.close()
     }
 
     @Test("--agent: the stand-in model answers through tools, reacts, and hands Jonas over", .enabled(if: enabled))
     func agent() async throws {
         let dir = try await runDemo(["--agent"])
-        let store = try Store(dataDir: dir)
-        let jonas = try #require(try store.thread(DemoScript.jonas.id))
+        let store = try SQLiteStore(dataDir: dir)
+        let jonas = try #require(try await store.thread(DemoScript.jonas.id))
         #expect(jonas.mode == .human, "\"Can I talk to a human please?\" → handover")
-        let priya = try store.agentSteps(thread: DemoScript.priya.id)
+        let priya = try await store.agentSteps(thread: DemoScript.priya.id)
         #expect(priya.contains { $0.tool == "react" && $0.ok }, "\(priya.map(\.summary))")
-        let sent = try sentTexts(store, thread: DemoScript.aiko.id)
+        let sent = try await sentTexts(store, thread: DemoScript.aiko.id)
         #expect(sent.contains { $0.contains("Japan") }, "\(sent)")
+        try await store.close()
     }
 }

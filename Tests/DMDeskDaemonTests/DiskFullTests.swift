@@ -34,11 +34,11 @@ struct DiskFullTests {
         try await rig.waitIdle(timeout: 30)
         for customer in customers {
             #expect(rig.texts(customer.id) == [Self.fallback], "\(customer.id) got \(rig.texts(customer.id))")
-            let rows = try rig.outbox(customer.id)
+            let rows = try await rig.outbox(customer.id)
             #expect(rows.count == 1, "\(customer.id): \(rows.map(\.status))")
-            #expect(try rig.outbox(customer.id).first?.status == "sent")
+            #expect(try await rig.outbox(customer.id).first?.status == .sent)
         }
-        #expect(try rig.d.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'processed'") == 0)
+        #expect(try await rig.d.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'processed'") == 0)
     }
 
     @Test("SQLITE_FULL (max_page_count on the writer): each acknowledged message gets one outbox row and one send")
@@ -48,7 +48,7 @@ struct DiskFullTests {
             var customers = (0..<3).map { Customer(id: "41000000000000\($0)", mid: "m_full_\($0)_" + UUID().uuidString) }
             for i in customers.indices { try await post(rig, &customers[i]) }
             #expect(customers.allSatisfy { $0.acknowledged })
-            try rig.d.store.simulateFullDatabase(true)
+            try await rig.d.sqlite.simulateFullDatabase(true)
             // The processor tries while nothing can be written: its ticks fail as a whole, and are tried again.
             let failing = await eventually(timeout: 20) { rig.d.daemon.processor.counts.failedTicks >= 3 }
             #expect(failing, "counts: \(rig.d.daemon.processor.counts)")
@@ -57,7 +57,7 @@ struct DiskFullTests {
             var late = Customer(id: "410000000000009", mid: "m_full_late_" + UUID().uuidString)
             try await post(rig, &late)
             #expect(!late.acknowledged)
-            try rig.d.store.simulateFullDatabase(false)
+            try await rig.d.sqlite.simulateFullDatabase(false)
             try await post(rig, &late)
             #expect(late.acknowledged)
             try await expectAnsweredOnce(rig, customers + [late])
@@ -72,17 +72,17 @@ struct DiskFullTests {
             try await post(rig, &c)
             // The reply is at the stand-in (1.5 s to answer): fill the database before its result comes back.
             #expect(await eventually { rig.fake.requests().contains { $0.method == "POST" && $0.path.hasSuffix("/me/messages") } })
-            try rig.d.store.simulateFullDatabase(true)
+            try await rig.d.sqlite.simulateFullDatabase(true)
             #expect(await eventually { rig.fake.sentTexts(to: customer).count == 1 }, "Meta took it")
             let retried = await eventually(timeout: 20) { rig.d.runtime.outbox.counts.recordRetries >= 2 }
             #expect(retried, "the result is kept and written again: \(rig.d.runtime.outbox.counts)")
-            #expect(try rig.outbox(customer).first?.status == "sending")
-            try rig.d.store.simulateFullDatabase(false)
+            #expect(try await rig.outbox(customer).first?.status == .sending)
+            try await rig.d.sqlite.simulateFullDatabase(false)
             try await expectAnsweredOnce(rig, [c])
-            let row = try #require(try rig.outbox(customer).first)
+            let row = try #require(try await rig.outbox(customer).first)
             #expect(row.remote_message_id?.hasPrefix("m_fake_") == true)
             #expect(rig.fake.requests().filter { $0.method == "POST" && $0.path.hasSuffix("/me/messages") }.count == 1)
-            #expect(try rig.d.store.history(thread: customer).last?.delivery == .sent)
+            #expect(try await rig.d.store.history(thread: customer).last?.delivery == .sent)
         }
     }
 

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import DMDeskCore
 import DMDeskDaemon
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import Logging
@@ -17,7 +17,9 @@ final class DaemonHarness: @unchecked Sendable {
     let task: Task<Void, Error>
     let port: Int
     var runtime: DaemonRuntime { daemon.runtime }
-    var store: Store { daemon.runtime.store }
+    var store: any InboxStore { daemon.runtime.store }
+    /// The engine itself, for raw SQL (`count`) and the SQLite-only test hooks.
+    var sqlite: SQLiteStore { store as! SQLiteStore }
     var base: String { "http://127.0.0.1:\(port)" }
 
     static func config(dataDir: String, redisURL: String, env: [String: String] = [:]) throws -> DMDeskConfig {
@@ -86,8 +88,8 @@ final class DaemonHarness: @unchecked Sendable {
         try JSONValue.parse(Data(try await request(.GET, "/health").body.utf8))
     }
 
-    func count(_ sql: String) throws -> Int {
-        try store.pool.read { db in try Int.fetchOne(db, sql: sql) ?? -1 }
+    func count(_ sql: String) async throws -> Int {
+        try await sqlite.pool.read { db in try Int.fetchOne(db, sql: sql) ?? -1 }
     }
 }
 

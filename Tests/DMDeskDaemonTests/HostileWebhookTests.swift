@@ -30,8 +30,8 @@ struct HostileWebhookTests {
         return (body, WebhookBuilder.sign(body))
     }
 
-    static func journal(_ d: DaemonHarness, type: String) throws -> [JournalEvent] {
-        try d.store.journal(after: 0, limit: 10_000).filter { $0.type == type }
+    static func journal(_ d: DaemonHarness, type: String) async throws -> [JournalEvent] {
+        try await d.store.journal(after: 0, limit: 10_000).filter { $0.type == type }
     }
 
     @Test("a timestamp of 2^63 ms or more, in any spelling, is answered 200 and the message stored at its receipt time")
@@ -49,11 +49,11 @@ struct HostileWebhookTests {
                     "text.json", [("\"timestamp\":1732189999123", "\"timestamp\":\(spelling)"), (String(Self.textMid), mid)])
                 let reply = try await d.postWebhook(body, signature: signature)
                 #expect(reply.status == 200, "\(spelling): \(reply.body)")
-                let stored = try #require(try d.store.message(mid: mid), "\(spelling)")
+                let stored = try #require(try await d.store.message(mid: mid), "\(spelling)")
                 #expect(stored.timestamp >= before && stored.timestamp <= nowMillis(), "\(spelling) → \(stored.timestamp)")
             }
             // The thread is not pinned to the top with an absurd time, and the 24-hour window is a real one.
-            let thread = try #require(try d.store.thread(Self.customer))
+            let thread = try #require(try await d.store.thread(Self.customer))
             #expect(try #require(thread.lastInboundAt) <= nowMillis())
             #expect(try await d.health()["status"] != nil, "the daemon is still up")
         }
@@ -69,15 +69,15 @@ struct HostileWebhookTests {
                 let body = WebhookBuilder.textMessage(from: Self.customer, text: "hi", mid: mid, timestamp: timestamp)
                 #expect(try await d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
             }
-            #expect(try d.store.message(mid: "mid.future.hour")?.timestamp == hourAhead)
-            #expect(try #require(try d.store.message(mid: "mid.future.days")).timestamp < twoDaysAhead - 86_400_000)
+            #expect(try await d.store.message(mid: "mid.future.hour")?.timestamp == hourAhead)
+            #expect(try #require(try await d.store.message(mid: "mid.future.days")).timestamp < twoDaysAhead - 86_400_000)
             let seconds = nowMillis() / 1000 - 60
             let body = WebhookBuilder.envelope(items: [[
                 "sender": ["id": .string(Self.customer)], "recipient": ["id": .string(WebhookBuilder.accountId)],
                 "timestamp": .string(String(seconds)), "message": ["mid": "mid.seconds", "text": "as the dashboard sends it"],
             ]])
             #expect(try await d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
-            #expect(try d.store.message(mid: "mid.seconds")?.timestamp == seconds * 1000)
+            #expect(try await d.store.message(mid: "mid.seconds")?.timestamp == seconds * 1000)
         }
     }
 
@@ -92,7 +92,7 @@ struct HostileWebhookTests {
                 let reply = try await d.postWebhook(body, signature: signature)
                 #expect(reply.status == 200, "\(watermark): \(reply.body)")
             }
-            let original = try #require(try d.store.message(mid: "mid.echo.0001"))
+            let original = try #require(try await d.store.message(mid: "mid.echo.0001"))
             #expect(!original.read, "an untrustworthy watermark marks nothing read")
             for (i, count) in ["1e30", "-1e30", #""nan""#, "9223372036854775808", "2.5"].enumerated() {
                 let (body, signature) = Self.signed("""
@@ -102,7 +102,7 @@ struct HostileWebhookTests {
                     """)
                 let edit = try await d.postWebhook(body, signature: signature)
                 #expect(edit.status == 200, "\(count): \(edit.body)")
-                #expect(try d.store.message(mid: "mid.echo.0001")?.text == "edited \(i)")
+                #expect(try await d.store.message(mid: "mid.echo.0001")?.text == "edited \(i)")
             }
         }
     }
@@ -121,7 +121,7 @@ struct HostileWebhookTests {
             let nul = #"{"mid":"m_int\u0000x","sender_ig_id":"\#(Self.customer)","message_text":"x"}"#
             let refused = try await d.request(.POST, "/api/internal/ingest-event", body: Data(nul.utf8), headers: headers)
             #expect(refused.status == 400 && refused.body.contains("U+0000"), "\(refused.body)")
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
         }
     }
 
@@ -143,11 +143,11 @@ struct HostileWebhookTests {
                     [(third, replacement), ("mid.batch.0001", "mid.b\(i).1"), ("mid.batch.0002", "mid.b\(i).2"), ("mid.batch.0003", "mid.b\(i).3")])
                 let reply = try await d.postWebhook(body, signature: signature)
                 #expect(reply.status == 200, "\(name): \(reply.body)")
-                #expect(try d.store.message(mid: "mid.b\(i).1")?.text == "first", "\(name)")
-                #expect(try d.store.message(mid: "mid.b\(i).2")?.text == "second", "\(name)")
-                #expect(try d.store.message(mid: "mid.b\(i).3") == nil, "\(name)")
+                #expect(try await d.store.message(mid: "mid.b\(i).1")?.text == "first", "\(name)")
+                #expect(try await d.store.message(mid: "mid.b\(i).2")?.text == "second", "\(name)")
+                #expect(try await d.store.message(mid: "mid.b\(i).3") == nil, "\(name)")
             }
-            let invalid = try Self.journal(d, type: EventType.invalid)
+            let invalid = try await Self.journal(d, type: EventType.invalid)
             #expect(invalid.count == variants.count)
             for event in invalid {
                 #expect(event.data["reason"]?.stringValue?.contains("sender.id") == true, "\(event.data)")
@@ -156,7 +156,7 @@ struct HostileWebhookTests {
             // Meta's retry of the same delivery changes nothing more and is still a 200.
             let (body, signature) = try Self.mutated("batch.json", [(third, #"{"recipient":"#), ("mid.batch.0001", "mid.b0.1"), ("mid.batch.0002", "mid.b0.2"), ("mid.batch.0003", "mid.b0.3")])
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 2 * variants.count)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 2 * variants.count)
         }
     }
 
@@ -171,9 +171,9 @@ struct HostileWebhookTests {
                 {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),"message":{"mid":"mid.ok","text":"fine"}}]}]}
                 """)
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
-            #expect(try d.store.message(mid: "mid.ok")?.text == "fine")
-            #expect(try d.store.message(mid: "mid.echo.x") == nil)
-            let reasons = try Self.journal(d, type: EventType.invalid).compactMap { $0.data["reason"]?.stringValue }
+            #expect(try await d.store.message(mid: "mid.ok")?.text == "fine")
+            #expect(try await d.store.message(mid: "mid.echo.x") == nil)
+            let reasons = try await Self.journal(d, type: EventType.invalid).compactMap { $0.data["reason"]?.stringValue }
             #expect(reasons.sorted() == ["message.mid is missing", "recipient.id is missing"])
         }
     }
@@ -190,10 +190,10 @@ struct HostileWebhookTests {
                 """)
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
             let expected = "before\u{FFFD}after"
-            #expect(try d.store.message(mid: "mid.nultext")?.text == expected)
-            #expect(try d.count("SELECT COUNT(*) FROM messages WHERE mid LIKE 'nulmid%'") == 0, "no truncated mid stored")
-            #expect(try Self.journal(d, type: EventType.invalid).count == 2)
-            let received = try Self.journal(d, type: EventType.messageReceived)
+            #expect(try await d.store.message(mid: "mid.nultext")?.text == expected)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages WHERE mid LIKE 'nulmid%'") == 0, "no truncated mid stored")
+            #expect(try await Self.journal(d, type: EventType.invalid).count == 2)
+            let received = try await Self.journal(d, type: EventType.messageReceived)
             #expect(received.map { $0.data["text"] } == [.string(expected)])
             #expect(try await eventually { (try? redis.list("chat:\(Self.customer)"))?.contains { $0.contains("after") } == true })
             #expect(try redis.list("chat:\(Self.customer)").contains(#"{"r":"u","t":"before\#u{FFFD}after"}"#))
@@ -228,7 +228,7 @@ struct HostileWebhookTests {
                 "message":{"mid":"mid.dup","text":"first","text":"last"},"sender":{"id":"\(Self.customer)"}}]}]}
                 """)
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
-            #expect(try d.store.message(mid: "mid.dup")?.text == "last")
+            #expect(try await d.store.message(mid: "mid.dup")?.text == "last")
         }
     }
 }

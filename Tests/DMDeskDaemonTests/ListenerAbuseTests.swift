@@ -39,7 +39,7 @@ struct ListenerAbuseTests {
 
             let fixture = try WebhookFixture.named("text.json")
             #expect(try await d.post(fixture).status == 200)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 1)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 1)
 
             let reply = try await d.request(.GET, "/health")
             #expect(reply.status == 200)
@@ -88,7 +88,7 @@ struct ListenerAbuseTests {
                 return first.readResponse()
             }
             #expect(response?.status == 200)
-            #expect(try d.store.message(mid: "busy.1")?.text == "made it")
+            #expect(try await d.store.message(mid: "busy.1")?.text == "made it")
             // That connection is idle now, so a new one takes its place.
             #expect(try await d.request(.GET, "/health").status == 200)
             for connection in busy { connection.close() }
@@ -111,7 +111,7 @@ struct ListenerAbuseTests {
             #expect(closed, "the daemon closed the connection")
             #expect(text.isEmpty, "without an answer: the request never arrived")
             #expect(d.runtime.listenerStats?.requestTimeouts == 1)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
             try await d.stop()
         }
@@ -145,7 +145,7 @@ struct ListenerAbuseTests {
             #expect(try await inBody, "the body drip was closed")
             #expect(try await inHead, "the head drip was closed")
             #expect(d.runtime.listenerStats?.requestTimeouts == 2)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
             try await d.stop()
         }
     }
@@ -200,7 +200,7 @@ struct ListenerAbuseTests {
 
             let notLast = try await onThread { try send(Self.head(body, extra: ["Transfer-Encoding: chunked, gzip"]), Self.chunked(body)) }
             #expect(notLast?.status == 400, "chunked not last: the length cannot be known (RFC 9112 §6.3)")
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
 
             // What is understood still works: chunked alone, and identity.
             let chunkedOnly = try await onThread { try send(Self.head(body, extra: ["Transfer-Encoding: chunked"]), Self.chunked(body)) }
@@ -208,7 +208,7 @@ struct ListenerAbuseTests {
             let other = WebhookBuilder.textMessage(from: "7070", text: "plain", mid: "coding.2")
             let identity = try await onThread { try send(Self.head(other, extra: ["Content-Encoding: identity"]), other) }
             #expect(identity?.status == 200)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 2)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 2)
             try await d.stop()
         }
     }

@@ -1,6 +1,6 @@
 import DMDeskCore
 import DMDeskDaemon
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import GRDB
@@ -33,28 +33,28 @@ struct RepliesOnboardingTests {
             let token = try #require(Self.token(in: dm))
             #expect(token.count == 64 && token.allSatisfy(\.isHexDigit))
             try await rig.waitIdle()
-            let rows = try rig.d.store.verificationTokens(igId: customer)
+            let rows = try await rig.d.store.verificationTokens(igId: customer)
             #expect(rows.count == 1)
             let row = try #require(rows.first)
             #expect(row.token_hash == Crypto.sha256Hex(token), "only the hash is stored")
             #expect(row.event_id == "m_onb_1" && row.consumed_at == nil)
             #expect(abs(row.expires_at - row.created_at - 3_600_000) < 1000)
-            #expect(try rig.d.count("SELECT COUNT(*) FROM verification_tokens WHERE token_hash = '\(token)'") == 0)
-            let kinds = try rig.outbox(customer).map(\.kind)
-            #expect(kinds == ["verification"])
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM verification_tokens WHERE token_hash = '\(token)'") == 0)
+            let kinds = try await rig.outbox(customer).map(\.kind)
+            #expect(kinds == [.verification])
             #expect(!(try rig.redis.list("chat:\(customer)").joined().contains(token)), "the link never goes to Redis")
 
             // 2. Duplicate delivery of the same event: no token, no DM, no outbox row.
             // The new customer's profile lookup journals its own thread.updated; let it land before counting.
             #expect(await eventually {
-                (try? rig.d.count("SELECT COUNT(*) FROM profiles WHERE id = '\(customer)' AND profile_fetched_at IS NOT NULL")) == 1
+                (try? await rig.d.count("SELECT COUNT(*) FROM profiles WHERE id = '\(customer)' AND profile_fetched_at IS NOT NULL")) == 1
             })
-            let events = try rig.d.count("SELECT COUNT(*) FROM events")
+            let events = try await rig.d.count("SELECT COUNT(*) FROM events")
             #expect(try await rig.d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
             try await Task.sleep(for: .milliseconds(500))
-            #expect(try rig.d.count("SELECT COUNT(*) FROM verification_tokens") == 1)
-            #expect(try rig.d.count("SELECT COUNT(*) FROM outbound_messages") == 1)
-            #expect(try rig.d.count("SELECT COUNT(*) FROM events") == events)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM verification_tokens") == 1)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM outbound_messages") == 1)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM events") == events)
             #expect(rig.texts(customer).count == 1)
 
             // 3. The customer opens the link: connected. Then a message gets the ack and the reply.
@@ -62,20 +62,20 @@ struct RepliesOnboardingTests {
             #expect(wrong.status == 404 && wrong.body.contains("not valid"))
             let other = try await rig.d.request(.GET, "/verify?token=\(token)&ig_id=999")
             #expect(other.status == 403)
-            #expect(try rig.d.store.thread(customer)?.connected == false, "failed attempts change nothing")
+            #expect(try await rig.d.store.thread(customer)?.connected == false, "failed attempts change nothing")
             let ok = try await rig.d.request(.GET, "/verify?token=\(token)&ig_id=\(customer)")
             #expect(ok.status == 200, "\(ok.body)")
-            #expect(try rig.d.store.thread(customer)?.connected == true)
+            #expect(try await rig.d.store.thread(customer)?.connected == true)
             let again = try await rig.d.request(.GET, "/verify?token=\(token)&ig_id=\(customer)")
             #expect(again.status == 409 && again.body.contains("already been used"))
 
-            try rig.d.store.addRule(RuleRecord(pattern: "price", matchKind: "contains", reply: "Prices are on the site.", priority: 10, action: "reply"))
+            try await rig.d.store.addRule(RuleRecord(pattern: "price", matchKind: .contains, reply: "Prices are on the site.", priority: 10, action: .reply))
             try await rig.say(customer, "what about prices?")
             let texts = try await rig.waitForTexts(customer, count: 3)
             #expect(Array(texts.suffix(2)) == ["Thanks! We got your message.", "Prices are on the site."])
             try await rig.waitIdle()
-            #expect(try rig.d.count("SELECT COUNT(*) FROM verification_tokens") == 1, "a connected profile gets no new token")
-            #expect(try rig.outbox(customer).map(\.kind) == ["verification", "acknowledgement", "auto_reply"])
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM verification_tokens") == 1, "a connected profile gets no new token")
+            #expect(try await rig.outbox(customer).map(\.kind) == [.verification, .acknowledgement, .autoReply])
         }
     }
 
@@ -85,11 +85,11 @@ struct RepliesOnboardingTests {
             let customer = "2200000000000002"
             try await rig.say(customer, "hello")
             let token = try #require(Self.token(in: try await rig.waitForTexts(customer, count: 1)[0]))
-            try await rig.d.store.pool.write { db in try db.execute(sql: "UPDATE verification_tokens SET expires_at = 1") }
+            try await rig.d.sqlite.pool.write { db in try db.execute(sql: "UPDATE verification_tokens SET expires_at = 1") }
             let reply = try await rig.d.request(.GET, "/verify?token=\(token)&ig_id=\(customer)")
             #expect(reply.status == 410 && reply.body.contains("expired"))
-            #expect(try rig.d.store.thread(customer)?.connected == false)
-            #expect(try rig.d.count("SELECT COUNT(*) FROM verification_tokens WHERE consumed_at IS NOT NULL") == 0)
+            #expect(try await rig.d.store.thread(customer)?.connected == false)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM verification_tokens WHERE consumed_at IS NOT NULL") == 0)
             let missing = try await rig.d.request(.GET, "/verify?ig_id=\(customer)")
             #expect(missing.status == 400 && missing.body.contains("token"))
         }
@@ -141,7 +141,7 @@ struct RepliesOnboardingTests {
                 "timestamp": .number(Double(nowMillis())), "message_text": "hello from the service", "attachments": [],
             ])
             #expect(s1 == 200 && j1 == ["success": true, "message": "Event accepted for processing"])
-            #expect(try rig.d.store.message(mid: "m_internal_1")?.text == "hello from the service")
+            #expect(try await rig.d.store.message(mid: "m_internal_1")?.text == "hello from the service")
             #expect(try await rig.waitForTexts(customer, count: 1)[0].contains("verify?token="))
             let (s1b, _) = try await post("/api/internal/ingest-event", [
                 "mid": "m_internal_1", "sender_ig_id": .string(customer), "message_text": "hello from the service",
@@ -158,7 +158,7 @@ struct RepliesOnboardingTests {
             #expect(j2.objectValue?.keys.contains { $0.contains("plain") } == false)
             let (_, j2b) = try await post("/api/internal/generate-verification", ["ig_id": "2200000000000004", "event_id": "evt-1"])
             #expect(j2b["token_hash"] == j2["token_hash"])
-            #expect(try rig.d.count("SELECT COUNT(*) FROM verification_tokens WHERE event_id = 'evt-1'") == 1)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM verification_tokens WHERE event_id = 'evt-1'") == 1)
 
             // send-verification-dm: the link goes out and works.
             let plain = Crypto.hex(Crypto.randomBytes(32))

@@ -1,6 +1,6 @@
 import DMDeskCore
 import DMDeskDaemon
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import GRDB
@@ -36,8 +36,8 @@ struct RepliesOutboxTests {
             try await rig.say(customer, "hello")
             #expect(try await rig.waitForTexts(customer, count: 2) == [Self.fallback, Self.fallback])
             try await rig.waitIdle()
-            let row = try #require(try rig.outbox(customer).last)
-            #expect(row.status == "sent" && row.attempts == 3 && row.error == nil)
+            let row = try #require(try await rig.outbox(customer).last)
+            #expect(row.status == .sent && row.attempts == 3 && row.error == nil)
             #expect(sendCalls(rig.fake) - before == 3)
         }
     }
@@ -51,14 +51,14 @@ struct RepliesOutboxTests {
                 1, status: 400, code: 10, subcode: 2534022,
                 message: "(#10) This message is sent outside of allowed window.")
             try await rig.say(customer, "hello")
-            let failed = await eventually { (try? rig.outbox(customer).last?.status) == "failed" }
+            let failed = await eventually { (try? await rig.outbox(customer).last?.status) == .failed }
             #expect(failed)
-            let row = try #require(try rig.outbox(customer).last)
+            let row = try #require(try await rig.outbox(customer).last)
             #expect(row.attempts == 1)
             #expect(row.error?.contains("allowed window") == true || row.error?.contains("24") == true, "\(row.error ?? "")")
             #expect(sendCalls(rig.fake) - before == 1)
             // The conversation line shows the failure too.
-            #expect(try rig.d.store.history(thread: customer).last?.delivery == .failed)
+            #expect(try await rig.d.store.history(thread: customer).last?.delivery == .failed)
             #expect(try await rig.d.health()["token"]?["status"]?.stringValue == "ok")
         }
     }
@@ -70,9 +70,9 @@ struct RepliesOutboxTests {
             let before = try await warmUp(rig, customer)
             rig.fake.failNext(1, status: 401, code: 190, message: "Error validating access token: Session has expired")
             try await rig.say(customer, "hello")
-            let failed = await eventually { (try? rig.outbox(customer).last?.status) == "failed" }
+            let failed = await eventually { (try? await rig.outbox(customer).last?.status) == .failed }
             #expect(failed)
-            #expect(try rig.outbox(customer).last?.attempts == 1)
+            #expect(try await rig.outbox(customer).last?.attempts == 1)
             #expect(sendCalls(rig.fake) - before == 1)
             let health = try await rig.d.health()
             #expect(health["token"]?["status"]?.stringValue == "invalid")
@@ -86,9 +86,9 @@ struct RepliesOutboxTests {
         let customers = ["2100000000000010", "2100000000000011"]
         // A previous run queued three DMs and died; one batch was mid-flight (processing).
         do {
-            let store = try Store(dataDir: dir)
+            let store = try SQLiteStore(dataDir: dir)
             for (i, customer) in customers.enumerated() {
-                _ = try store.ingest([
+                _ = try await store.ingest([
                     WebhookParser.parse(WebhookBuilder.textMessage(from: customer, text: "earlier \(i)", mid: "m_old_\(i)")).events[0]
                 ])
             }
@@ -97,9 +97,9 @@ struct RepliesOutboxTests {
                 try db.execute(sql: "UPDATE messages SET status = 'processing' WHERE mid = 'm_old_1'")
             }
             for text in ["queued one", "queued two", "queued three"] {
-                _ = try store.enqueue(OutboundDraft(thread: customers[0], recipient: customers[0], kind: .manual, text: text, author: .operator))
+                _ = try await store.enqueue(OutboundDraft(thread: customers[0], recipient: customers[0], kind: .manual, text: text, author: .operator))
             }
-            try store.close()
+            try await store.close()
         }
         try await ReplyRig.with(dataDir: dir) { rig in
             #expect(try await rig.waitForTexts(customers[0], count: 3) == ["queued one", "queued two", "queued three"])
@@ -123,7 +123,7 @@ struct RepliesOutboxTests {
             try await rig.say(customer, "hello")
             try await rig.waitForTexts(customer, count: 1)
             try await rig.waitIdle()
-            let rowsBefore = try rig.d.count("SELECT COUNT(*) FROM outbound_messages")
+            let rowsBefore = try await rig.d.count("SELECT COUNT(*) FROM outbound_messages")
             let client = try ControlClient.connect(path: rig.d.dataDir + "/dmdesk.sock")
             defer { client.close() }
             let long = String(repeating: "é", count: 501)  // 1002 bytes
@@ -135,7 +135,7 @@ struct RepliesOutboxTests {
                 #expect(e.code == "too_long")
                 #expect(e.message.contains("1002") && e.message.contains("1000"))
             }
-            #expect(try rig.d.count("SELECT COUNT(*) FROM outbound_messages") == rowsBefore)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM outbound_messages") == rowsBefore)
             // Exactly 1000 bytes is fine.
             let fits = String(repeating: "é", count: 500)
             _ = try client.request(ControlRequest(id: 2, type: .send, thread: customer, text: fits))

@@ -18,13 +18,13 @@ struct RepliesProcessorTests {
             #expect(try await rig.waitForTexts(customer, count: 1) == [Self.fallback])
             try await rig.waitProcessed([mid])
             try await rig.waitIdle()
-            let rows = try rig.outbox(customer)
-            #expect(rows.count == 1 && rows[0].kind == "auto_reply" && rows[0].status == "sent" && rows[0].author == "bot")
+            let rows = try await rig.outbox(customer)
+            #expect(rows.count == 1 && rows[0].kind == .autoReply && rows[0].status == .sent && rows[0].author == .bot)
             #expect(rows[0].remote_message_id?.hasPrefix("m_fake_") == true)
             let context = try rig.redis.list("chat:\(customer)")
             #expect(context == [#"{"r":"u","t":"Hello there"}"#, #"{"r":"a","t":"Thanks for your message! We'll get back to you soon."}"#])
             // The bot's line is in the conversation, delivered.
-            let history = try rig.d.store.history(thread: customer)
+            let history = try await rig.d.store.history(thread: customer)
             #expect(history.last?.author == .bot && history.last?.delivery == .sent)
             try await Task.sleep(for: .milliseconds(300))
             #expect(rig.texts(customer).count == 1, "exactly once")
@@ -43,16 +43,16 @@ struct RepliesProcessorTests {
             // And nothing more arrives later.
             try await Task.sleep(for: .milliseconds(1200))
             #expect(rig.texts(customer).count == 1)
-            #expect(try rig.outbox(customer).count == 1)
+            #expect(try await rig.outbox(customer).count == 1)
         }
     }
 
     @Test("keyword rules: contains, whole word and regex in priority order; first match wins; fallback otherwise")
     func keywordRules() async throws {
         try await ReplyRig.with { rig in
-            try rig.d.store.addRule(RuleRecord(pattern: "Shipping", matchKind: "contains", reply: "ship-reply", priority: 50, action: "reply"))
-            try rig.d.store.addRule(RuleRecord(pattern: "hi", matchKind: "word", reply: "hi-reply", priority: 60, action: "reply"))
-            try rig.d.store.addRule(RuleRecord(pattern: "order\\s*#?\\d+", matchKind: "regex", reply: "order-reply", priority: 40, action: "reply"))
+            try await rig.d.store.addRule(RuleRecord(pattern: "Shipping", matchKind: .contains, reply: "ship-reply", priority: 50, action: .reply))
+            try await rig.d.store.addRule(RuleRecord(pattern: "hi", matchKind: .word, reply: "hi-reply", priority: 60, action: .reply))
+            try await rig.d.store.addRule(RuleRecord(pattern: "order\\s*#?\\d+", matchKind: .regex, reply: "order-reply", priority: 40, action: .reply))
             let cases: [(String, String)] = [
                 ("How much is SHIPPING to Oslo?", "ship-reply"),
                 ("Hi!", "hi-reply"),
@@ -71,7 +71,7 @@ struct RepliesProcessorTests {
     func fiftyThreads() async throws {
         try await ReplyRig.with { rig in
             for k in 1...3 {
-                try rig.d.store.addRule(RuleRecord(pattern: "step\(k)", matchKind: "word", reply: "answer \(k)", priority: k, action: "reply"))
+                try await rig.d.store.addRule(RuleRecord(pattern: "step\(k)", matchKind: .word, reply: "answer \(k)", priority: k, action: .reply))
             }
             let customers = (0..<50).map { "30000000000\(String(format: "%05d", $0))" }
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -92,7 +92,7 @@ struct RepliesProcessorTests {
                 #expect(rig.texts(customer) == ["answer 1", "answer 2", "answer 3"], "\(customer)")
             }
             #expect(rig.fake.sentTexts().count == 150)
-            #expect(try rig.d.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'processed'") == 0)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM messages WHERE direction = 'in' AND status <> 'processed'") == 0)
         }
     }
 
@@ -102,8 +102,8 @@ struct RepliesProcessorTests {
             let customer = "2000000000000003"
             let first = try await rig.say(customer, "hello")
             try await rig.waitForTexts(customer, count: 1)
-            let (summary, _) = try rig.d.store.updateThread(customer) {
-                $0.mode = "human"
+            let (summary, _) = try await rig.d.store.updateThread(customer) {
+                $0.mode = .human
                 $0.awaiting_operator = false
             }
             #expect(summary.mode == .human)
@@ -112,14 +112,14 @@ struct RepliesProcessorTests {
             try await rig.waitProcessed([first, second, third])
             try await Task.sleep(for: .milliseconds(400))
             #expect(rig.texts(customer).count == 1, "only the answer from before the takeover")
-            #expect(try rig.d.store.thread(customer)?.awaitingOperator == true)
+            #expect(try await rig.d.store.thread(customer)?.awaitingOperator == true)
         }
     }
 
     @Test("a handover rule: human mode, the manager hears on WhatsApp, the customer gets the handover text")
     func handoverRule() async throws {
         try await ReplyRig.with { rig in
-            try rig.d.store.addRule(RuleRecord(pattern: "talk to a human", matchKind: "contains", reply: nil, priority: 10, action: "handover"))
+            try await rig.d.store.addRule(RuleRecord(pattern: "talk to a human", matchKind: .contains, reply: nil, priority: 10, action: .handover))
             let customer = "2000000000000004"
             try await rig.say(customer, "Can I talk to a human please?")
             #expect(try await rig.waitForTexts(customer, count: 1) == ["Thanks — a person will reply shortly."])
@@ -128,15 +128,15 @@ struct RepliesProcessorTests {
             let wa = try #require(rig.fake.whatsAppMessages().first)
             #expect(wa["to"]?.idString == ReplyRig.manager && wa["type"]?.stringValue == "text")
             #expect(wa["text"]?["body"]?.stringValue?.contains("talk to a human") == true)
-            let thread = try #require(try rig.d.store.thread(customer))
+            let thread = try #require(try await rig.d.store.thread(customer))
             #expect(thread.mode == .human && thread.awaitingOperator)
             // Afterwards the bot stays quiet.
             let next = try await rig.say(customer, "hello?")
             try await rig.waitProcessed([next])
             try await rig.waitIdle()
             #expect(rig.texts(customer).count == 1)
-            let kinds = try rig.d.store.outboundFor(thread: customer).map(\.kind)
-            #expect(kinds == ["auto_reply", "manager_notification"])
+            let kinds = try await rig.d.store.outbound(thread: customer).map(\.kind)
+            #expect(kinds == [.autoReply, .managerNotification])
         }
     }
 
@@ -147,7 +147,7 @@ struct RepliesProcessorTests {
             try await rig.postback(customer, payload: "HUMAN_AGENT", title: "Talk to a human")
             #expect(try await rig.waitForTexts(customer, count: 1) == ["Thanks — a person will reply shortly."])
             #expect(await eventually { rig.fake.whatsAppMessages().count == 1 })
-            #expect(try rig.d.store.thread(customer)?.mode == .human)
+            #expect(try await rig.d.store.thread(customer)?.mode == .human)
         }
     }
 
@@ -173,12 +173,12 @@ struct RepliesProcessorTests {
             rig.d.daemon.processor.setFaultHook { _ in throw Boom() }
             let customer = "2000000000000007"
             let mid = try await rig.say(customer, "hello")
-            let failed = await eventually(timeout: 15) { (try? rig.status(mid)) == "failed" }
+            let failed = await eventually(timeout: 15) { (try? await rig.status(mid)) == .failed }
             #expect(failed)
-            let record = try #require(try rig.d.store.message(mid: mid))
+            let record = try #require(try await rig.d.store.message(mid: mid))
             #expect(record.attempts == 5)
             #expect(record.error?.contains("responder exploded") == true)
-            #expect(try rig.d.count("SELECT COUNT(*) FROM events WHERE type = 'message.updated' AND thread_id = '\(customer)'") >= 1)
+            #expect(try await rig.d.count("SELECT COUNT(*) FROM events WHERE type = 'message.updated' AND thread_id = '\(customer)'") >= 1)
             #expect(rig.texts(customer).isEmpty)
 
             // A transient failure: the retry answers it.
@@ -188,7 +188,7 @@ struct RepliesProcessorTests {
             }
             let second = try await rig.say(customer, "again")
             try await rig.waitProcessed([second])
-            #expect(try rig.d.store.message(mid: second)?.attempts == 1)
+            #expect(try await rig.d.store.message(mid: second)?.attempts == 1)
             #expect(try await rig.waitForTexts(customer, count: 1) == [Self.fallback])
         }
     }

@@ -6,7 +6,7 @@ import Testing
 
 @Suite("Replies: keyword rules and `dmdesk rules`")
 struct RepliesRulesTests {
-    func rule(_ id: Int64, _ pattern: String, _ kind: String, priority: Int = 100, action: String = "reply", active: Bool = true) -> RuleRecord {
+    func rule(_ id: Int64, _ pattern: String, _ kind: RuleMatchKind, priority: Int = 100, action: RuleAction = .reply, active: Bool = true) -> RuleRecord {
         var r = RuleRecord(pattern: pattern, matchKind: kind, reply: "reply \(id)", priority: priority, active: active, action: action)
         r.id = id
         return r
@@ -15,12 +15,12 @@ struct RepliesRulesTests {
     @Test("contains, whole word and regex; case-insensitive; priority then age; inactive and broken rules skipped")
     func matching() {
         let set = RuleSet([
-            rule(1, "Hours", "contains", priority: 50),
-            rule(2, "hi", "word", priority: 40),
-            rule(3, "order\\s*#?\\d+", "regex", priority: 30),
-            rule(4, "refund", "contains", priority: 10, active: false),
-            rule(5, "([", "regex", priority: 1),
-            rule(6, "opening hours", "word", priority: 50),
+            rule(1, "Hours", .contains, priority: 50),
+            rule(2, "hi", .word, priority: 40),
+            rule(3, "order\\s*#?\\d+", .regex, priority: 30),
+            rule(4, "refund", .contains, priority: 10, active: false),
+            rule(5, "([", .regex, priority: 1),
+            rule(6, "opening hours", .word, priority: 50),
         ])
         #expect(set.broken.map(\.id) == [5])
         #expect(set.firstMatch("What are your HOURS?")?.record.id == 1)
@@ -31,18 +31,18 @@ struct RepliesRulesTests {
         #expect(set.firstMatch("opening   hours?")?.record.id == 1, "same priority: the older rule wins")
         #expect(set.firstMatch(["nothing", "héllo hi"])?.record.id == 2, "any message of the batch")
         #expect(set.firstMatch("Ünïcödé ok") == nil)
-        #expect(RuleSet([rule(7, "café", "word")]).firstMatch("un CAFÉ, s'il vous plaît") != nil)
+        #expect(RuleSet([rule(7, "café", .word)]).firstMatch("un CAFÉ, s'il vous plaît") != nil)
     }
 
     @Test("the store refuses a bad regex and a reply rule without a reply; seed adds the shop set once")
-    func storeRules() throws {
-        let store = try Store(dataDir: try makeTempDirectory(prefix: "dmdesk-rules"))
-        #expect(throws: RuleError.self) { try store.addRule(RuleRecord(pattern: "([", matchKind: "regex", reply: "x", priority: 1, action: "reply")) }
-        #expect(throws: RuleError.self) { try store.addRule(RuleRecord(pattern: "x", matchKind: "contains", reply: nil, priority: 1, action: "reply")) }
-        let seeded = try store.seedRules()
+    func storeRules() async throws {
+        let store = try SQLiteStore(dataDir: try makeTempDirectory(prefix: "dmdesk-rules"))
+        await #expect(throws: RuleError.self) { try await store.addRule(RuleRecord(pattern: "([", matchKind: .regex, reply: "x", priority: 1, action: .reply)) }
+        await #expect(throws: RuleError.self) { try await store.addRule(RuleRecord(pattern: "x", matchKind: .contains, reply: nil, priority: 1, action: .reply)) }
+        let seeded = try await store.seedRules()
         #expect(seeded.count == 5)
-        #expect(try store.seedRules().isEmpty)
-        let set = RuleSet(try store.rules())
+        #expect(try await store.seedRules().isEmpty)
+        let set = RuleSet(try await store.rules())
         #expect(set.broken.isEmpty)
         #expect(set.firstMatch("Can I talk to a human?")?.action == .handover)
         #expect(set.firstMatch("where is my order?")?.record.reply?.contains("order") == true)

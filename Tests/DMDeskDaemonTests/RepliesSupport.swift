@@ -80,21 +80,27 @@ struct ReplyRig {
         return texts(to)
     }
 
-    func status(_ mid: String) throws -> String? { try d.store.message(mid: mid)?.status }
+    func status(_ mid: String) async throws -> ProcessingStatus? { try await d.store.message(mid: mid)?.status }
 
     func waitProcessed(_ mids: [String], timeout: Double = 15) async throws {
-        let ok = await eventually(timeout: timeout) { mids.allSatisfy { (try? status($0)) == "processed" } }
-        #expect(ok, "statuses: \(mids.map { (try? status($0)) ?? nil })")
+        let ok = await eventually(timeout: timeout) {
+            for mid in mids where (try? await status(mid)) != .processed { return false }
+            return true
+        }
+        var statuses: [ProcessingStatus?] = []
+        for mid in mids { statuses.append((try? await status(mid)) ?? nil) }
+        #expect(ok, "statuses: \(statuses)")
     }
 
     /// Settles: nothing pending or processing, every outbox row finished.
     func waitIdle(timeout: Double = 20) async throws {
         let ok = await eventually(timeout: timeout) {
-            (try? d.count("SELECT COUNT(*) FROM messages WHERE status IN ('pending','processing')")) == 0
-                && (try? d.count("SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')")) == 0
+            let messages = try? await d.count("SELECT COUNT(*) FROM messages WHERE status IN ('pending','processing')")
+            let outbox = try? await d.count("SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')")
+            return messages == 0 && outbox == 0
         }
         #expect(ok, "the daemon did not settle")
     }
 
-    func outbox(_ thread: String) throws -> [OutboundRecord] { try d.store.outboundFor(thread: thread) }
+    func outbox(_ thread: String) async throws -> [OutboundRecord] { try await d.store.outbound(thread: thread) }
 }

@@ -40,7 +40,7 @@ struct ScriptingCommandTests {
 
             let (taken, _, _) = try await onThread { try runDmdesk(["takeover", "1150723386611240", "--socket", socket], cwd: d.dataDir) }
             #expect(taken == 0)
-            #expect(try d.store.thread("1150723386611240")?.mode == .human)
+            #expect(try await d.store.thread("1150723386611240")?.mode == .human)
 
             let (refused, _, err) = try await onThread { try runDmdesk(["send", "no-such-thread", "hello", "--socket", socket], cwd: d.dataDir) }
             #expect(refused == 1)
@@ -85,7 +85,7 @@ struct ScriptingCommandTests {
             let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_REPLY_DELAY_MS": "600000"])
             let path = d.dataDir + "/dmdesk.sock"
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
-            let seqBefore = try d.store.lastSeq()
+            let seqBefore = try await d.store.lastSeq()
             #expect(try await d.post(WebhookFixture.named("batch.json")).status == 200)
             let events = try await onThread { () throws -> [ServerLine] in
                 let client = try ControlClient.connect(path: path)

@@ -1,5 +1,5 @@
 import DMDeskCore
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import GRDB
@@ -60,7 +60,7 @@ struct SendCrashTests {
         let inFlight = await eventually(timeout: 20) { Self.sendCalls(fake) == customers.count }
         #expect(inFlight, "the stand-in holds every reply: \(Self.sendCalls(fake)) calls")
         #expect(try await first.signalAndWait(SIGKILL) == .signalled(SIGKILL))
-        let sending = try Self.countRows(dir, status: "sending")
+        let sending = try await Self.countRows(dir, status: .sending)
         #expect(sending == customers.count, "every reply was in flight at the kill (\(sending) rows sending)")
         // Meta took them all even though nobody heard its answer.
         #expect(await eventually { fake.sentTexts().count == customers.count })
@@ -76,12 +76,11 @@ struct SendCrashTests {
         #expect(try await again.signalAndWait(SIGTERM) == .exited(0))
     }
 
-    static func countRows(_ dir: String, status: String) throws -> Int {
-        let store = try Store(dataDir: dir)
-        defer { try? store.close() }
-        return try store.pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM outbound_messages WHERE status = ?", arguments: [status]) ?? -1
-        }
+    static func countRows(_ dir: String, status: OutboundRecord.Status) async throws -> Int {
+        let store = try SQLiteStore(dataDir: dir)
+        let count = try await store.outboxCounts()[status] ?? 0
+        try await store.close()
+        return count
     }
 
     static func sendCalls(_ fake: FakeGraphAPI) -> Int {
@@ -90,25 +89,26 @@ struct SendCrashTests {
 
     /// Waits until every outbox row is settled (sent or failed) and returns them.
     static func settledRows(_ dir: String, count: Int, timeout: Double = 30) async throws -> [OutboundRecord] {
-        let store = try Store(dataDir: dir)
-        defer { try? store.close() }
+        let store = try SQLiteStore(dataDir: dir)
         var rows: [OutboundRecord] = []
         let settled = await eventually(timeout: timeout) {
-            rows = (try? store.pool.read { db in try OutboundRecord.fetchAll(db, sql: "SELECT * FROM outbound_messages ORDER BY id") }) ?? []
-            return rows.count == count && rows.allSatisfy { $0.status == "sent" || $0.status == "failed" }
+            rows = (try? await store.pool.read { db in try OutboundRecord.fetchAll(db, sql: "SELECT * FROM outbound_messages ORDER BY id") }) ?? []
+            return rows.count == count && rows.allSatisfy { $0.status == .sent || $0.status == .failed }
         }
         #expect(settled, "rows: \(rows.map { "\($0.id ?? 0) \($0.status)" })")
+        try await store.close()
         return rows
     }
 
-    static func operatorLinesAndModes(_ dir: String, _ customers: [String]) throws -> (operatorLines: Int, human: Int) {
-        let store = try Store(dataDir: dir)
-        defer { try? store.close() }
-        return try store.pool.read { db in
+    static func operatorLinesAndModes(_ dir: String, _ customers: [String]) async throws -> (operatorLines: Int, human: Int) {
+        let store = try SQLiteStore(dataDir: dir)
+        let counts = try await store.pool.read { db in
             let lines = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE author = 'operator'") ?? -1
             let human = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM threads WHERE mode = 'human'") ?? -1
             return (lines, human)
         }
+        try await store.close()
+        return counts
     }
 
     @Test("echoes on: each reply reaches the stand-in exactly once; its late echo proves it, no takeover")
@@ -116,10 +116,10 @@ struct SendCrashTests {
         // A wait far longer than the test: only proof can settle the rows in time.
         try await crashWithRepliesInFlight(.echoes, reconcileSeconds: 600) { fake, customers, dir in
             let rows = try await Self.settledRows(dir, count: customers.count)
-            #expect(rows.allSatisfy { $0.status == "sent" && $0.remote_message_id?.hasPrefix("m_fake_") == true })
+            #expect(rows.allSatisfy { $0.status == .sent && $0.remote_message_id?.hasPrefix("m_fake_") == true })
             for customer in customers { #expect(fake.sentTexts(to: customer) == [Self.fallback], "\(customer)") }
             #expect(Self.sendCalls(fake) == customers.count, "no second call")
-            let (operatorLines, human) = try Self.operatorLinesAndModes(dir, customers)
+            let (operatorLines, human) = try await Self.operatorLinesAndModes(dir, customers)
             #expect(operatorLines == 0 && human == 0, "an echo of ours is not an answer typed in the app")
         }
     }
@@ -128,7 +128,7 @@ struct SendCrashTests {
     func conversationsProve() async throws {
         try await crashWithRepliesInFlight(.conversations, reconcileSeconds: 600) { fake, customers, dir in
             let rows = try await Self.settledRows(dir, count: customers.count)
-            #expect(rows.allSatisfy { $0.status == "sent" && $0.remote_message_id?.hasPrefix("m_fake_") == true })
+            #expect(rows.allSatisfy { $0.status == .sent && $0.remote_message_id?.hasPrefix("m_fake_") == true })
             for customer in customers { #expect(fake.sentTexts(to: customer) == [Self.fallback], "\(customer)") }
             #expect(fake.requests().contains { $0.path.hasSuffix("/me/conversations") })
         }
@@ -140,7 +140,7 @@ struct SendCrashTests {
             let resent = await eventually(timeout: 30) { fake.sentTexts().count == 2 * customers.count }
             #expect(resent, "sent: \(fake.sentTexts().count)")
             let rows = try await Self.settledRows(dir, count: customers.count)
-            #expect(rows.allSatisfy { $0.status == "sent" })
+            #expect(rows.allSatisfy { $0.status == .sent })
             for customer in customers { #expect(fake.sentTexts(to: customer) == [Self.fallback, Self.fallback], "\(customer)") }
         }
     }

@@ -1,6 +1,6 @@
 import DMDeskCore
 import DMDeskDaemon
-import DMDeskStore
+@testable import DMDeskStore
 import DMDeskTesting
 import Foundation
 import GRDB
@@ -20,9 +20,8 @@ struct StoreHealthTests {
     }
 
     /// On the writer connection (the pool has one): SQLite answers SQLITE_FULL once the file would need more pages.
-    /// Synchronous on purpose: GRDB's async API is what async code would pick otherwise.
-    static func setMaxPageCount(_ store: Store, _ pages: Int) throws {
-        try store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }
+    static func setMaxPageCount(_ store: SQLiteStore, _ pages: Int) async throws {
+        try await store.pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }
     }
 
     /// Adds a table of its own (so that nothing the daemon reads at start-up is damaged), fills it, and overwrites
@@ -69,7 +68,7 @@ struct StoreHealthTests {
             #expect(try await health(d).json["sqlite"]?["writes"]?["status"] == "ok")
 
             // The writer may no longer grow the file: the next delivery needs pages it cannot have.
-            try Self.setMaxPageCount(d.store, 1)
+            try await Self.setMaxPageCount(d.sqlite, 1)
             let big = Self.bigDelivery("full")
             #expect(try await d.postWebhook(big, signature: WebhookBuilder.sign(big)).status == 500)
 
@@ -82,11 +81,11 @@ struct StoreHealthTests {
             #expect(writes?["failing"]?.arrayValue?.contains("ingest") == true)
             #expect(writes?["paths"]?["ingest"]?["status"] == "failing")
             #expect(writes?["last_error"]?.stringValue?.contains("full") == true, "\(String(describing: writes))")
-            #expect(d.runtime.status().sqlite == "writes failing")
+            #expect(await d.runtime.status().sqlite == "writes failing")
             #expect(try await controlStatus(d)?["sqlite"] == "writes failing")
 
             // Room again: Meta's retry is stored, and health recovers.
-            try Self.setMaxPageCount(d.store, 1_073_741_823)
+            try await Self.setMaxPageCount(d.sqlite, 1_073_741_823)
             #expect(try await d.postWebhook(big, signature: WebhookBuilder.sign(big)).status == 200)
             #expect(await eventually { (try? await health(d).status) == 200 })
             let recovered = try await health(d)
@@ -94,7 +93,7 @@ struct StoreHealthTests {
             #expect(recovered.json["sqlite"]?["status"] == "up")
             #expect(recovered.json["sqlite"]?["writes"]?["paths"]?["ingest"]?["status"] == "ok")
             #expect((recovered.json["sqlite"]?["writes"]?["failures"]?.doubleValue ?? 0) >= 1, "the failure stays on record")
-            #expect(d.runtime.status().sqlite == "up")
+            #expect(await d.runtime.status().sqlite == "up")
             try await d.stop()
         }
     }
@@ -132,7 +131,7 @@ struct StoreHealthTests {
             #expect(disk?["status"] == "low")
             #expect((disk?["free_bytes"]?.doubleValue ?? 0) > 0)
             #expect(disk?["min_free_bytes"]?.doubleValue == Double(1_000_000_000) * 1_048_576)
-            #expect(d.runtime.status().sqlite == "low disk")
+            #expect(await d.runtime.status().sqlite == "low disk")
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200, "low, not full: still storing")
 
             #expect(await eventually { (try? await health(d).json["sqlite"]?["quick_check"]?["status"]) == "ok" })
@@ -170,7 +169,7 @@ struct StoreHealthTests {
             let check = corrupt.json["sqlite"]?["quick_check"]
             #expect((check?["problem_count"]?.doubleValue ?? 0) >= 1)
             #expect(check?["problems"]?.arrayValue?.isEmpty == false)
-            #expect(d.runtime.status().sqlite == "corrupt")
+            #expect(await d.runtime.status().sqlite == "corrupt")
             try await d.stop()
         }
     }

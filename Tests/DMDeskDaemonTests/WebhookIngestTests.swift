@@ -24,41 +24,41 @@ struct WebhookIngestTests {
                 #expect(reply.status == 200, "\(fixture.name): \(reply.body)")
                 #expect(reply.body == "EVENT_RECEIVED")
             }
-            let text = try #require(try d.store.message(mid: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDA4NDYwMDU2OjM0MDI4MjM2Njg0MTcxMDMwMTI0NDI1OTY2MDY1MTE4ODY3NjM1MjozMTkzNjUxNTk2NDQ5ODk0NTk2NjY3NjgyMDAzNjI4OTQ3MgZDZD"))
+            let text = try #require(try await d.store.message(mid: "aWdfZAG1faXRlbToxOklHTWVzc2FnZAUlEOjE3ODQxNDAwMDA4NDYwMDU2OjM0MDI4MjM2Njg0MTcxMDMwMTI0NDI1OTY2MDY1MTE4ODY3NjM1MjozMTkzNjUxNTk2NDQ5ODk0NTk2NjY3NjgyMDAzNjI4OTQ3MgZDZD"))
             #expect(text.text == "Hi! Is the blue hoodie still in stock?")
             #expect(text.timestamp == 1_732_189_999_123)
-            #expect(text.status == "pending")
+            #expect(text.status == .pending)
 
-            let image = try #require(try d.store.message(mid: "mid.attach.0001"))
+            let image = try #require(try await d.store.message(mid: "mid.attach.0001"))
             #expect(image.view.attachments == [Attachment(type: "image", url: "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=1&signature=abc")])
 
-            let story = try #require(try d.store.message(mid: "mid.story.0001"))
+            let story = try #require(try await d.store.message(mid: "mid.story.0001"))
             #expect(story.reply_to_story == "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=2")
             #expect(story.deleted, "deleted.json names the story reply")
 
-            let echo = try #require(try d.store.message(mid: "mid.echo.0001"))
-            #expect(echo.direction == "out" && echo.author == "operator")
+            let echo = try #require(try await d.store.message(mid: "mid.echo.0001"))
+            #expect(echo.direction == .outbound && echo.author == .operator)
             #expect(echo.reactions == nil, "reaction.json then unreaction.json leave no reaction")
             #expect(echo.read, "read.json marks our message read")
-            #expect(try d.store.thread(customer)?.mode == .human, "an echo we did not send hands the thread to a person")
+            #expect(try await d.store.thread(customer)?.mode == .human, "an echo we did not send hands the thread to a person")
 
-            let postback = try #require(try d.store.message(mid: "mid.postback.0001"))
+            let postback = try #require(try await d.store.message(mid: "mid.postback.0001"))
             #expect(postback.payload == "HUMAN_AGENT" && postback.text == "Talk to a human")
-            #expect(try d.store.message(mid: "mid.qr.0001")?.payload == "ORDER_STATUS")
+            #expect(try await d.store.message(mid: "mid.qr.0001")?.payload == "ORDER_STATUS")
 
-            let dashboard = try #require(try d.store.message(mid: "random_mid"))
+            let dashboard = try #require(try await d.store.message(mid: "random_mid"))
             #expect(dashboard.thread_id == "12334" && dashboard.timestamp == 1_527_459_824_000)
 
-            let standby = try #require(try d.store.message(mid: "mid.standby.0001"))
-            #expect(standby.source == "standby" && standby.status == "processed", "the bot never answers a thread another app owns")
+            let standby = try #require(try await d.store.message(mid: "mid.standby.0001"))
+            #expect(standby.source == .standby && standby.status == .processed, "the bot never answers a thread another app owns")
 
-            let raw = try #require(try d.store.message(mid: "mid.uni.0001"))
-            let escaped = try #require(try d.store.message(mid: "mid.uni.0002"))
+            let raw = try #require(try await d.store.message(mid: "mid.uni.0001"))
+            let escaped = try #require(try await d.store.message(mid: "mid.uni.0002"))
             #expect(raw.text == escaped.text)
             #expect(escaped.text == "äöå — 你好 👋🏽 👨‍👩‍👧")
 
             for mid in ["mid.batch.0001", "mid.batch.0002", "mid.batch.0003"] {
-                #expect(try d.store.message(mid: mid) != nil, "\(mid) from batch.json")
+                #expect(try await d.store.message(mid: mid) != nil, "\(mid) from batch.json")
             }
             try await d.stop()
         }
@@ -70,13 +70,13 @@ struct WebhookIngestTests {
             let d = try await DaemonHarness(redisURL: redis.url)
             let fixture = try WebhookFixture.named("batch.json")
             #expect(try await d.post(fixture).status == 200)
-            let messages = try d.count("SELECT COUNT(*) FROM messages")
-            let events = try d.count("SELECT COUNT(*) FROM events")
+            let messages = try await d.count("SELECT COUNT(*) FROM messages")
+            let events = try await d.count("SELECT COUNT(*) FROM events")
             #expect(messages == 3)
             #expect(try await d.post(fixture).status == 200)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == messages)
-            #expect(try d.count("SELECT COUNT(*) FROM events") == events)
-            #expect(try d.store.thread(customer)?.unread == 2)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == messages)
+            #expect(try await d.count("SELECT COUNT(*) FROM events") == events)
+            #expect(try await d.store.thread(customer)?.unread == 2)
             #expect(try redis.list("chat:\(customer)").count == 2, "no second context entry either")
             try await d.stop()
         }
@@ -93,8 +93,8 @@ struct WebhookIngestTests {
                 let reply = try await d.postWebhook(fixture.body, signature: signature)
                 #expect(reply.status == 401, "signature \(signature ?? "nil")")
             }
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
-            #expect(try d.count("SELECT COUNT(*) FROM events") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM events") == 0)
             // Upper-case hex is still the same signature.
             let upper = "sha256=" + fixture.signature.dropFirst(7).uppercased()
             #expect(try await d.postWebhook(fixture.body, signature: upper).status == 200)
@@ -113,7 +113,7 @@ struct WebhookIngestTests {
             }
             let page = Data(#"{"object":"page","entry":[{"id":"1","messaging":[{"sender":{"id":"9"},"message":{"mid":"m.page","text":"x"}}]}]}"#.utf8)
             #expect(try await d.postWebhook(page, signature: WebhookBuilder.sign(page)).status == 200)
-            #expect(try d.count("SELECT COUNT(*) FROM messages") == 0)
+            #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
 
             let huge = Data(repeating: UInt8(ascii: " "), count: (1 << 20) + 10)
             #expect(try await d.postWebhook(huge, signature: WebhookBuilder.sign(huge)).status == 413)
@@ -175,7 +175,7 @@ struct WebhookIngestTests {
         redis.stop()
         #expect(try await send(2) == 200)
         #expect(try await send(3) == 200)
-        #expect(try d.count("SELECT COUNT(*) FROM messages") == 3, "nothing lost while Redis is down")
+        #expect(try await d.count("SELECT COUNT(*) FROM messages") == 3, "nothing lost while Redis is down")
         let health = try await d.health()
         #expect(health["redis"]?["status"] == "down")
         #expect(health["redis"]?["last_error"]?.stringValue?.isEmpty == false)
@@ -195,16 +195,16 @@ struct WebhookIngestTests {
         try await withRedis { redis in
             let first = try await DaemonHarness(redisURL: redis.url)
             #expect(try await first.post(WebhookFixture.named("batch.json")).status == 200)
-            let seq = try first.store.lastSeq()
+            let seq = try await first.store.lastSeq()
             try await first.stop()
 
             let second = try await DaemonHarness(redisURL: redis.url, dataDir: first.dataDir)
-            #expect(try second.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 3)
-            #expect(try second.count("SELECT COUNT(*) FROM events WHERE seq <= \(seq)") == Int(seq), "the journal is intact")
+            #expect(try await second.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 3)
+            #expect(try await second.count("SELECT COUNT(*) FROM events WHERE seq <= \(seq)") == Int(seq), "the journal is intact")
             #expect(try await second.post(WebhookFixture.named("batch.json")).status == 200)
-            #expect(try second.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 3, "dedupe survives the restart")
+            #expect(try await second.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 3, "dedupe survives the restart")
             #expect(try await second.post(WebhookFixture.named("text.json")).status == 200)
-            #expect(try second.store.lastSeq() > seq)
+            #expect(try await second.store.lastSeq() > seq)
             try await second.stop()
         }
     }
@@ -235,7 +235,7 @@ struct WebhookIngestTests {
             options: DaemonOptions(allowUnsigned: true))
         let body = WebhookBuilder.textMessage(from: "42", text: "unsigned", mid: "unsigned.1")
         #expect(try await d.postWebhook(body, signature: nil).status == 200)
-        #expect(try d.store.message(mid: "unsigned.1")?.text == "unsigned")
+        #expect(try await d.store.message(mid: "unsigned.1")?.text == "unsigned")
         try await d.stop()
     }
 
