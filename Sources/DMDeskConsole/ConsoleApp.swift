@@ -86,68 +86,22 @@ private func monotonicSeconds() -> Double {
 
 // MARK: - Controller
 
-/// What the input is currently for.
-enum InputMode: Equatable {
-    case browse
-    case compose
-    case prompt(PromptKind)
-    case reactPicker
-    case confirmQuit
-    case help
-}
-
-enum PromptKind: Equatable {
-    case filter
-    case notify(thread: String?)
-
-    var label: String {
-        switch self {
-        case .filter: return "Filter: "
-        case .notify: return "Notify manager: "
-        }
-    }
-}
-
-/// Why a request was sent, so its reply (or error) can be routed.
-enum PendingRequest {
-    case subscribe, threads, status
-    case history(thread: String)
-    case send(thread: String, text: String)
-    case threadAction(verb: String, thread: String)
-    case markRead(thread: String)
-    case notify, react, retry
-}
-
-/// The console: one input loop that owns the terminal and the socket. Single-threaded by design.
+/// The console: one input loop that owns the terminal and the socket. Single-threaded by design. What keys and
+/// replies do is `ConsoleModel`'s business; the controller reads the keys and the socket, hands them to the model,
+/// carries out the actions it returns, keeps the requests in flight, and draws the model.
 final class ConsoleController {
     let options: ConsoleOptions
     let keyMap = KeyMap.standard
-    var state = ConsoleState()
+    var model: ConsoleModel
     var screen: Screen!
     var client: ControlClient?
-    var pending: [Int64: PendingRequest] = [:]
+    /// Requests written and not yet answered, by id: their replies go back to the model with the request.
+    var pending: [Int64: DaemonRequest] = [:]
 
-    var mode: InputMode = .browse
-    /// Drafts per thread, so switching threads never loses text.
-    var drafts: [String: LineEditor] = [:]
-    var prompt = LineEditor()
-    var helpScroll = 0
-    /// First visible thread row; the list scrolls only when the selection would leave the screen.
+    // Drawing's own memory (not the model's): the first visible thread row, so the list scrolls only when the
+    // selection would leave the screen, and the laid-out messages.
     var listTop = 0
-    /// Conversation lines hidden below the bottom edge (0 = following the newest message).
-    var conversationScroll = 0
-    var lastConversationHeight = 10
-    var lastListCapacity = 10
     var renderCache = MessageRenderCache()
-    /// Set when the highlighted message moved: the next frame scrolls it into view.
-    var keepSelectedMessageVisible = false
-    /// Set by PgUp/PgDn: the next frame may need to fetch older history.
-    var scrolledByPage = false
-    /// The thread list came in as a first page (enough for the screen); the full list is asked for next.
-    var threadListIsFirstPage = false
-    /// Threads in the first page: a screenful is drawn from these while the rest (10,000 threads are megabytes of
-    /// JSON for the daemon to encode) follows.
-    static let firstThreadPage = 200
 
     var quitStatus: Int32? = nil
     var reconnectDelay = 0.25
@@ -158,7 +112,10 @@ final class ConsoleController {
     init(options: ConsoleOptions, client: ControlClient?) {
         self.options = options
         self.client = client
+        self.model = ConsoleModel(historyPageSize: options.historyPageSize)
     }
+
+    var screenSize: ScreenSize { ScreenSize(rows: screen.rows, cols: screen.cols) }
 
     // MARK: Main loop
 
@@ -184,7 +141,7 @@ final class ConsoleController {
         }
 
         if client != nil { didConnect() } else { connectionLost(reason: nil) }
-        render()
+        draw()
         while quitStatus == nil {
             var pollSet = [
                 pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0),
@@ -212,15 +169,45 @@ final class ConsoleController {
                 dirty = true
             }
             if expireNotice() { dirty = true }
-            if dirty && quitStatus == nil { render() }
+            if dirty && quitStatus == nil { draw() }
         }
         return quitStatus ?? 0
+    }
+
+    /// Runs keys through the input step. A resize is the terminal's, not the model's: it is applied between the keys
+    /// before and after it, so each key sees the size it was typed at.
+    func handleKeys(_ keys: [Key]) {
+        var rest = keys[...]
+        while !rest.isEmpty && quitStatus == nil {
+            let run = rest.prefix { $0 != .resize }
+            rest = rest.dropFirst(run.count)
+            if !run.isEmpty { carryOut(model.handle(Array(run), screen: screenSize, keyMap: keyMap)) }
+            if rest.first == .resize {
+                screen.handleResize()
+                rest = rest.dropFirst()
+            }
+        }
+    }
+
+    /// Draws the model, then lets it keep what drawing settled (the conversation's scroll position).
+    func draw() {
+        if let placement = render() { carryOut(model.conversationDrawn(placement)) }
+    }
+
+    func carryOut(_ actions: [ConsoleAction]) {
+        for action in actions {
+            switch action {
+            case .request(let request): send(request)
+            case .quit(let status): quitStatus = quitStatus ?? status
+            case .bell: if options.bell { screen.bell() }
+            }
+        }
     }
 
     private func pollTimeoutMilliseconds() -> Int32 {
         var timeout = 30_000.0  // relative times ("5m") stay current
         if client == nil { timeout = min(timeout, max(0, (nextReconnectAt - monotonicSeconds()) * 1000)) }
-        if let notice = state.notice {
+        if let notice = model.inbox.notice {
             let expiresIn = Double(notice.at + noticeLifetime(notice) - nowMillis())
             timeout = min(timeout, max(0, expiresIn))
         }
@@ -230,8 +217,8 @@ final class ConsoleController {
     private func noticeLifetime(_ notice: Notice) -> EpochMillis { notice.isError ? 15_000 : 6_000 }
 
     private func expireNotice() -> Bool {
-        guard let notice = state.notice, nowMillis() >= notice.at + noticeLifetime(notice) else { return false }
-        state.notice = nil
+        guard let notice = model.inbox.notice, nowMillis() >= notice.at + noticeLifetime(notice) else { return false }
+        model.inbox.notice = nil
         return true
     }
 
@@ -257,27 +244,21 @@ final class ConsoleController {
 
     func didConnect() {
         guard let client else { return }
-        state.connection = .connected
-        state.hello = client.hello
         reconnectDelay = 0.25
         pending.removeAll()
-        // Subscribe before asking for the list, so nothing that happens in between is missed.
-        send(ControlRequest(id: .null, type: .subscribe, since: state.lastSeq > 0 ? state.lastSeq : nil), as: .subscribe)
-        threadListIsFirstPage = send(ControlRequest(id: .null, type: .threads, limit: Self.firstThreadPage), as: .threads)
-        send(ControlRequest(id: .null, type: .status), as: .status)
-        if let open = state.openThreadID, state.history[open] == nil { requestHistory(open) }
+        carryOut(model.connected(hello: client.hello))
     }
 
     func attemptReconnect() {
         do {
             client = try ControlClient.connect(path: options.socketPath, timeout: 2)
-            let wasReconnecting = state.connection != .connecting
+            let wasReconnecting = model.inbox.connection != .connecting
             didConnect()
-            if wasReconnecting { state.notice = Notice("reconnected to the daemon", isError: false) }
+            if wasReconnecting { model.inbox.notice = Notice("reconnected to the daemon", isError: false) }
         } catch {
             let attempt: Int
-            if case .reconnecting(let n) = state.connection { attempt = n + 1 } else { attempt = 1 }
-            state.connection = .reconnecting(attempt: attempt)
+            if case .reconnecting(let n) = model.inbox.connection { attempt = n + 1 } else { attempt = 1 }
+            model.inbox.connection = .reconnecting(attempt: attempt)
             nextReconnectAt = monotonicSeconds() + reconnectDelay
             reconnectDelay = min(reconnectDelay * 2, 2.0)
         }
@@ -286,17 +267,9 @@ final class ConsoleController {
     func connectionLost(reason: String?) {
         client?.close()
         client = nil
-        for (_, request) in pending {
-            if case .send(let thread, let text) = request, drafts[thread]?.isEmpty ?? true {
-                drafts[thread] = LineEditor(text)
-                state.notice = Notice("not sent (connection lost); your text is back in the draft", isError: true)
-            }
-        }
+        let unanswered = pending.values
         pending.removeAll()
-        // Anything marked as loading will never get its reply now.
-        state.history = state.history.filter { $0.value != .loading }
-        if case .reconnecting = state.connection {} else { state.connection = .reconnecting(attempt: 0) }
-        if let reason { state.notice = Notice(reason, isError: true) }
+        model.connectionLost(unanswered: unanswered, reason: reason)
         nextReconnectAt = monotonicSeconds() + reconnectDelay
     }
 
@@ -310,24 +283,26 @@ final class ConsoleController {
             connectionLost(reason: nil)
             return true
         }
+        var actions: [ConsoleAction] = []
         var bell = false
         var markRead: Set<String> = []
         for raw in rawLines {
-            if decodeLargeReply(raw) { continue }
+            if let handled = decodeLargeReply(raw) { actions += handled; continue }
             guard let line = try? decoder.decode(ServerLine.self, from: raw) else { continue }
             if line.type == "ok" || line.type == "error", let id = ControlClient.replyId(line) {
-                handleReply(line, request: pending.removeValue(forKey: id))
+                if let request = pending.removeValue(forKey: id) { actions += model.replied(line, to: request) }
                 continue
             }
             if line.type == "error", line.error?.code == "overflow" {
-                state.notice = Notice("fell behind the daemon; catching up…", isError: true)
+                model.inbox.notice = Notice("fell behind the daemon; catching up…", isError: true)
             }
-            let outcome = state.apply(line)
+            let outcome = model.inbox.apply(line)
             if outcome.ringBell { bell = true }
             if let thread = outcome.markRead { markRead.insert(thread) }
         }
-        for thread in markRead { send(ControlRequest(id: .null, type: .markRead, thread: thread), as: .markRead(thread: thread)) }
-        if bell && options.bell { screen.bell() }
+        actions += markRead.map { .request(.markRead(thread: $0)) }
+        if bell { actions.append(.bell) }
+        carryOut(actions)
         if client.isClosed { connectionLost(reason: nil) }
         return !rawLines.isEmpty
     }
@@ -348,106 +323,39 @@ final class ConsoleController {
     }
 
     /// `threads` and `history` replies can be megabytes: decode them straight into model types rather
-    /// than through `JSONValue` (several times faster for 10,000 threads). Returns true if handled.
-    private func decodeLargeReply(_ raw: Data) -> Bool {
+    /// than through `JSONValue` (several times faster for 10,000 threads). Returns nil if not handled.
+    private func decodeLargeReply(_ raw: Data) -> [ConsoleAction]? {
         guard raw.count > 4096, let head = try? decoder.decode(ReplyHead.self, from: raw), head.type == "ok",
-              let id = head.id?.int64Value, let purpose = pending[id]
-        else { return false }
-        switch purpose {
-        case .threads:
-            guard let reply = try? decoder.decode(TypedReply<ThreadsResult>.self, from: raw) else { return false }
+              let id = head.id?.int64Value, let request = pending[id]
+        else { return nil }
+        switch request {
+        case .threads(let limit):
+            guard let reply = try? decoder.decode(TypedReply<ThreadsResult>.self, from: raw) else { return nil }
             pending[id] = nil
-            threadsArrived(reply.result.threads)
-            return true
-        case .history(let thread):
-            guard let reply = try? decoder.decode(TypedReply<HistoryResult>.self, from: raw) else { return false }
+            return model.threadsArrived(reply.result.threads, limit: limit)
+        case .history(let thread, _, _):
+            guard let reply = try? decoder.decode(TypedReply<HistoryResult>.self, from: raw) else { return nil }
             pending[id] = nil
-            state.loadHistory(
-                thread: thread, reply.result.messages, steps: reply.result.steps ?? [], limit: options.historyPageSize)
-            return true
+            model.historyArrived(thread: thread, reply.result.messages, steps: reply.result.steps ?? [])
+            return []
         default:
-            return false
+            return nil
         }
     }
 
-    @discardableResult
-    func send(_ request: ControlRequest, as purpose: PendingRequest) -> Bool {
+    /// Writes a request and remembers it for its reply. A request that cannot be written is handed back to the model.
+    func send(_ request: DaemonRequest) {
         guard let client else {
-            state.notice = Notice("not connected to the daemon — reconnecting…", isError: true)
-            return false
-        }
-        do {
-            let id = try client.sendRequest(request)
-            pending[id] = purpose
-            return true
-        } catch {
-            connectionLost(reason: "connection lost: \(error.description)")
-            return false
-        }
-    }
-
-    private func handleReply(_ line: ServerLine, request: PendingRequest?) {
-        guard let request else { return }
-        if line.type == "error" {
-            let message = line.error?.message ?? "failed"
-            switch request {
-            case .send(let thread, let text):
-                if drafts[thread]?.isEmpty ?? true { drafts[thread] = LineEditor(text) }
-                state.notice = Notice("send refused: \(message)", isError: true)
-            case .threadAction(let verb, _): state.notice = Notice("\(verb) failed: \(message)", isError: true)
-            case .history(let thread):
-                state.history[thread] = .loaded(hasOlder: false)
-                state.notice = Notice("could not load history: \(message)", isError: true)
-            case .notify: state.notice = Notice("notify refused: \(message)", isError: true)
-            case .react: state.notice = Notice("reaction refused: \(message)", isError: true)
-            case .retry: state.notice = Notice("retry refused: \(message)", isError: true)
-            case .subscribe: state.notice = Notice("subscribe failed: \(message)", isError: true)
-            case .threads: state.notice = Notice("could not list threads: \(message)", isError: true)
-            case .status, .markRead: break
-            }
+            model.inbox.notice = Notice(ConsoleModel.notConnected, isError: true)
+            model.requestNotSent(request)
             return
         }
-        let result = line.result ?? .null
-        switch request {
-        case .subscribe:
-            if let last = result["last_seq"]?.int64Value, state.lastSeq == 0 { state.lastSeq = last }
-        case .threads:
-            if let list = try? result["threads"]?.decode([ThreadSummary].self) { threadsArrived(list) }
-        case .status:
-            if let status = try? result["status"]?.decode(DaemonStatus.self) { state.status = status }
-        case .history(let thread):
-            let list = (try? result["messages"]?.decode([MessageView].self)) ?? []
-            let steps = (try? result["steps"]?.decode([AgentStepView].self)) ?? []
-            state.loadHistory(thread: thread, list, steps: steps, limit: options.historyPageSize)
-        case .send, .notify:
-            if let outbound = try? result["outbound"]?.decode(OutboundView.self) {
-                state.applyOutbound(outbound)
-                if case .notify = request { state.notice = Notice("manager notification queued", isError: false) }
-            }
-        case .threadAction(let verb, _):
-            if let summary = try? result["thread"]?.decode(ThreadSummary.self) { state.upsertThread(summary) }
-            state.notice = Notice(verb == "take over" ? "you have this thread — r to reply" : "\(verb): done", isError: false)
-        case .markRead:
-            if let summary = try? result["thread"]?.decode(ThreadSummary.self) { state.upsertThread(summary) }
-        case .react: state.notice = Notice("reaction sent", isError: false)
-        case .retry: state.notice = Notice("retrying…", isError: false)
+        do {
+            let id = try client.sendRequest(request.controlRequest)
+            pending[id] = request
+        } catch {
+            connectionLost(reason: "connection lost: \(error.description)")
+            model.requestNotSent(request)
         }
-    }
-
-    /// A `threads` reply. After the first page, asks for the whole list: only now, so the full list can never
-    /// arrive before (and be replaced by) the page.
-    private func threadsArrived(_ list: [ThreadSummary]) {
-        state.loadThreads(list)
-        if let open = state.openThreadID { state.open(thread: open) }
-        if threadListIsFirstPage {
-            threadListIsFirstPage = false
-            if list.count >= Self.firstThreadPage { send(ControlRequest(id: .null, type: .threads), as: .threads) }
-        }
-    }
-
-    func requestHistory(_ thread: String, before: EpochMillis? = nil) {
-        state.history[thread] = .loading
-        send(ControlRequest(id: .null, type: .history, thread: thread, before: before, limit: options.historyPageSize),
-             as: .history(thread: thread))
     }
 }

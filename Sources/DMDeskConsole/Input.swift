@@ -1,285 +1,279 @@
 import DMDeskCore
 import Foundation
 
-/// Key handling: keys become named commands through `KeyMap`, and commands become state changes and
-/// requests. Nothing here draws.
-extension ConsoleController {
-    var isTwoPane: Bool { screen.cols >= 80 && screen.rows >= 24 }
-
-    /// The thread a thread-level command acts on: the open one when looking at the conversation,
-    /// otherwise the highlighted row.
-    var targetThreadID: String? {
-        if state.focus == .conversation || !isTwoPane { return state.openThreadID ?? state.selectedThreadID }
-        return state.selectedThreadID ?? state.openThreadID
-    }
-
-    func handleKeys(_ keys: [Key]) {
+/// The input step: keys become named commands through `KeyMap` (the context is the input mode's), and commands
+/// become changes to the model plus actions for the controller. No curses and no socket here: a function of the
+/// keys, the model and the screen size.
+extension ConsoleModel {
+    /// Applies a batch of keys (everything read in one go) and returns what the controller should do, in order.
+    /// Keys after a quit are ignored. `.resize` is the controller's business and is skipped here.
+    mutating func handle(_ keys: [Key], screen: ScreenSize, keyMap: KeyMap = .standard) -> [ConsoleAction] {
+        var actions: [ConsoleAction] = []
         var index = 0
-        while index < keys.count && quitStatus == nil {
+        while index < keys.count && !actions.contains(where: \.isQuit) {
             let key = keys[index]
             index += 1
-            if key == .resize {
-                screen.handleResize()
-                continue
+            if key == .resize { continue }
+            let context = mode.keyContext
+            if context == .editor, case .char = key {
+                // Typed or pasted text goes in as one insert, so emoji sequences join up at once.
+                var text = ""
+                index -= 1
+                while index < keys.count, case .char(let c) = keys[index] {
+                    text.append(c)
+                    index += 1
+                }
+                edit { $0.insert(text) }
+            } else if let command = keyMap.command(for: key, in: context) {
+                actions += perform(command, key: key, screen: screen, keyMap: keyMap)
             }
-            switch mode {
-            case .help:
-                handleHelpKey(key)
-            case .confirmQuit:
-                if key == .char("y") || key == .char("Y") { quitStatus = 0 } else {
-                    mode = .browse
-                    state.notice = nil
-                }
-            case .reactPicker:
-                handlePickerKey(key)
-            case .compose, .prompt:
-                if case .char = key {
-                    // Typed or pasted text goes in as one insert, so emoji sequences join up at once.
-                    var text = ""
-                    index -= 1
-                    while index < keys.count, case .char(let c) = keys[index] {
-                        text.append(c)
-                        index += 1
-                    }
-                    editCurrent { $0.insert(text) }
-                } else if let command = keyMap.command(for: key, in: .editor) {
-                    performEditor(command)
-                }
-                if case .prompt(.filter) = mode { state.setFilter(prompt.text) }
-            case .browse:
-                if let command = keyMap.command(for: key, in: .inbox) {
-                    perform(command)
-                } else if key == .escape && !state.filter.isEmpty {
-                    state.setFilter("")
-                } else if key == .escape && !isTwoPane && state.focus == .conversation {
-                    state.focus = .list  // one-pane mode: back to the list
-                }
-            }
+            if context == .editor, case .prompt(.filter) = mode { inbox.setFilter(prompt.text) }
         }
+        return actions
     }
 
-    private func editCurrent(_ change: (inout LineEditor) -> Void) {
-        switch mode {
-        case .compose:
-            guard let thread = state.openThreadID else { return }
-            change(&drafts[thread, default: LineEditor()])
-        case .prompt:
-            change(&prompt)
-        default:
-            break
-        }
+    /// In one-pane mode the list is visible only while it has the focus.
+    func showsList(_ screen: ScreenSize) -> Bool { screen.isTwoPane || inbox.focus == .list }
+
+    /// The thread a thread-level command acts on: the open one when looking at the conversation, otherwise the
+    /// highlighted row.
+    func targetThreadID(_ screen: ScreenSize) -> String? {
+        if inbox.focus == .conversation || !screen.isTwoPane { return inbox.openThreadID ?? inbox.selectedThreadID }
+        return inbox.selectedThreadID ?? inbox.openThreadID
     }
 
-    // MARK: Inbox commands
+    // MARK: Commands
 
-    func perform(_ command: ConsoleCommand) {
+    private mutating func perform(_ command: ConsoleCommand, key: Key, screen: ScreenSize, keyMap: KeyMap) -> [ConsoleAction] {
         switch command {
+        // Inbox
         case .moveDown, .moveUp:
             let delta = command == .moveDown ? 1 : -1
-            if state.focus == .list {
-                state.moveThreadSelection(by: delta)
+            if inbox.focus == .list {
+                inbox.moveThreadSelection(by: delta)
             } else {
-                state.moveMessageSelection(by: delta)
+                inbox.moveMessageSelection(by: delta)
                 keepSelectedMessageVisible = true
             }
         case .openThread:
-            if showsList, let id = state.selectedThreadID { openThread(id) }
+            if showsList(screen), let id = inbox.selectedThreadID { return openThread(id, screen: screen) }
         case .switchPane:
-            if state.focus == .list {
-                if state.openThreadID == nil, let id = state.selectedThreadID { openThread(id) }
-                if state.openThreadID != nil { state.focus = .conversation }
-            } else {
-                state.focus = .list
+            if inbox.focus == .list {
+                var actions: [ConsoleAction] = []
+                if inbox.openThreadID == nil, let id = inbox.selectedThreadID { actions = openThread(id, screen: screen) }
+                if inbox.openThreadID != nil { inbox.focus = .conversation }
+                return actions
             }
+            inbox.focus = .list
         case .compose:
-            if state.openThreadID == nil || (showsList && state.selectedThreadID != state.openThreadID && state.focus == .list) {
-                if let id = state.selectedThreadID { openThread(id) }
+            var actions: [ConsoleAction] = []
+            if inbox.openThreadID == nil
+                || (showsList(screen) && inbox.selectedThreadID != inbox.openThreadID && inbox.focus == .list)
+            {
+                if let id = inbox.selectedThreadID { actions = openThread(id, screen: screen) }
             }
-            guard let thread = state.openThreadID else { return }
+            guard let thread = inbox.openThreadID else { return actions }
             mode = .compose
-            if !isTwoPane { state.focus = .conversation }
-            if state.threads[thread]?.mode == .auto {
-                state.notice = Notice("the bot is handling this thread; t takes it over", isError: false)
+            if !screen.isTwoPane { inbox.focus = .conversation }
+            if inbox.threads[thread]?.mode == .auto {
+                inbox.notice = Notice("the bot is handling this thread; t takes it over", isError: false)
             }
-        case .takeOver: threadAction(.takeover, verb: "take over")
-        case .handBack: threadAction(.release, verb: "hand back")
+            return actions
+        case .takeOver: return threadAction(.takeOver, screen: screen)
+        case .handBack: return threadAction(.handBack, screen: screen)
         case .resolve:
-            guard let id = targetThreadID, let thread = state.threads[id] else { return }
-            if thread.status == .resolved { threadAction(.reopen, verb: "reopen") } else { threadAction(.resolve, verb: "resolve") }
+            guard let id = targetThreadID(screen), let thread = inbox.threads[id] else { return [] }
+            return threadAction(thread.status == .resolved ? .reopen : .resolve, screen: screen)
         case .notifyManager:
-            let thread = targetThreadID
+            let thread = targetThreadID(screen)
             var text = ""
-            if let thread, let summary = state.threads[thread] {
-                let last = state.lastCustomerMessage(in: thread)?.text ?? summary.lastText ?? ""
+            if let thread, let summary = inbox.threads[thread] {
+                let last = inbox.lastCustomerMessage(in: thread)?.text ?? summary.lastText ?? ""
                 text = "\(summary.displayName): \(last)"
             }
             prompt = LineEditor(Sanitizer.visible(text, newlines: .space))
             mode = .prompt(.notify(thread: thread))
         case .react:
-            guard let message = state.selectedMessage else {
-                state.notice = Notice("open a thread and pick a message to react to", isError: true)
-                return
+            guard let message = inbox.selectedMessage else {
+                inbox.notice = Notice("open a thread and pick a message to react to", isError: true)
+                return []
             }
             guard message.direction == .inbound, message.mid != nil else {
-                state.notice = Notice("you can only react to the customer's messages", isError: true)
-                return
+                inbox.notice = Notice("you can only react to the customer's messages", isError: true)
+                return []
             }
             mode = .reactPicker
         case .nextUnread:
-            if let id = state.nextUnreadThreadID() { openThread(id) } else {
-                state.notice = Notice("no unread threads", isError: false)
-            }
+            if let id = inbox.nextUnreadThreadID() { return openThread(id, screen: screen) }
+            inbox.notice = Notice("no unread threads", isError: false)
         case .filter:
-            prompt = LineEditor(state.filter)
+            prompt = LineEditor(inbox.filter)
             mode = .prompt(.filter)
-            state.focus = .list
+            inbox.focus = .list
         case .retryFailed:
-            guard let thread = state.openThreadID else { return }
-            let selected = state.selectedMessage
-            let failed = (selected?.delivery == .failed && selected?.outboundId != nil) ? selected : state.lastFailedOutbound(in: thread)
+            guard let thread = inbox.openThreadID else { return [] }
+            let selected = inbox.selectedMessage
+            let failed = (selected?.delivery == .failed && selected?.outboundId != nil) ? selected : inbox.lastFailedOutbound(in: thread)
             guard let outboundId = failed?.outboundId else {
-                state.notice = Notice("nothing to retry in this thread", isError: false)
-                return
+                inbox.notice = Notice("nothing to retry in this thread", isError: false)
+                return []
             }
-            send(ControlRequest(id: .null, type: .retry, outbound: outboundId), as: .retry)
+            return ask(.retry(outbound: outboundId))
         case .pageUp, .pageDown:
             let sign = command == .pageDown ? 1 : -1
-            if state.focus == .list && showsList {
-                state.moveThreadSelection(by: sign * max(1, lastListCapacity - 1))
+            if inbox.focus == .list && showsList(screen) {
+                let page = screen.listCapacity(threadCount: inbox.visibleThreadIDs.count)
+                inbox.moveThreadSelection(by: sign * max(1, page - 1))
             } else {
-                conversationScroll -= sign * max(1, lastConversationHeight - 2)
-                conversationScroll = max(0, conversationScroll)
+                let page = screen.conversationHeight(draftRows: inbox.openThreadID.map(draftRows) ?? 1)
+                conversationScroll = max(0, conversationScroll - sign * max(1, page - 2))
                 scrolledByPage = true
             }
         case .top:
-            if state.focus == .list && showsList { state.selectThread(at: 0) } else {
-                state.selectMessage(at: 0)
+            if inbox.focus == .list && showsList(screen) {
+                inbox.selectThread(at: 0)
+            } else {
+                inbox.selectMessage(at: 0)
                 keepSelectedMessageVisible = true
-                loadOlderIfNeeded(force: true)
+                return loadOlderIfNeeded()
             }
         case .bottom:
-            if state.focus == .list && showsList { state.selectThread(at: state.visibleThreadIDs.count - 1) } else {
-                state.selectMessage(at: state.openMessages.count - 1)
+            if inbox.focus == .list && showsList(screen) {
+                inbox.selectThread(at: inbox.visibleThreadIDs.count - 1)
+            } else {
+                inbox.selectMessage(at: inbox.openMessages.count - 1)
                 conversationScroll = 0
             }
         case .help:
             helpScroll = 0
             mode = .help
         case .quit:
-            if drafts.values.contains(where: { !$0.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }) {
-                mode = .confirmQuit
-            } else {
-                quitStatus = 0
+            if hasUnsentDraft { mode = .confirmQuit } else { return [.quit(status: 0)] }
+        case .back:
+            if !inbox.filter.isEmpty {
+                inbox.setFilter("")
+            } else if !screen.isTwoPane && inbox.focus == .conversation {
+                inbox.focus = .list  // one-pane mode: back to the list
             }
-        default:
-            break
-        }
-    }
 
-    /// In one-pane mode the list is visible only while it has the focus.
-    var showsList: Bool { isTwoPane || state.focus == .list }
-
-    func openThread(_ id: String) {
-        let hadUnread = (state.threads[id]?.unread ?? 0) > 0
-        if state.openThreadID != id { conversationScroll = 0 }
-        state.open(thread: id)
-        if state.history[id] == nil { requestHistory(id) }
-        if hadUnread { send(ControlRequest(id: .null, type: .markRead, thread: id), as: .markRead(thread: id)) }
-        if !isTwoPane { state.focus = .conversation }
-    }
-
-    private func threadAction(_ type: ControlRequestType, verb: String) {
-        guard let id = targetThreadID else {
-            state.notice = Notice("select a thread first", isError: true)
-            return
-        }
-        send(ControlRequest(id: .null, type: type, thread: id), as: .threadAction(verb: verb, thread: id))
-    }
-
-    /// Asks for the page before the oldest loaded message when the user scrolls to the top.
-    func loadOlderIfNeeded(force: Bool = false) {
-        guard let thread = state.openThreadID, state.history[thread] == .loaded(hasOlder: true),
-              let oldest = state.messages[thread]?.first(where: { !$0.id.hasPrefix("step:") })
-        else { return }
-        requestHistory(thread, before: oldest.timestamp)
-    }
-
-    // MARK: Editor commands
-
-    func performEditor(_ command: ConsoleCommand) {
-        switch command {
-        case .send: submit()
+        // Compose line and prompts
+        case .send: return submit()
         case .newline:
-            if mode == .compose { editCurrent { $0.insertNewline() } }
+            if mode == .compose { edit { $0.insertNewline() } }
         case .cancel:
-            if case .prompt(.filter) = mode { state.setFilter("") }
+            if case .prompt(.filter) = mode { inbox.setFilter("") }
             mode = .browse
-        case .cursorLeft: editCurrent { $0.moveLeft() }
-        case .cursorRight: editCurrent { $0.moveRight() }
-        case .cursorUp: editCurrent { $0.moveUp() }
-        case .cursorDown: editCurrent { $0.moveDown() }
-        case .lineStart: editCurrent { $0.moveToLineStart() }
-        case .lineEnd: editCurrent { $0.moveToLineEnd() }
-        case .deleteBack: editCurrent { $0.backspace() }
-        case .deleteForward: editCurrent { $0.deleteForward() }
-        case .deleteWord: editCurrent { $0.deleteWordBackward() }
-        case .deleteToStart: editCurrent { $0.deleteToLineStart() }
-        case .deleteToEnd: editCurrent { $0.deleteToLineEnd() }
-        default: break
+        case .cursorLeft: edit { $0.moveLeft() }
+        case .cursorRight: edit { $0.moveRight() }
+        case .cursorUp: edit { $0.moveUp() }
+        case .cursorDown: edit { $0.moveDown() }
+        case .lineStart: edit { $0.moveToLineStart() }
+        case .lineEnd: edit { $0.moveToLineEnd() }
+        case .deleteBack: edit { $0.backspace() }
+        case .deleteForward: edit { $0.deleteForward() }
+        case .deleteWord: edit { $0.deleteWordBackward() }
+        case .deleteToStart: edit { $0.deleteToLineStart() }
+        case .deleteToEnd: edit { $0.deleteToLineEnd() }
+
+        // Reaction picker
+        case .pickReaction:
+            // The key is the reaction's number on the picker line.
+            guard case .char(let c) = key, let number = c.wholeNumberValue, ReactionChoice.allCases.indices.contains(number - 1)
+            else { mode = .browse; return [] }
+            return react(ReactionChoice.allCases[number - 1])
+        case .pickHeart: return react(.love)
+        case .cancelReaction: mode = .browse
+
+        // Help overlay
+        case .helpLineDown: scrollHelp(by: 1, screen: screen, keyMap: keyMap)
+        case .helpLineUp: scrollHelp(by: -1, screen: screen, keyMap: keyMap)
+        case .helpPageDown: scrollHelp(by: 10, screen: screen, keyMap: keyMap)
+        case .helpPageUp: scrollHelp(by: -10, screen: screen, keyMap: keyMap)
+        case .closeHelp: mode = .browse
+
+        // Quitting with a draft
+        case .quitAnyway: return [.quit(status: 0)]
+        case .keepDraft:
+            mode = .browse
+            inbox.notice = nil
         }
+        return []
     }
 
-    private func submit() {
+    private mutating func openThread(_ id: String, screen: ScreenSize) -> [ConsoleAction] {
+        var actions: [ConsoleAction] = []
+        let hadUnread = (inbox.threads[id]?.unread ?? 0) > 0
+        if inbox.openThreadID != id { conversationScroll = 0 }
+        inbox.open(thread: id)
+        if inbox.history[id] == nil { actions += requestHistory(id) }
+        if hadUnread { actions += ask(.markRead(thread: id)) }
+        if !screen.isTwoPane { inbox.focus = .conversation }
+        return actions
+    }
+
+    private mutating func threadAction(_ action: ThreadAction, screen: ScreenSize) -> [ConsoleAction] {
+        guard let id = targetThreadID(screen) else {
+            inbox.notice = Notice("select a thread first", isError: true)
+            return []
+        }
+        return ask(.threadAction(action, thread: id))
+    }
+
+    private mutating func react(_ choice: ReactionChoice) -> [ConsoleAction] {
+        mode = .browse
+        guard let message = inbox.selectedMessage, let mid = message.mid else { return [] }
+        return ask(.react(thread: message.thread, mid: mid, reaction: choice))
+    }
+
+    private mutating func scrollHelp(by delta: Int, screen: ScreenSize, keyMap: KeyMap) {
+        let end = HelpLayout(keyMap: keyMap, screen: screen).maxScroll
+        helpScroll = max(0, min(end, min(helpScroll, end) + delta))
+    }
+
+    /// Enter in the compose line or a prompt.
+    private mutating func submit() -> [ConsoleAction] {
         switch mode {
         case .compose:
-            guard let thread = state.openThreadID, let draft = drafts[thread] else { return }
+            guard let thread = inbox.openThreadID, let draft = drafts[thread] else { return [] }
             let text = draft.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { return }
+            guard !text.isEmpty else { return [] }
             let bytes = text.utf8.count
             guard bytes <= maxMessageBytes else {
-                state.notice = Notice("the reply is \(bytes) bytes; Instagram takes at most \(maxMessageBytes)", isError: true)
-                return
+                inbox.notice = Notice("the reply is \(bytes) bytes; Instagram takes at most \(maxMessageBytes)", isError: true)
+                return []
             }
-            if send(ControlRequest(id: .null, type: .send, thread: thread, text: text), as: .send(thread: thread, text: text)) {
-                drafts[thread] = nil  // restored from the pending request if the daemon refuses
+            let actions = ask(.send(thread: thread, text: text))
+            if !actions.isEmpty {
+                drafts[thread] = nil  // back from the request if the daemon refuses it
                 conversationScroll = 0
-                state.selectedMessageID = nil
+                inbox.selectedMessageID = nil
             }
+            return actions
         case .prompt(.filter):
             mode = .browse
-            state.selectThread(at: 0)
+            inbox.selectThread(at: 0)
         case .prompt(.notify(let thread)):
             let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { mode = .browse; return }
-            if send(ControlRequest(id: .null, type: .notify, thread: thread, text: text), as: .notify) { mode = .browse }
+            guard !text.isEmpty else { mode = .browse; return [] }
+            let actions = ask(.notify(thread: thread, text: text))
+            if !actions.isEmpty { mode = .browse }
+            return actions
         default:
             break
         }
+        return []
     }
 
-    // MARK: Overlays
-
-    private func handleHelpKey(_ key: Key) {
-        switch key {
-        case .char("j"), .down: helpScroll += 1
-        case .char("k"), .up: helpScroll = max(0, helpScroll - 1)
-        case .pageDown, .char(" "): helpScroll += 10
-        case .pageUp: helpScroll = max(0, helpScroll - 10)
-        default: mode = .browse
+    /// Applies an edit to what is being typed: the open thread's draft or the prompt.
+    private mutating func edit(_ change: (inout LineEditor) -> Void) {
+        switch mode {
+        case .compose:
+            guard let thread = inbox.openThreadID else { return }
+            change(&drafts[thread, default: LineEditor()])
+        case .prompt:
+            change(&prompt)
+        default:
+            break
         }
-    }
-
-    private func handlePickerKey(_ key: Key) {
-        var choice: ReactionChoice? = nil
-        if case .char(let c) = key {
-            if let digit = c.wholeNumberValue, digit >= 1, digit <= ReactionChoice.allCases.count {
-                choice = ReactionChoice.allCases[digit - 1]
-            }
-            if c == "h" { choice = .love }  // heart
-        }
-        if key == .enter { choice = .love }
-        mode = .browse
-        guard let choice, let message = state.selectedMessage, let mid = message.mid else { return }
-        send(ControlRequest(id: .null, type: .react, thread: message.thread, mid: mid, reaction: choice.rawValue), as: .react)
     }
 }

@@ -37,65 +37,94 @@ public enum Key: Hashable, Sendable {
 public enum ConsoleCommand: String, CaseIterable, Sendable {
     // browsing
     case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
-    case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit
+    case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
     // editing (compose line and prompts)
     case send, newline, cancel
     case cursorLeft, cursorRight, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
     case deleteToEnd, cursorUp, cursorDown
+    // the reaction picker (`e`)
+    case pickReaction, pickHeart, cancelReaction
+    // the help overlay
+    case helpLineDown, helpLineUp, helpPageDown, helpPageUp, closeHelp
+    // the question before quitting with a draft
+    case quitAnyway, keepDraft
 }
 
-/// Which table applies: browsing the inbox, or typing in the compose line / a prompt.
+/// Which table applies: one per thing the keys can be for (see `InputMode.keyContext`). The help overlay lists
+/// them in this order.
 public enum KeyContext: String, CaseIterable, Sendable {
-    case inbox, editor
+    case inbox, reactionPicker, editor, help, confirmQuit
 
     public var title: String {
         switch self {
         case .inbox: return "Inbox"
+        case .reactionPicker: return "Reaction picker"
         case .editor: return "Compose and prompts"
+        case .help: return "This help"
+        case .confirmQuit: return "Quit with a draft"
         }
     }
 }
 
 public struct KeyBinding: Sendable {
     public var context: KeyContext
+    /// The keys; none for a context's "any other key" entry.
     public var keys: [Key]
+    /// The context's fallback: every key not bound in it does this (e.g. any other key closes the help).
+    public var isAnyOtherKey: Bool
     public var command: ConsoleCommand
     public var description: String
 
     public init(_ context: KeyContext, _ keys: [Key], _ command: ConsoleCommand, _ description: String) {
         self.context = context
         self.keys = keys
+        self.isAnyOtherKey = false
         self.command = command
         self.description = description
     }
+
+    /// The entry for every key not bound in `context`.
+    public static func anyOtherKey(_ context: KeyContext, _ command: ConsoleCommand, _ description: String) -> KeyBinding {
+        var binding = KeyBinding(context, [], command, description)
+        binding.isAnyOtherKey = true
+        return binding
+    }
+
+    /// How the keys are written in the help overlay.
+    public var keysLabel: String { isAnyOtherKey ? "any other key" : keys.map(\.label).joined(separator: " ") }
 }
 
 /// The one table that drives both key dispatch and the `?` help overlay (as in tig).
 public struct KeyMap: Sendable {
     public var bindings: [KeyBinding]
     private var lookup: [KeyContext: [Key: ConsoleCommand]] = [:]
+    private var fallback: [KeyContext: ConsoleCommand] = [:]
 
     public init(_ bindings: [KeyBinding]) {
         self.bindings = bindings
         for binding in bindings {
+            if binding.isAnyOtherKey, fallback[binding.context] == nil { fallback[binding.context] = binding.command }
             for key in binding.keys where lookup[binding.context]?[key] == nil {
                 lookup[binding.context, default: [:]][key] = binding.command
             }
         }
     }
 
+    /// The command `key` asks for in `context`: its own binding, else the context's "any other key" entry, else none.
     public func command(for key: Key, in context: KeyContext) -> ConsoleCommand? {
-        lookup[context]?[key]
+        lookup[context]?[key] ?? fallback[context]
     }
 
-    /// Keys bound more than once in the same context (the table must have none).
-    public func duplicateKeys() -> [(KeyContext, Key)] {
+    /// Keys bound more than once in the same context, and a second "any other key" in one (the table must have
+    /// none: the later entry would never be reached).
+    public func duplicateKeys() -> [(context: KeyContext, keys: String)] {
         var seen: Set<String> = []
-        var duplicates: [(KeyContext, Key)] = []
+        var duplicates: [(context: KeyContext, keys: String)] = []
         for binding in bindings {
-            for key in binding.keys {
-                let id = "\(binding.context.rawValue)|\(key)"
-                if !seen.insert(id).inserted { duplicates.append((binding.context, key)) }
+            let keys: [(id: String, label: String)] =
+                binding.isAnyOtherKey ? [("any other key", binding.keysLabel)] : binding.keys.map { ("\($0)", $0.label) }
+            for key in keys where !seen.insert(binding.context.rawValue + "|" + key.id).inserted {
+                duplicates.append((binding.context, key.label))
             }
         }
         return duplicates
@@ -103,14 +132,13 @@ public struct KeyMap: Sendable {
 
     /// The help overlay's text, straight from the table: a heading per context, then "keys  description".
     public func helpLines() -> [String] {
-        let keyColumn = bindings.map { TextWidth.width($0.keys.map(\.label).joined(separator: " ")) }.max() ?? 0
+        let keyColumn = bindings.map { TextWidth.width($0.keysLabel) }.max() ?? 0
         var lines: [String] = []
         for context in KeyContext.allCases {
             if !lines.isEmpty { lines.append("") }
             lines.append(context.title)
             for binding in bindings where binding.context == context {
-                let keys = binding.keys.map(\.label).joined(separator: " ")
-                lines.append("  " + TextWidth.fit(keys, to: keyColumn) + "  " + binding.description)
+                lines.append("  " + TextWidth.fit(binding.keysLabel, to: keyColumn) + "  " + binding.description)
             }
         }
         return lines
@@ -120,7 +148,7 @@ public struct KeyMap: Sendable {
     public func helpSections() -> [(title: String, entries: [(keys: String, description: String)])] {
         KeyContext.allCases.compactMap { context in
             let entries = bindings.filter { $0.context == context }
-                .map { (keys: $0.keys.map(\.label).joined(separator: " "), description: $0.description) }
+                .map { (keys: $0.keysLabel, description: $0.description) }
             return entries.isEmpty ? nil : (title: context.title, entries: entries)
         }
     }
@@ -145,6 +173,13 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("G"), .end], .bottom, "bottom"),
         KeyBinding(.inbox, [.char("?")], .help, "show or hide this help"),
         KeyBinding(.inbox, [.char("q")], .quit, "quit (asks if a draft would be lost)"),
+        KeyBinding(.inbox, [.escape], .back, "clear the filter, or back to the list"),
+
+        // The numbers are the picker line's: "1 ♥ love  2 👍 like …" (`ReactionChoice.allCases`).
+        KeyBinding(.reactionPicker, (1...ReactionChoice.allCases.count).map { .char(Character(String($0))) }, .pickReaction,
+                   "the reaction with that number"),
+        KeyBinding(.reactionPicker, [.char("h"), .enter], .pickHeart, "♥ (love)"),
+        .anyOtherKey(.reactionPicker, .cancelReaction, "cancel"),
 
         KeyBinding(.editor, [.enter], .send, "send the reply / accept a prompt"),
         KeyBinding(.editor, [.altEnter], .newline, "new line in the reply"),
@@ -160,5 +195,14 @@ public struct KeyMap: Sendable {
         KeyBinding(.editor, [.ctrl("w")], .deleteWord, "delete the word before"),
         KeyBinding(.editor, [.ctrl("u")], .deleteToStart, "delete to start of line"),
         KeyBinding(.editor, [.ctrl("k")], .deleteToEnd, "delete to end of line"),
+
+        KeyBinding(.help, [.char("j"), .down], .helpLineDown, "scroll down a line"),
+        KeyBinding(.help, [.char("k"), .up], .helpLineUp, "scroll up a line"),
+        KeyBinding(.help, [.pageDown, .char(" ")], .helpPageDown, "scroll down a page"),
+        KeyBinding(.help, [.pageUp], .helpPageUp, "scroll up a page"),
+        .anyOtherKey(.help, .closeHelp, "close the help"),
+
+        KeyBinding(.confirmQuit, [.char("y"), .char("Y")], .quitAnyway, "quit; the draft is lost"),
+        .anyOtherKey(.confirmQuit, .keepDraft, "keep the draft, back to the inbox"),
     ])
 }

@@ -141,48 +141,55 @@ struct MessageRenderCache {
 
 // MARK: - Drawing
 
+/// Drawing reads the model and never changes it; what a frame settles (the conversation's scroll position, which
+/// depends on how messages wrap) is returned for the model to keep.
 extension ConsoleController {
-    func render() {
+    private var isTwoPane: Bool { screenSize.isTwoPane }
+
+    /// Draws one frame; returns where the conversation pane ended up, if it was drawn.
+    func render() -> ConversationPlacement? {
         screen.beginFrame()
         let rows = screen.rows, cols = screen.cols
         var cursor: (y: Int, x: Int)? = nil
+        var placement: ConversationPlacement? = nil
         if rows < 6 || cols < 24 {
             screen.put("Terminal too small (\(cols)×\(rows)).", y: 0, x: 0, width: cols, role: .error)
             screen.endFrame(cursor: nil)
-            return
+            return nil
         }
         drawTitleBar(width: cols)
         let bodyTop = 1
         let bodyHeight = rows - 3
         if isTwoPane {
-            let listWidth = min(52, max(34, cols * 2 / 5))
+            let listWidth = screenSize.listWidth
             drawThreadList(x: 0, y: bodyTop, width: listWidth, height: bodyHeight)
             screen.verticalLine(y: bodyTop, x: listWidth, height: bodyHeight, role: .border)
-            cursor = drawConversation(x: listWidth + 1, y: bodyTop, width: cols - listWidth - 1, height: bodyHeight)
-        } else if state.focus == .list || state.openThreadID == nil {
+            (cursor, placement) = drawConversation(x: listWidth + 1, y: bodyTop, width: cols - listWidth - 1, height: bodyHeight)
+        } else if model.inbox.focus == .list || model.inbox.openThreadID == nil {
             drawThreadList(x: 0, y: bodyTop, width: cols, height: bodyHeight)
         } else {
-            cursor = drawConversation(x: 0, y: bodyTop, width: cols, height: bodyHeight)
+            (cursor, placement) = drawConversation(x: 0, y: bodyTop, width: cols, height: bodyHeight)
         }
         if let promptCursor = drawNoticeLine(y: rows - 2, width: cols) { cursor = promptCursor }
         drawStatusBar(y: rows - 1, width: cols)
-        if mode == .help {
-            drawHelp(rows: rows, cols: cols)
+        if model.mode == .help {
+            drawHelp()
             cursor = nil
         }
         screen.endFrame(cursor: cursor)
+        return placement
     }
 
     private func drawTitleBar(width: Int) {
         screen.fill(y: 0, x: 0, width: width, role: .title)
         var left = " dmdesk"
-        if let account = state.hello?.account, !account.isEmpty {
+        if let account = model.inbox.hello?.account, !account.isEmpty {
             left += "  ·  account " + Sanitizer.visible(account, newlines: .space)
         }
-        if let open = state.openThreadID, let thread = state.threads[open], !isTwoPane && state.focus == .conversation {
+        if let open = model.inbox.openThreadID, let thread = model.inbox.threads[open], !isTwoPane && model.inbox.focus == .conversation {
             left += " · " + Sanitizer.visible(thread.displayName, newlines: .space)
         }
-        var right = state.filter.isEmpty ? "? help " : "filter: \(Sanitizer.visible(state.filter, newlines: .space))  ·  ? help "
+        var right = model.inbox.filter.isEmpty ? "? help " : "filter: \(Sanitizer.visible(model.inbox.filter, newlines: .space))  ·  ? help "
         if width < 50 { right = "" }
         let rightWidth = TextWidth.width(right)
         screen.put(left, y: 0, x: 0, width: width - rightWidth - 1, role: .title)
@@ -192,28 +199,27 @@ extension ConsoleController {
     // MARK: Thread list
 
     private func drawThreadList(x: Int, y: Int, width: Int, height: Int) {
-        let ids = state.visibleThreadIDs
-        // With more threads than rows, the bottom row is kept for the position hint: it never covers a thread.
-        let capacity = ids.count > max(1, height / 2) ? max(1, (height - 1) / 2) : max(1, height / 2)
-        lastListCapacity = capacity
+        let ids = model.inbox.visibleThreadIDs
+        // The same page PgUp/PgDn moves by; the bottom row may be kept for the position hint.
+        let capacity = screenSize.listCapacity(threadCount: ids.count)
         if ids.isEmpty {
             let text: String
             let loading = pending.values.contains { if case .threads = $0 { return true } else { return false } }
-            if state.connection != .connected && state.threads.isEmpty { text = "Waiting for the daemon…" }
+            if model.inbox.connection != .connected && model.inbox.threads.isEmpty { text = "Waiting for the daemon…" }
             else if loading { text = "Loading threads…" }
-            else if !state.filter.isEmpty { text = "No threads match “\(Sanitizer.visible(state.filter, newlines: .space))”. Esc clears." }
+            else if !model.inbox.filter.isEmpty { text = "No threads match “\(Sanitizer.visible(model.inbox.filter, newlines: .space))”. Esc clears." }
             else { text = "No conversations yet." }
             screen.put(text, y: y + 1, x: x + 2, width: width - 3, role: .muted)
             return
         }
-        let selected = state.selectedThreadIndex ?? 0
+        let selected = model.inbox.selectedThreadIndex ?? 0
         if selected < listTop { listTop = selected }
         if selected >= listTop + capacity { listTop = selected - capacity + 1 }
         listTop = max(0, min(listTop, max(0, ids.count - capacity)))
         let now = nowMillis()
         for row in 0..<capacity {
             let index = listTop + row
-            guard index < ids.count, let thread = state.threads[ids[index]] else { break }
+            guard index < ids.count, let thread = model.inbox.threads[ids[index]] else { break }
             drawThreadRow(thread, x: x, y: y + row * 2, width: width, isSelected: index == selected, now: now)
         }
         if ids.count > capacity {  // a scroll position hint in the corner
@@ -224,13 +230,13 @@ extension ConsoleController {
     }
 
     private func drawThreadRow(_ thread: ThreadSummary, x: Int, y: Int, width: Int, isSelected: Bool, now: EpochMillis) {
-        let highlight = isSelected && (state.focus == .list || !isTwoPane)
+        let highlight = isSelected && (model.inbox.focus == .list || !isTwoPane)
         if highlight {
             screen.fill(y: y, x: x, width: width, role: .selection)
             screen.fill(y: y + 1, x: x, width: width, role: .selection)
         }
         // Line 1: open marker, mode badge, name, unread count, time.
-        let isOpen = thread.id == state.openThreadID
+        let isOpen = thread.id == model.inbox.openThreadID
         screen.put(isOpen ? "▌" : (isSelected ? "›" : " "), y: y, x: x, width: 1, role: highlight ? .selection : .operator)
         let badge = thread.mode == .human ? " YOU " : " BOT "
         screen.put(badge, y: y, x: x + 1, width: 5, role: thread.mode == .human ? .badgeHuman : .badgeBot)
@@ -268,12 +274,15 @@ extension ConsoleController {
 
     // MARK: Conversation
 
-    /// Draws the conversation pane; returns where the terminal cursor belongs when composing.
-    private func drawConversation(x: Int, y: Int, width: Int, height: Int) -> (y: Int, x: Int)? {
-        guard let threadID = state.openThreadID, let thread = state.threads[threadID] else {
-            let hint = state.visibleThreadIDs.isEmpty ? "" : "Select a conversation and press Enter."
+    /// Draws the conversation pane; returns where the terminal cursor belongs when composing, and where the messages
+    /// ended up (nil with none to show).
+    private func drawConversation(x: Int, y: Int, width: Int, height: Int)
+        -> (cursor: (y: Int, x: Int)?, placement: ConversationPlacement?)
+    {
+        guard let threadID = model.inbox.openThreadID, let thread = model.inbox.threads[threadID] else {
+            let hint = model.inbox.visibleThreadIDs.isEmpty ? "" : "Select a conversation and press Enter."
             screen.put(hint, y: y + height / 2, x: x + max(1, (width - TextWidth.width(hint)) / 2), width: width - 2, role: .muted)
-            return nil
+            return (nil, nil)
         }
         // Header: name, @username, mode, status, window.
         let name = Sanitizer.visible(thread.displayName, newlines: .space)
@@ -292,34 +301,35 @@ extension ConsoleController {
         screen.horizontalLine(y: y + 1, x: x, width: width, role: .border)
 
         // Compose area at the bottom.
-        let draft = drafts[threadID] ?? LineEditor()
-        let composing = mode == .compose
-        let draftRows = composing || !draft.isEmpty ? min(5, draft.lineCount) : 1
+        let draft = model.drafts[threadID] ?? LineEditor()
+        let composing = model.mode == .compose
+        let draftRows = model.draftRows(thread: threadID)
         let composeTop = y + height - draftRows - 1
         let cursor = drawCompose(thread: thread, draft: draft, composing: composing, x: x, y: composeTop, width: width, rows: draftRows)
 
-        // Messages between header and compose.
+        // Messages between header and compose (as many rows as `ScreenSize.conversationHeight`, PgUp's page).
         let top = y + 2
         let messageHeight = max(1, composeTop - top)
-        lastConversationHeight = messageHeight
-        drawMessages(threadID: threadID, thread: thread, x: x, y: top, width: width, height: messageHeight)
-        return cursor
+        let placement = drawMessages(threadID: threadID, thread: thread, x: x, y: top, width: width, height: messageHeight)
+        return (cursor, placement)
     }
 
-    private func drawMessages(threadID: String, thread: ThreadSummary, x: Int, y: Int, width: Int, height: Int) {
-        let messages = state.openMessages
+    private func drawMessages(threadID: String, thread: ThreadSummary, x: Int, y: Int, width: Int, height: Int)
+        -> ConversationPlacement?
+    {
+        let messages = model.inbox.openMessages
         if messages.isEmpty {
-            let text = state.history[threadID] == .loading ? "Loading…" : "No messages yet."
+            let text = model.inbox.history[threadID] == .loading ? "Loading…" : "No messages yet."
             screen.put(text, y: y, x: x + 1, width: width - 2, role: .muted)
-            return
+            return nil
         }
         let innerWidth = width - 1
         let customerName = Sanitizer.visible(thread.name?.split(separator: " ").first.map(String.init) ?? thread.displayName, newlines: .space)
         var lines: [ConversationLine] = []
         var selectedRange: Range<Int>? = nil
-        let selectedIndex = state.selectedMessageIndex
+        let selectedIndex = model.inbox.selectedMessageIndex
         var lastDay = -1
-        if state.history[threadID] == .loaded(hasOlder: true) {
+        if model.inbox.history[threadID] == .loaded(hasOlder: true) {
             lines.append(ConversationLine(segments: [Segment("  ↑ older messages: g or PgUp at the top loads them", .muted)], messageIndex: nil))
         }
         for (index, message) in messages.enumerated() {
@@ -332,7 +342,7 @@ extension ConsoleController {
                 lines.append(ConversationLine(segments: [Segment(rule + label + rule, .border)], messageIndex: nil))
             }
             let start = lines.count
-            let rows = renderCache.lines(for: message, customerName: customerName, seen: state.isSeen(message), width: innerWidth)
+            let rows = renderCache.lines(for: message, customerName: customerName, seen: model.inbox.isSeen(message), width: innerWidth)
             for row in rows { lines.append(ConversationLine(segments: row, messageIndex: index)) }
             if index == selectedIndex { selectedRange = start..<lines.count }
         }
@@ -341,7 +351,9 @@ extension ConsoleController {
         let hintRow = height >= 2
         func messageRows(scroll: Int) -> Int { scroll > 0 && hintRow ? height - 1 : height }
         let maxScroll = max(0, lines.count - height)
-        if keepSelectedMessageVisible, let range = selectedRange {
+        var conversationScroll = model.conversationScroll
+        var selectionShown = false
+        if model.keepSelectedMessageVisible, let range = selectedRange {
             // Scroll just enough that the highlighted message is on screen (above the hint row).
             let firstVisible = lines.count - height - conversationScroll
             if range.lowerBound < firstVisible {
@@ -350,14 +362,12 @@ extension ConsoleController {
                 let below = lines.count - range.upperBound
                 conversationScroll = below > 0 && hintRow ? below - 1 : below
             }
-            keepSelectedMessageVisible = false
+            selectionShown = true
         }
         conversationScroll = max(0, min(conversationScroll, maxScroll))
-        if scrolledByPage && conversationScroll == maxScroll { loadOlderIfNeeded() }
-        scrolledByPage = false
         let first = max(0, lines.count - height - conversationScroll)
         let rows = min(messageRows(scroll: conversationScroll), lines.count - first)
-        let highlightSelection = state.focus == .conversation || !isTwoPane
+        let highlightSelection = model.inbox.focus == .conversation || !isTwoPane
         for row in 0..<rows {
             let line = lines[first + row]
             var cx = x + 1
@@ -365,7 +375,7 @@ extension ConsoleController {
                 var role = segment.role
                 let isPrefix = segmentIndex == 0 || (segmentIndex == 1 && line.segments[0].role == .muted)
                 if isPrefix, highlightSelection, line.messageIndex != nil, line.messageIndex == selectedIndex,
-                   mode != .compose
+                   model.mode != .compose
                 {
                     role = .selection
                 }
@@ -377,6 +387,8 @@ extension ConsoleController {
             let w = TextWidth.width(hint)
             screen.put(hint, y: y + height - 1, x: x + width - w - 1, width: w, role: .selection)
         }
+        return ConversationPlacement(scroll: conversationScroll, selectionShown: selectionShown,
+                                     showsOldest: conversationScroll == maxScroll)
     }
 
     /// The longest form of "↓ N more" that fits in `width` columns: it is never cut mid-word.
@@ -444,18 +456,18 @@ extension ConsoleController {
 
     /// The message line: a prompt, the quit question, the reaction picker, or the latest notice.
     private func drawNoticeLine(y: Int, width: Int) -> (y: Int, x: Int)? {
-        switch mode {
+        switch model.mode {
         case .prompt(let kind):
             let label = kind.label
             let labelWidth = screen.put(label, y: y, x: 0, width: width, role: .title)
             let fieldWidth = max(2, width - labelWidth - 1)
             screen.fill(y: y, x: labelWidth, width: width - labelWidth, role: .compose)
-            let layout = prompt.layout()
+            let layout = model.prompt.layout()
             let offset = LineEditor.scrollOffset(cursorColumn: layout.cursorColumn, width: fieldWidth)
             let text = LineEditor.visibleSlice(layout.lines[layout.cursorLine], offset: offset, width: fieldWidth)
             screen.put(text, y: y, x: labelWidth, width: fieldWidth, role: .compose)
             return (y, labelWidth + layout.cursorColumn - offset)
-        case .compose where state.notice?.isError != true:
+        case .compose where model.inbox.notice?.isError != true:
             drawKeyHints([("Enter", "send"), ("Alt+Enter", "new line"), ("Esc", "close, keep the draft"),
                           ("Ctrl-W", "delete word"), ("Ctrl-U", "clear line")], y: y, x: 1, width: width - 1)
         case .confirmQuit:
@@ -464,7 +476,7 @@ extension ConsoleController {
             let choices = ReactionChoice.allCases.enumerated().map { "\($0.offset + 1) \($0.element.symbol) \($0.element.rawValue)" }
             screen.put("React: " + choices.joined(separator: "  ") + "  (Esc cancels)", y: y, x: 0, width: width, role: .title)
         default:
-            if let notice = state.notice {
+            if let notice = model.inbox.notice {
                 screen.put(Sanitizer.visible(notice.text, newlines: .space), y: y, x: 0, width: width,
                            role: notice.isError ? .error : .muted)
             }
@@ -478,7 +490,7 @@ extension ConsoleController {
         func add(_ text: String, _ role: UIRole = .statusbar) {
             x += screen.put(text, y: y, x: x, width: width - x, role: role)
         }
-        switch state.connection {
+        switch model.inbox.connection {
         case .connected:
             add(" ● ", .statusGood)
         case .connecting:
@@ -486,9 +498,9 @@ extension ConsoleController {
         case .reconnecting(let attempt):
             add(attempt > 0 ? " reconnecting… (try \(attempt)) " : " reconnecting… ", .statusBad)
         }
-        let listener = state.status?.listener ?? state.hello?.listener
+        let listener = model.inbox.status?.listener ?? model.inbox.hello?.listener
         if let listener { add(Sanitizer.visible(listener, newlines: .space)) }
-        if let status = state.status {
+        if let status = model.inbox.status {
             add(" │ redis ")
             add(status.redis, ["up", "ok", "connected"].contains(status.redis) ? .statusGood : .statusBad)
             add(" │ sqlite ")
@@ -497,70 +509,21 @@ extension ConsoleController {
             add(status.token, ["ok", "valid", "set"].contains(status.token) ? .statusGood : .statusBad)
             if status.pendingOutbound > 0 { add(" │ \(status.pendingOutbound) sending") }
         }
-        let unread = state.unreadThreadCount
-        let counts = " \(state.threads.count) threads · \(unread) unread "
+        let unread = model.inbox.unreadThreadCount
+        let counts = " \(model.inbox.threads.count) threads · \(unread) unread "
         let countsWidth = TextWidth.width(counts)
         if x + countsWidth < width {
             screen.put(counts, y: y, x: width - countsWidth, width: countsWidth, role: .statusbar)
         }
     }
 
-    private enum HelpRow {
-        case heading(String)
-        case entry(keys: String, description: String)
-        case text(String)
-        case blank
-    }
-
-    /// The `?` overlay: a framed box with the key table, in two columns when the terminal is wide
-    /// enough (inbox keys | editing keys), else one scrollable column.
-    private func drawHelp(rows: Int, cols: Int) {
-        let sections = keyMap.helpSections()
-        let notes: [HelpRow] = [.blank, .heading("Questions"), .entry(keys: "1-6 Enter", description: "pick a reaction (Enter = ♥)"),
-                                .entry(keys: "y", description: "quit when a draft would be lost")]
-        func column(_ sections: [(title: String, entries: [(keys: String, description: String)])]) -> [HelpRow] {
-            var rows: [HelpRow] = []
-            for section in sections {
-                if !rows.isEmpty { rows.append(.blank) }
-                rows.append(.heading(section.title))
-                rows += section.entries.map { .entry(keys: $0.keys, description: $0.description) }
-            }
-            return rows
-        }
-        func keyWidth(_ rows: [HelpRow]) -> Int {
-            rows.map { if case .entry(let keys, _) = $0 { return TextWidth.width(keys) } else { return 0 } }.max() ?? 0
-        }
-        func rowWidth(_ row: HelpRow, keyColumn: Int) -> Int {
-            switch row {
-            case .heading(let t), .text(let t): return TextWidth.width(t)
-            case .entry(_, let d): return keyColumn + 2 + TextWidth.width(d)
-            case .blank: return 0
-            }
-        }
-        var columns: [[HelpRow]]
-        if sections.count >= 2 {
-            columns = [column(Array(sections.prefix(1))), column(Array(sections.dropFirst())) + notes]
-        } else {
-            columns = [column(sections) + notes]
-        }
-        var keyColumns = columns.map(keyWidth)
-        var widths = zip(columns, keyColumns).map { rows, k in rows.map { rowWidth($0, keyColumn: k) }.max() ?? 0 }
-        let gap = 3
-        let twoColumnWidth = widths.reduce(0, +) + gap * (widths.count - 1) + 4
-        let tallest = columns.map(\.count).max() ?? 0
-        if columns.count > 1 && (twoColumnWidth > cols - 2 || tallest + 4 > rows - 2) {
-            columns = [Array(columns.flatMap { $0 + [.blank] }.dropLast())]
-            keyColumns = [keyColumns.max() ?? 0]
-            widths = [columns[0].map { rowWidth($0, keyColumn: keyColumns[0]) }.max() ?? 0]
-        }
-        let contentWidth = widths.reduce(0, +) + gap * (widths.count - 1)
-        let boxWidth = min(cols - 2, max(40, contentWidth + 4))
-        let contentRows = columns.map(\.count).max() ?? 0
-        let boxHeight = min(rows - 2, contentRows + 4)
-        let left = (cols - boxWidth) / 2
-        let top = max(0, (rows - boxHeight) / 2)
-        let inner = boxHeight - 4
-        helpScroll = max(0, min(helpScroll, max(0, contentRows - inner)))
+    /// The `?` overlay: a framed box with the key table (see `HelpLayout`), scrolled to `helpScroll`.
+    private func drawHelp() {
+        let layout = HelpLayout(keyMap: keyMap, screen: screenSize)
+        let columns = layout.columns, keyColumns = layout.keyWidths, widths = layout.widths
+        let left = layout.boxLeft, top = layout.boxTop, boxWidth = layout.boxWidth, boxHeight = layout.boxHeight
+        let inner = layout.visibleRows, contentRows = layout.contentRows, gap = HelpLayout.gap
+        let helpScroll = max(0, min(model.helpScroll, layout.maxScroll))  // the screen may have grown since
 
         // Frame.
         for row in 0..<boxHeight { screen.fill(y: top + row, x: left, width: boxWidth, role: .help) }
@@ -589,8 +552,6 @@ extension ConsoleController {
                 case .entry(let keys, let description):
                     screen.put(TextWidth.fit(keys, to: keyColumn), y: y, x: cx, width: columnWidth, role: .helpKey)
                     screen.put(description, y: y, x: cx + keyColumn + 2, width: columnWidth - keyColumn - 2, role: .help)
-                case .text(let text):
-                    screen.put(text, y: y, x: cx, width: columnWidth, role: .help)
                 case .blank:
                     break
                 }

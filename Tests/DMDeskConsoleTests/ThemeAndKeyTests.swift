@@ -86,7 +86,7 @@ private let themesDirectory = repoRoot.appendingPathComponent("themes").path
     @Test func everyBindingHasADescriptionAndKeys() {
         for binding in KeyMap.standard.bindings {
             #expect(!binding.description.isEmpty)
-            #expect(!binding.keys.isEmpty)
+            #expect(!binding.keys.isEmpty || binding.isAnyOtherKey)
         }
     }
 
@@ -125,15 +125,34 @@ private let themesDirectory = repoRoot.appendingPathComponent("themes").path
         #expect(map.command(for: .ctrl("a"), in: .editor) == .lineStart)
         #expect(map.command(for: .ctrl("e"), in: .editor) == .lineEnd)
         #expect(map.command(for: .char("q"), in: .editor) == nil)  // letters are text while typing
+        #expect(map.command(for: .escape, in: .inbox) == .back)
+        #expect(map.command(for: .char("1"), in: .reactionPicker) == .pickReaction)
+        #expect(map.command(for: .char("6"), in: .reactionPicker) == .pickReaction)
+        #expect(map.command(for: .char("7"), in: .reactionPicker) == .cancelReaction)
+        #expect(map.command(for: .char("h"), in: .reactionPicker) == .pickHeart)
+        #expect(map.command(for: .enter, in: .reactionPicker) == .pickHeart)
+        #expect(map.command(for: .escape, in: .reactionPicker) == .cancelReaction)
+        #expect(map.command(for: .char("j"), in: .help) == .helpLineDown)
+        #expect(map.command(for: .down, in: .help) == .helpLineDown)
+        #expect(map.command(for: .char("k"), in: .help) == .helpLineUp)
+        #expect(map.command(for: .up, in: .help) == .helpLineUp)
+        #expect(map.command(for: .char(" "), in: .help) == .helpPageDown)
+        #expect(map.command(for: .pageDown, in: .help) == .helpPageDown)
+        #expect(map.command(for: .pageUp, in: .help) == .helpPageUp)
+        #expect(map.command(for: .char("?"), in: .help) == .closeHelp)
+        #expect(map.command(for: .char("y"), in: .confirmQuit) == .quitAnyway)
+        #expect(map.command(for: .char("Y"), in: .confirmQuit) == .quitAnyway)
+        #expect(map.command(for: .char("n"), in: .confirmQuit) == .keepDraft)
+        #expect(map.command(for: .escape, in: .confirmQuit) == .keepDraft)
     }
 
     @Test func helpIsGeneratedFromTheTable() {
         let help = KeyMap.standard.helpLines()
         for binding in KeyMap.standard.bindings {
-            #expect(help.contains { $0.contains(binding.description) && $0.contains(binding.keys[0].label) })
+            #expect(help.contains { $0.contains(binding.description) && $0.contains(binding.keysLabel) })
         }
-        #expect(help.contains("Inbox"))
-        #expect(help.contains("Compose and prompts"))
+        for context in KeyContext.allCases { #expect(help.contains(context.title)) }
+        #expect(help.contains { $0.contains("any other key") && $0.contains("close the help") })
     }
 
     @Test func keyDecoding() {

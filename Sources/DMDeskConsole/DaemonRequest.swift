@@ -1,0 +1,59 @@
+import DMDeskCore
+
+/// A request the console sends to the daemon, named for what it asks. The input step produces these; the controller
+/// writes them on the socket and routes the reply back to the model with the same value.
+enum DaemonRequest: Equatable, Sendable {
+    case subscribe(since: Int64?)
+    /// The thread list; with a `limit`, the first page (the whole list is asked for when it arrives).
+    case threads(limit: Int?)
+    case status
+    case history(thread: String, before: EpochMillis?, limit: Int)
+    case send(thread: String, text: String)
+    case threadAction(ThreadAction, thread: String)
+    case markRead(thread: String)
+    case notify(thread: String?, text: String)
+    case react(thread: String, mid: String, reaction: ReactionChoice)
+    case retry(outbound: Int64)
+
+    /// The line on the socket (the client gives it its `id`).
+    var controlRequest: ControlRequest {
+        switch self {
+        case .subscribe(let since): return ControlRequest(id: .null, type: .subscribe, since: since)
+        case .threads(let limit): return ControlRequest(id: .null, type: .threads, limit: limit)
+        case .status: return ControlRequest(id: .null, type: .status)
+        case .history(let thread, let before, let limit):
+            return ControlRequest(id: .null, type: .history, thread: thread, before: before, limit: limit)
+        case .send(let thread, let text): return ControlRequest(id: .null, type: .send, thread: thread, text: text)
+        case .threadAction(let action, let thread): return ControlRequest(id: .null, type: action.requestType, thread: thread)
+        case .markRead(let thread): return ControlRequest(id: .null, type: .markRead, thread: thread)
+        case .notify(let thread, let text): return ControlRequest(id: .null, type: .notify, thread: thread, text: text)
+        case .react(let thread, let mid, let reaction):
+            return ControlRequest(id: .null, type: .react, thread: thread, mid: mid, reaction: reaction.rawValue)
+        case .retry(let outbound): return ControlRequest(id: .null, type: .retry, outbound: outbound)
+        }
+    }
+}
+
+/// What `t`, `a` and `x` do to a thread.
+enum ThreadAction: Equatable, Sendable {
+    case takeOver, handBack, resolve, reopen
+
+    var requestType: ControlRequestType {
+        switch self {
+        case .takeOver: return .takeover
+        case .handBack: return .release
+        case .resolve: return .resolve
+        case .reopen: return .reopen
+        }
+    }
+
+    /// As the notices say it: "take over failed: …", "resolve: done".
+    var verb: String {
+        switch self {
+        case .takeOver: return "take over"
+        case .handBack: return "hand back"
+        case .resolve: return "resolve"
+        case .reopen: return "reopen"
+        }
+    }
+}
