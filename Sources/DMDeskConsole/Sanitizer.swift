@@ -24,7 +24,7 @@ public enum Sanitizer {
         var previousWasCR = false
         for (index, scalar) in scalars.enumerated() {
             defer { previousWasCR = scalar == "\r" }
-            if isOrphanMark(scalar), out.last == nil || out.last == "\n" {
+            if out.last == nil || out.last == "\n", isOrphanMark(scalar) {
                 // A combining mark with nothing to combine with would join whatever is drawn before it (a
                 // space, the column to its left): it gets the dotted circle Unicode shows marks on.
                 out.append("\u{25CC}")
@@ -67,9 +67,16 @@ public enum Sanitizer {
         return String(out)
     }
 
-    /// A combining mark (not a joiner or a selector, which the other rules handle).
+    /// A mark that joins the character before it into one grapheme: a combining mark (Extend) or a spacing mark
+    /// (U+17C2, U+093F…), but not a joiner or a selector, which the other rules handle. Asked of Swift's own
+    /// grapheme breaking, so it agrees with how `TextWidth` counts: does a space followed by it make one character?
     static func isOrphanMark(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.properties.isGraphemeExtend && !(0x200C...0x200D).contains(scalar.value)
+        if scalar.value < 0x300 || (0x200C...0x200D).contains(scalar.value) { return false }
+        if scalar.properties.isGraphemeExtend { return true }
+        var joined = String.UnicodeScalarView()
+        joined.append(" ")
+        joined.append(scalar)
+        return String(joined).count == 1
     }
 
     /// Letters of Grapheme_Cluster_Break=Prepend (the format ones are escaped everywhere).

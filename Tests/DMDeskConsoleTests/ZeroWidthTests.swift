@@ -11,6 +11,11 @@ struct ZeroWidthTests {
         // The fuzzer's case: right-aligned text that starts with a mark came out one column too wide.
         let shown = Sanitizer.visible("\u{20E3}\u{FFFD}\u{FFFD}\u{7}")
         #expect(TextWidth.width(TextWidth.fitRight(shown, to: 22)) == 22)
+        // A spacing mark (Khmer U+17C2, Devanagari U+093F) joins the character before it just the same.
+        #expect(Sanitizer.visible("\u{17C2}") == "\u{25CC}\u{17C2}")
+        #expect(Sanitizer.visible("a\n\u{93F}") == "a\n\u{25CC}\u{93F}")
+        #expect(Sanitizer.visible("\u{915}\u{93F}") == "\u{915}\u{93F}", "a vowel sign on its consonant is left alone")
+        #expect(TextWidth.width(TextWidth.fitRight(Sanitizer.visible("\u{17C2}"), to: 94)) == 94)
     }
 
     @Test("a prepended character cannot join the padding after it")
