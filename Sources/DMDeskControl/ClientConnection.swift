@@ -68,12 +68,13 @@ final class ClientConnection: @unchecked Sendable {
     }
 
     func start() {
-        spawnThread(name: "dmdesk-control-read-\(number)") { [self] in
+        // read() and write() block: each client has a reader and a writer thread (numbered modulo 10,000 to fit 15 bytes).
+        Thread.start(named: "dmdesk-rd-\(number % 10_000)", stackSize: 1 << 20) { [self] in
             runReader()
             threadFinished()
             threads.leave()
         }
-        spawnThread(name: "dmdesk-control-write-\(number)") { [self] in
+        Thread.start(named: "dmdesk-wr-\(number % 10_000)", stackSize: 1 << 20) { [self] in
             runWriter()
             threadFinished()
             threads.leave()

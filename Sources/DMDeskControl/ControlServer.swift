@@ -137,7 +137,8 @@ public final class ControlServer: Sendable {
             state.socketInode = info.st_ino
         }
         threads.enter()
-        spawnThread(name: "dmdesk-control-accept") { [self] in
+        // accept() blocks: the listener has a thread of its own.
+        Thread.start(named: "dmdesk-accept", stackSize: 1 << 20) { [self] in
             acceptLoop(listenFD: listenFD, wake: acceptorWake)
             threads.leave()
         }

@@ -28,7 +28,6 @@ final class AgentRunner: Sendable {
     private let prompt: String
     private let logger: Logger
     private let state = Mutex(State())
-    private let inFlight = DispatchGroup()
     /// Called when a thread's run is over; `again`: some of its messages went back to `pending`.
     private let onFinished: @Sendable (_ thread: String, _ again: Bool) -> Void
     /// Threads answered at once (`DMDESK_LLM_CONCURRENCY`); the others wait their turn in order.
@@ -65,15 +64,20 @@ final class AgentRunner: Sendable {
 
     /// Cancels the runs in flight and waits (a few seconds at most) for them to let go of the store. Their
     /// messages stay `processing`, so the next start returns them to `pending` and answers them then.
-    func stop() {
+    func stop() async {
         let tasks = state.withLock { s -> [Task<Void, Never>] in
             s.stopped = true
             s.queue.removeAll()
             return Array(s.tasks.values)
         }
         for task in tasks { task.cancel() }
-        if inFlight.wait(timeout: .now() + 5) == .timedOut {
-            logger.warning("agent runs did not stop within 5 s")
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !state.withLock({ $0.active.isEmpty }) {
+            guard ContinuousClock.now < deadline else {
+                logger.warning("agent runs did not stop within 5 s")
+                return
+            }
+            try? await Task.sleep(for: .milliseconds(5))
         }
     }
 
@@ -86,7 +90,6 @@ final class AgentRunner: Sendable {
                 return job
             }
             guard let job else { return }
-            inFlight.enter()
             let thread = job.batch.thread
             let task = Task { [self] in
                 let again = await self.run(job)
@@ -95,7 +98,6 @@ final class AgentRunner: Sendable {
                     $0.active.remove(thread)
                     $0.tasks[thread] = nil
                 }
-                self.inFlight.leave()
                 if !cancelled { self.onFinished(thread, again) }
                 self.startQueued()
             }
@@ -153,7 +155,7 @@ final class AgentRunner: Sendable {
     private func complete(_ plan: BatchPlan, batch: ClaimedBatch) async {
         switch await runtime.store.completeBatches([plan])[0] {
         case .success(let done):
-            runtime.dispatch(done)
+            await runtime.dispatch(done)
         case .failure(let error):
             logger.error("could not complete an agent batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])
             if let failure = try? await runtime.store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
@@ -165,7 +167,7 @@ final class AgentRunner: Sendable {
     /// The system prompt, the thread's rolling context (Redis; the store when Redis is down) and the new messages.
     func input(for batch: ClaimedBatch) async -> AgentInput {
         var context: [AgentInput.Turn]
-        if runtime.redis.state.up, let turns = try? runtime.redis.turns(customer: batch.thread) {
+        if runtime.redis.state.up, let turns = try? await runtime.redis.turnsAsync(customer: batch.thread) {
             context = turns.map { AgentInput.Turn(fromCustomer: $0.role == .user, text: $0.text) }
         } else {
             let history = (try? await runtime.store.history(thread: batch.thread, limit: RedisContextStore.maxTurns)) ?? []
@@ -269,7 +271,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
             reason: "agent")
         let completion = try await store.completeBatches([plan])[0].get()
         // A suppressed plan queued nothing; its events (the thread now awaiting a person) still go out.
-        runtime.dispatch(completion)
+        await runtime.dispatch(completion)
         if completion.suppressed {
             return ToolOutcome(result: "error: not done, an operator took the thread over", ok: false, ends: true)
         }

@@ -140,7 +140,7 @@ struct DaemonControlService: ControlService {
             takeOver: true)
         runtime.publish(change.events)
         runtime.outbox.submit(change.record)
-        runtime.redis.push([ContextTurn(customer: thread.id, role: .assistant, text: text)])
+        await runtime.redis.pushAsync([ContextTurn(customer: thread.id, role: .assistant, text: text)])
         return ["outbound": .from(change.record.view)]
     }
 

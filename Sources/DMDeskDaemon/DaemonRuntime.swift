@@ -13,15 +13,17 @@ public final class DaemonRuntime: Sendable {
     public let config: DMDeskConfig
     public let store: any InboxStore
     public let redis: RedisContextStore
-    public let ingest: IngestPipeline
     public let bus: EventBus
     public let graph: GraphClient
     public let outbox: OutboxWorker
     public let logger: Logger
     public let startedAt = Date()
     let token: TokenState
+    /// Looks up new customers' names (Graph calls of its own: stopped with the senders, before the store closes).
+    let profiles: ProfileFetcher
+    /// The listener's connection bookkeeping (made here: /health reports it).
+    let connectionLimiter: ConnectionLimiter
     private let listenerAddress = Mutex<String>("")
-    private let limiter = Mutex<ConnectionLimiter?>(nil)
 
     init(config: DMDeskConfig, options: DaemonOptions, logger: Logger) throws {
         self.config = config
@@ -38,23 +40,31 @@ public final class DaemonRuntime: Sendable {
                 instagramBaseURL: config.apiBaseURL, accessToken: config.accessToken, whatsappBaseURL: config.whatsappBaseURL,
                 whatsappToken: config.whatsappToken, whatsappPhoneNumberId: config.whatsappPhoneNumberId),
             logger: logger)
-        let profiles = ProfileFetcher(
+        profiles = ProfileFetcher(
             store: store, graph: graph, enabled: config.accessToken != nil, logger: logger, publish: { bus.publish($0) })
-        ingest = IngestPipeline(
-            store: store, redis: redis, options: IngestOptions(echoTakeover: config.echoTakeover), logger: logger,
-            publish: { events in
-                bus.publish(events)
-                profiles.consider(events)
-            })
-        let statusHolder = Mutex<(@Sendable () async -> Void)?>(nil)
-        token = TokenState(onChange: {
-            let publish = statusHolder.withLock { $0 }
-            await publish?()
-        })
+        token = TokenState()
         outbox = OutboxWorker(
             store: store, graph: graph, config: config, policy: options.graphRetryPolicy, tokenState: token,
             logger: logger, publish: { bus.publish($0) })
-        statusHolder.withLock { $0 = { [weak self] in await self?.publishStatus() } }
+        connectionLimiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
+    }
+
+    /// Raises RLIMIT_NOFILE to its hard limit and fits the connection cap under it.
+    static func listenerLimits(config: DMDeskConfig, logger: Logger) -> ListenerLimits {
+        let descriptors = DescriptorLimit.raiseToHardLimit()
+        let limits = ListenerLimits(config: config, descriptorLimit: descriptors.now)
+        var metadata: Logger.Metadata = [
+            "soft_before": "\(descriptors.before)", "soft": "\(descriptors.now)", "hard": "\(descriptors.hard)",
+            "max_connections": "\(limits.maxConnections)", "reserved": "\(ListenerLimits.reservedDescriptors)",
+        ]
+        if let error = descriptors.error { metadata["error"] = "\(error)" }
+        logger.info("descriptor limit", metadata: metadata)
+        if limits.maxConnections < config.maxConnections {
+            logger.warning(
+                "DMDESK_MAX_CONNECTIONS lowered to fit the descriptor limit",
+                metadata: ["configured": "\(config.maxConnections)", "max_connections": "\(limits.maxConnections)"])
+        }
+        return limits
     }
 
     public var listener: String {
@@ -66,15 +76,22 @@ public final class DaemonRuntime: Sendable {
 
     /// What follows a committed reply plan (the processor's batches, the agent's actions): the replies into the
     /// Redis context, the events to subscribers, the outbox rows to the worker — rows committed as pending just
-    /// now and handed to no one else, so the worker need not read them back.
+    /// now and handed to no one else, so the worker need not read them back. From the processor's own thread: the
+    /// Redis push may block it.
     func dispatch(context: [ContextTurn], events: [JournalEvent], records: [OutboundRecord]) {
         if !context.isEmpty { redis.push(context) }
-        if !events.isEmpty { publish(events) }
-        for record in records { outbox.submit(record, fresh: true) }
+        handOn(events: events, records: records)
     }
 
-    func dispatch(_ completion: BatchCompletion) {
-        dispatch(context: completion.context, events: completion.events, records: completion.records)
+    /// The same from async code (the agent's runs): the Redis push waits on Redis's queue, not a pool thread.
+    func dispatch(_ completion: BatchCompletion) async {
+        if !completion.context.isEmpty { await redis.pushAsync(completion.context) }
+        handOn(events: completion.events, records: completion.records)
+    }
+
+    private func handOn(events: [JournalEvent], records: [OutboundRecord]) {
+        if !events.isEmpty { publish(events) }
+        for record in records { outbox.submit(record, fresh: true) }
     }
 
     /// Journals and publishes a `daemon.status` event (Redis, SQLite or token state changed). Returns whether it
@@ -93,13 +110,10 @@ public final class DaemonRuntime: Sendable {
         return token.invalidReason == nil ? "ok" : "invalid"
     }
 
-    /// The listener's connection bookkeeping, once it runs.
-    var connectionLimiter: ConnectionLimiter? {
-        get { limiter.withLock { $0 } }
-        set { limiter.withLock { $0 = newValue } }
-    }
+    /// Tasks that may call the Graph API: the outbox's senders and the profile lookups (none after a shutdown).
+    public var graphCallersRunning: Int { outbox.sendersRunning + profiles.tasksRunning }
 
-    public var listenerStats: ListenerStats? { connectionLimiter?.stats }
+    public var listenerStats: ListenerStats? { connectionLimiter.stats }
 
     /// The store's own view: a read, the last write, the last quick_check, free disk.
     public func storeHealth() async -> StoreHealthReport {

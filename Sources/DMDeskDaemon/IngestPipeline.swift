@@ -43,8 +43,8 @@ public final class IngestPipeline: @unchecked Sendable {
     private var writerDone = false
     private let finished = DispatchSemaphore(value: 0)
     private let maxBatch = 512
-    var publish: Publish
-    var notifyThreads: NotifyThreads
+    private let publish: Publish
+    private let notifyThreads: NotifyThreads
 
     public init(
         store: any InboxStore, redis: RedisContextStore?, options: IngestOptions, logger: Logger,
@@ -65,8 +65,13 @@ public final class IngestPipeline: @unchecked Sendable {
         store.startBackgroundCheckpoints()
     }
 
-    /// Stops after every delivery already submitted is stored.
-    public func stop() {
+    /// Stops after every delivery already submitted is stored. The wait for the writer is a thread's own (it
+    /// blocks on a semaphore).
+    public func stop() async {
+        await onOwnThread(named: "dmdesk-ingstop") { self.stopBlocking() }
+    }
+
+    private func stopBlocking() {
         condition.lock()
         let wasRunning = thread != nil && !stopping
         stopping = true

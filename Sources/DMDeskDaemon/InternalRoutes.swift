@@ -13,6 +13,7 @@ struct InternalRoutes: Sendable {
     static let sendWait: Duration = .seconds(30)
 
     let runtime: DaemonRuntime
+    let ingest: IngestPipeline
 
     func register(on router: Router<BasicRequestContext>) {
         router.get("/verify") { request, _ in await self.verify(request) }
@@ -142,7 +143,7 @@ struct InternalRoutes: Sendable {
             throw Problem(status: .badRequest, message: reason)
         }
         do {
-            _ = try await runtime.ingest.submit(delivery.events)
+            _ = try await ingest.submit(delivery.events)
         } catch {
             throw Problem(status: .internalServerError, message: "could not store the event: \(error)")
         }
@@ -236,7 +237,7 @@ struct InternalRoutes: Sendable {
         for change in changes { runtime.publish(change.events) }
         for change in changes { runtime.outbox.submit(change.record) }
         if kind != .verification {
-            runtime.redis.push(pieces.map { ContextTurn(customer: igId, role: .assistant, text: $0) })
+            await runtime.redis.pushAsync(pieces.map { ContextTurn(customer: igId, role: .assistant, text: $0) })
         }
         return try await outcome(of: changes.map(\.record))
     }

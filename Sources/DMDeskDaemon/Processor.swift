@@ -106,18 +106,19 @@ public final class Processor: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Finishes the tick in progress and stops; messages not yet claimed stay `pending` for the next start.
-    public func stop() {
-        condition.lock()
-        let wasRunning = thread != nil && !stopping
-        stopping = true
-        condition.broadcast()
-        condition.unlock()
-        if wasRunning { finished.wait() }
-        agent?.stop()
-        // The outbox's writes that arrive from now on are the committer's own business again; its retry loops end.
+    /// Finishes the tick in progress and stops, then cancels the agent's runs and awaits them; messages not yet
+    /// claimed stay `pending` for the next start. The wait for the loop is a thread's own (it blocks on a semaphore).
+    public func stop() async {
+        let wasRunning = condition.withLock {
+            let running = thread != nil && !stopping
+            stopping = true
+            condition.broadcast()
+            return running
+        }
+        if wasRunning { await onOwnThread(named: "dmdesk-procstop") { self.finished.wait() } }
+        await agent?.stop()
+        // The outbox's writes that arrive from now on are the committer's own business again.
         runtime.outbox.committer.detach()
-        runtime.outbox.stop()
     }
 
     private func outboxResultsWaiting() {

@@ -23,6 +23,8 @@ final class ProfileFetcher: Sendable {
     private let attempted = Mutex<Set<String>>([])
     private let state = Mutex(State())
     private let enabled: Bool
+    /// The store task and the Graph lookups: awaited at shutdown, before the store closes.
+    private let tasks = TrackedTasks()
 
     init(store: any InboxStore, graph: GraphClient, enabled: Bool, logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void) {
         self.store = store
@@ -51,7 +53,9 @@ final class ProfileFetcher: Sendable {
             s.scheduled = true
             return true
         }
-        if start { Task { await self.run() } }
+        if start && !tasks.start({ await self.run() }) {
+            state.withLock { $0.scheduled = false }  // shutting down: the next start looks the names up
+        }
     }
 
     private func run() async {
@@ -74,8 +78,16 @@ final class ProfileFetcher: Sendable {
     private func lookUp(_ ids: [String]) async {
         let todo = (try? await store.profilesToFetch(ids)) ?? ids
         for id in todo {
-            Task.detached { await self.fetch(id) }
+            tasks.start { await self.fetch(id) }
         }
+    }
+
+    /// Lookups and store tasks running now (none once `shutdown` has returned).
+    var tasksRunning: Int { tasks.count }
+
+    /// Shutdown: lookups under way get `grace` to finish and be stored; the rest are cancelled and awaited.
+    func shutdown(grace: Duration) async {
+        await tasks.shutdown(grace: grace)
     }
 
     private func fetch(_ id: String) async {

@@ -12,6 +12,7 @@ struct WebhookRoutes: Sendable {
     static let maxBodyBytes = 1 << 20
 
     let runtime: DaemonRuntime
+    let ingest: IngestPipeline
 
     func register(on router: Router<BasicRequestContext>) {
         for path in Self.paths {
@@ -71,7 +72,7 @@ struct WebhookRoutes: Sendable {
         }
         if delivery.events.isEmpty { return Self.text(.ok, "EVENT_RECEIVED") }
         do {
-            _ = try await runtime.ingest.submit(delivery.events)
+            _ = try await ingest.submit(delivery.events)
         } catch {
             // Not stored: Meta must retry, so anything but a 200.
             return Self.text(.internalServerError, "could not store the delivery; Meta will retry")

@@ -2,6 +2,7 @@ import CHiredis
 import DMDeskCore
 import Foundation
 import Logging
+import Synchronization
 
 public enum RedisError: Error, CustomStringConvertible, Equatable {
     case unavailable(String)
@@ -29,6 +30,12 @@ public final class RedisContextStore: @unchecked Sendable {
     private let endpoint: RedisEndpoint
     private let logger: Logger
     private let lock = NSLock()
+    /// What `state` answers: kept apart from `lock`, which a connect holds for up to `timeoutMs`, so that /health
+    /// and the status events never wait on Redis.
+    private let published = Mutex(State(up: false, lastError: nil))
+    /// hiredis blocks (a connect waits up to `timeoutMs`): async callers hand their calls to this queue, never run
+    /// them on a cooperative-pool thread. Dedicated threads (ingest, the processor) call the blocking methods.
+    private let queue = DispatchQueue(label: "dmdesk-redis")
     private var context: UnsafeMutablePointer<redisContext>?
     private var lastError: String?
     private var backoff: Double = 0.25
@@ -46,10 +53,11 @@ public final class RedisContextStore: @unchecked Sendable {
         if let context { redisFree(context) }
     }
 
-    public var state: State {
-        lock.lock()
-        defer { lock.unlock() }
-        return State(up: context != nil, lastError: lastError)
+    public var state: State { published.withLock { $0 } }
+
+    private func publishStateLocked() {
+        let now = State(up: context != nil, lastError: lastError)
+        published.withLock { $0 = now }
     }
 
     /// Connects now if the backoff allows; returns whether a connection is up.
@@ -65,6 +73,7 @@ public final class RedisContextStore: @unchecked Sendable {
         defer { lock.unlock() }
         if let context { redisFree(context) }
         context = nil
+        publishStateLocked()
     }
 
     private func connectLocked() -> Bool {
@@ -98,6 +107,7 @@ public final class RedisContextStore: @unchecked Sendable {
         }
         backoff = 0.25
         lastError = nil
+        publishStateLocked()
         logger.info("Redis connected", metadata: ["host": "\(endpoint.host)", "port": "\(endpoint.port)", "db": "\(endpoint.db)"])
         if everConnected { logger.notice("Redis context updates resumed") }
         everConnected = true
@@ -109,6 +119,7 @@ public final class RedisContextStore: @unchecked Sendable {
             logger.warning("Redis unavailable; ingest continues with SQLite alone", metadata: ["error": "\(why)", "retry_in_s": "\(backoff)"])
         }
         lastError = why
+        publishStateLocked()
         nextAttempt = Date().addingTimeInterval(backoff)
         backoff = min(backoff * 2, 30)
     }
@@ -116,6 +127,31 @@ public final class RedisContextStore: @unchecked Sendable {
     private func dropLocked() {
         if let context { redisFree(context) }
         context = nil
+        publishStateLocked()
+    }
+
+    // MARK: - From async code (on `queue`)
+
+    /// `ensureConnected()` on the Redis queue.
+    @discardableResult
+    public func connectAsync() async -> Bool { await onQueue { $0.ensureConnected() } }
+
+    /// `push(_:)` on the Redis queue.
+    @discardableResult
+    public func pushAsync(_ turns: [ContextTurn]) async -> Bool { await onQueue { $0.push(turns) } }
+
+    /// `turns(customer:)` on the Redis queue.
+    public func turnsAsync(customer: String) async throws -> [ContextTurn] {
+        try await onQueue { store in Result { try store.turns(customer: customer) } }.get()
+    }
+
+    /// `close()` on the Redis queue, after every call queued before it.
+    public func closeAsync() async { await onQueue { $0.close() } }
+
+    private func onQueue<T: Sendable>(_ body: @escaping @Sendable (RedisContextStore) -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            queue.async { continuation.resume(returning: body(self)) }
+        }
     }
 
     private static func errorString(_ c: UnsafeMutablePointer<redisContext>) -> String {

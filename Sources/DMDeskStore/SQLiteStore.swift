@@ -366,14 +366,6 @@ struct SQLiteBlockingStore: BlockingInboxStore {
     }
 }
 
-/// Runs blocking work on a thread of its own and awaits it: for the few waits (a background thread finishing, the
-/// pool closing) that must not hold a cooperative-pool thread.
-func onOwnThread<T: Sendable>(named name: String, _ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread.start(named: name) { continuation.resume(with: Result { try body() }) }
-    }
-}
-
 /// The background thread of `SQLiteStore.startBackgroundCheckpoints()`.
 final class WALCheckpointer: @unchecked Sendable {
     /// The writer checkpoints by itself only past this many WAL pages (SQLite's default is 1000).

@@ -1,0 +1,223 @@
+import DMDeskControl
+import DMDeskCore
+import DMDeskStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+// The daemon's long-running parts, one `Service` each. `Daemon` runs them in one ServiceGroup, in dependency
+// order; the group shuts them down gracefully in reverse, each after the one started after it has returned (the
+// order and the reasons: docs/ARCHITECTURE.md). Each gets what it needs at `init`. A `run()` does its start-up,
+// waits for the graceful shutdown, and then stops its part; a wait that blocks happens on a thread of its own.
+
+/// The store, opened by `Daemon.init` (a bad data directory is a start-up error), with its integrity checks while
+/// the daemon runs. Closed last, once every part that reads or writes it has stopped.
+struct StoreService: Service {
+    let store: any InboxStore
+    let quickCheckInterval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        store.startIntegrityChecks(every: quickCheckInterval)
+        try? await gracefulShutdown()
+        do { try await store.close() } catch { logger.error("closing the store failed", metadata: ["error": "\(error)"]) }
+        logger.info("store closed")
+    }
+}
+
+/// Keeps Redis connected (reconnecting in the background, so /health is right even when no messages arrive) and
+/// tells consoles when Redis, SQLite or the token changes: a `daemon.status` event. It is journaled, so while
+/// writes fail it is tried again each second. Closes the Redis connection after every part that pushes has stopped.
+struct StatusWatchService: Service {
+    let runtime: DaemonRuntime
+
+    func run() async throws {
+        await runtime.redis.connectAsync()
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    // Ends when the task is cancelled (the shutdown).
+                    for await _ in runtime.token.changes { await runtime.publishStatus() }
+                }
+                group.addTask { await watch() }
+            }
+        }
+        await runtime.redis.closeAsync()
+    }
+
+    private func watch() async {
+        var wasUp = runtime.redis.state.up
+        var announcedStore = StoreHealthReport.Verdict.up
+        var loggedStore = StoreHealthReport.Verdict.up
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            if Task.isCancelled { break }
+            let isUp = await runtime.redis.connectAsync()
+            let store = await runtime.storeHealth()
+            if store.verdict != loggedStore {
+                runtime.logStoreChange(store, from: loggedStore)
+                loggedStore = store.verdict
+            }
+            if isUp != wasUp || store.verdict != announcedStore {
+                if await runtime.publishStatus() { announcedStore = store.verdict }
+            }
+            wasUp = isUp
+        }
+    }
+}
+
+/// A one-time "this part has started" that another part's start-up waits for.
+final class StartupGate: Sendable {
+    private enum State {
+        case closed([CheckedContinuation<Void, Never>])
+        case open
+    }
+
+    private let state = Mutex(State.closed([]))
+
+    func open() {
+        let waiting = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+            guard case .closed(let list) = s else { return [] }
+            s = .open
+            return list
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    func wait() async {
+        await withCheckedContinuation { continuation in
+            let opened = state.withLock { s -> Bool in
+                switch s {
+                case .open: return true
+                case .closed(var list):
+                    list.append(continuation)
+                    s = .closed(list)
+                    return false
+                }
+            }
+            if opened { continuation.resume() }
+        }
+    }
+}
+
+/// The outbox: rows left by the last run are reconciled or resumed before the processor may queue new ones
+/// (`resumed`). At shutdown its senders get a moment to finish, then are cancelled and awaited: no Graph call
+/// after this returns.
+struct OutboxService: Service {
+    let outbox: OutboxWorker
+    let resumed: StartupGate
+    let grace: Duration
+
+    func run() async throws {
+        await outbox.resumePending()
+        resumed.open()
+        try? await gracefulShutdown()
+        await outbox.shutdown(grace: grace)
+    }
+}
+
+/// Profile lookups (Graph calls of their own, results into the store): stopped like the outbox's senders.
+struct ProfileService: Service {
+    let profiles: ProfileFetcher
+    let grace: Duration
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await profiles.shutdown(grace: grace)
+    }
+}
+
+/// The reply processor (and the agent's runs): starts once the outbox has resumed; stops after ingest has drained.
+struct ProcessorService: Service {
+    let processor: Processor
+    let outboxResumed: StartupGate
+
+    func run() async throws {
+        await outboxResumed.wait()
+        await processor.start()
+        try? await gracefulShutdown()
+        await processor.stop()
+    }
+}
+
+/// The ingest pipeline's writer and finisher threads: at shutdown, every delivery already accepted is committed
+/// and answered before it returns.
+struct IngestService: Service {
+    let ingest: IngestPipeline
+
+    func run() async throws {
+        ingest.start()
+        try? await gracefulShutdown()
+        await ingest.stop()
+    }
+}
+
+/// The control socket, claimed by `Daemon.run` before the group starts (a live daemon on the same socket is
+/// never displaced). Stops second, right after the listener: consoles see the daemon go.
+struct ControlSocketService: Service {
+    let server: ControlServer
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        // Joining the socket's threads blocks: a thread of its own.
+        await onOwnThread(named: "dmdesk-ctlstop") { server.stop() }
+    }
+}
+
+/// The webhook listener (Hummingbird): at shutdown it stops accepting and finishes the requests in flight. A bind
+/// failure is reported to `waitUntilListening` with a line that says what to do.
+struct ListenerService<App: Service>: Service {
+    let app: App
+    let host: String
+    let port: Int
+    let readiness: ListenerReadiness
+
+    func run() async throws {
+        do {
+            try await app.run()
+        } catch {
+            let described = Daemon.describeListenError(error, host: host, port: port)
+            readiness.set(.failure(described))
+            throw described
+        }
+    }
+}
+
+/// Who waits for the listener to be bound (the port, with PORT=0) and who tells them.
+final class ListenerReadiness: Sendable {
+    private enum State {
+        case waiting([CheckedContinuation<Int, Error>])
+        case listening(Int)
+        case failed(Error)
+    }
+
+    private let state = Mutex(State.waiting([]))
+
+    func wait() async throws -> Int {
+        try await withCheckedThrowingContinuation { continuation in
+            let known = state.withLock { s -> Result<Int, Error>? in
+                switch s {
+                case .waiting(var list):
+                    list.append(continuation)
+                    s = .waiting(list)
+                    return nil
+                case .listening(let port): return .success(port)
+                case .failed(let error): return .failure(error)
+                }
+            }
+            if let known { continuation.resume(with: known) }
+        }
+    }
+
+    func set(_ result: Result<Int, Error>) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Int, Error>] in
+            guard case .waiting(let list) = s else { return [] }
+            switch result {
+            case .success(let port): s = .listening(port)
+            case .failure(let error): s = .failed(error)
+            }
+            return list
+        }
+        for waiter in waiters { waiter.resume(with: result) }
+    }
+}
