@@ -70,7 +70,7 @@ struct AgentResponderTests {
             #expect(a.rig.texts(customer) == ["Hi! We open at 9 tomorrow.", "You're welcome 😊"])
 
             let requests = a.model.requests()
-            #expect(requests.count == 4, "two rounds per batch: the tool call, then the end of the turn")
+            try #require(requests.count == 4, "two rounds per batch: the tool call, then the end of the turn")
             #expect(a.model.authorizations().allSatisfy { $0 == "Bearer \(AgentRig.apiKey)" })
             let tools = requests[0]["tools"]?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } ?? []
             #expect(tools == ["send_message", "react", "get_thread_messages", "notify_manager", "handover"])
