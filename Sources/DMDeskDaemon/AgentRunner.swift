@@ -1,5 +1,6 @@
 import DMDeskAgent
 import DMDeskCore
+import DMDeskGraph
 import DMDeskStore
 import Foundation
 import Logging
@@ -22,26 +23,33 @@ final class AgentRunner: Sendable {
         var stopped = false
     }
 
-    private let runtime: DaemonRuntime
+    typealias Finished = @Sendable (_ thread: String, _ again: Bool) -> Void
+
+    private let store: any InboxStore
+    private let redis: RedisContextStore
+    private let graph: GraphClient
+    private let fanOut: FanOut
     private let responder: Responder
     private let loop: AgentLoop
     private let prompt: String
     private let logger: Logger
     private let state = Mutex(State())
     /// Called when a thread's run is over; `again`: some of its messages went back to `pending`.
-    private let onFinished: @Sendable (_ thread: String, _ again: Bool) -> Void
+    private let onFinished: Finished
     /// Threads answered at once (`DMDESK_LLM_CONCURRENCY`); the others wait their turn in order.
     private let maxConcurrent: Int
 
     init(
-        runtime: DaemonRuntime, responder: Responder, prompt: String,
-        onFinished: @escaping @Sendable (_ thread: String, _ again: Bool) -> Void
+        store: any InboxStore, redis: RedisContextStore, graph: GraphClient, fanOut: FanOut, config: DMDeskConfig,
+        logger: Logger, responder: Responder, prompt: String, onFinished: @escaping Finished
     ) {
-        let config = runtime.config
-        self.runtime = runtime
+        self.store = store
+        self.redis = redis
+        self.graph = graph
+        self.fanOut = fanOut
         self.responder = responder
         self.prompt = prompt
-        self.logger = runtime.logger
+        self.logger = logger
         self.onFinished = onFinished
         maxConcurrent = max(1, config.llmConcurrency)
         loop = AgentLoop(
@@ -114,23 +122,23 @@ final class AgentRunner: Sendable {
         var batch = job.batch
         var again = false
         // A run cut short by a stop or crash may already have answered: never answer those messages twice.
-        if let answered = try? await runtime.store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? "") {
+        if let answered = try? await store.agentAnsweredMessages(thread: batch.thread, batch: batch.mids.first ?? "") {
             let answeredIDs = Set(answered)
             let later = batch.messages.filter { !answeredIDs.contains($0.mid) }
             if !later.isEmpty {
-                _ = try? await runtime.store.releaseToPending(mids: later.map(\.mid))
+                _ = try? await store.releaseToPending(mids: later.map(\.mid))
                 again = true
             }
             batch.messages.removeAll { !answeredIDs.contains($0.mid) }
             let done = batch.messages
-            await DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch).record(
+            await DaemonAgentEnvironment(store: store, graph: graph, fanOut: fanOut, logger: logger, responder: responder, batch: batch).record(
                 AgentStepDraft(kind: .stopped, result: "already answered before the daemon restarted; not answering again"))
             if !done.isEmpty {
                 await complete(BatchPlan(thread: batch.thread, mids: batch.mids, plannedMode: .auto, reason: "agent: answered before a restart"), batch: batch)
             }
             return again
         }
-        let env = DaemonAgentEnvironment(runtime: runtime, responder: responder, batch: batch)
+        let env = DaemonAgentEnvironment(store: store, graph: graph, fanOut: fanOut, logger: logger, responder: responder, batch: batch)
         let started = ContinuousClock.now
         let outcome = await loop.run(await input(for: batch), in: env)
         // Stopping: leave the batch `processing`; the next start looks at it again.
@@ -153,13 +161,13 @@ final class AgentRunner: Sendable {
 
     /// Marks the batch answered (queuing the fallback's replies, if any), as the processor does for its own plans.
     private func complete(_ plan: BatchPlan, batch: ClaimedBatch) async {
-        switch await runtime.store.completeBatches([plan])[0] {
+        switch await store.completeBatches([plan])[0] {
         case .success(let done):
-            await runtime.dispatch(done)
+            await fanOut.dispatch(done)
         case .failure(let error):
             logger.error("could not complete an agent batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])
-            if let failure = try? await runtime.store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
-                runtime.publish(failure.events)
+            if let failure = try? await store.failBatch(thread: batch.thread, mids: batch.mids, error: "\(error)") {
+                fanOut.publish(failure.events)
             }
         }
     }
@@ -167,10 +175,10 @@ final class AgentRunner: Sendable {
     /// The system prompt, the thread's rolling context (Redis; the store when Redis is down) and the new messages.
     func input(for batch: ClaimedBatch) async -> AgentInput {
         var context: [AgentInput.Turn]
-        if runtime.redis.state.up, let turns = try? await runtime.redis.turnsAsync(customer: batch.thread) {
+        if redis.state.up, let turns = try? await redis.turnsAsync(customer: batch.thread) {
             context = turns.map { AgentInput.Turn(fromCustomer: $0.role == .user, text: $0.text) }
         } else {
-            let history = (try? await runtime.store.history(thread: batch.thread, limit: RedisContextStore.maxTurns)) ?? []
+            let history = (try? await store.history(thread: batch.thread, limit: RedisContextStore.maxTurns)) ?? []
             context = history.compactMap { m in
                 guard let text = m.text, !text.isEmpty, m.author != .system, m.delivery != .failed else { return nil }
                 return AgentInput.Turn(fromCustomer: m.direction == .inbound, text: text)
@@ -189,10 +197,12 @@ final class AgentRunner: Sendable {
 /// The agent's tools, carried out against the daemon: every action is a plan applied by `completeBatches`, which
 /// re-reads the thread's mode in the same transaction — a thread taken over meanwhile gets nothing.
 struct DaemonAgentEnvironment: AgentEnvironment {
-    let runtime: DaemonRuntime
+    let store: any InboxStore
+    let graph: GraphClient
+    let fanOut: FanOut
+    let logger: Logger
     let responder: Responder
     let batch: ClaimedBatch
-    var store: any InboxStore { runtime.store }
     var thread: String { batch.thread }
 
     func stopReason() async -> String? {
@@ -210,9 +220,9 @@ struct DaemonAgentEnvironment: AgentEnvironment {
         }
         do {
             let (_, event) = try await store.recordAgentStep(step, thread: thread, batch: batch.mids.first ?? thread)
-            runtime.publish([event])
+            fanOut.publish([event])
         } catch {
-            runtime.logger.error("could not record an agent step", metadata: ["thread": "\(thread)", "error": "\(error)"])
+            logger.error("could not record an agent step", metadata: ["thread": "\(thread)", "error": "\(error)"])
         }
     }
 
@@ -271,7 +281,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
             reason: "agent")
         let completion = try await store.completeBatches([plan])[0].get()
         // A suppressed plan queued nothing; its events (the thread now awaiting a person) still go out.
-        await runtime.dispatch(completion)
+        await fanOut.dispatch(completion)
         if completion.suppressed {
             return ToolOutcome(result: "error: not done, an operator took the thread over", ok: false, ends: true)
         }
@@ -294,7 +304,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
             return ToolOutcome(result: JSONValue.array(items).compactString)
         }
         do {
-            let remote = try await runtime.graph.conversationMessages(igsid: thread, limit: limit)
+            let remote = try await graph.conversationMessages(igsid: thread, limit: limit)
             let items: [JSONValue] = remote.reversed().map { m in
                 [
                     "id": m["id"] ?? .null,

@@ -50,10 +50,18 @@ public final class Daemon: Service, Sendable {
                 throw DaemonError.configuration(error.description)
             }
         }
+        let store = runtime.store
+        let fanOut = runtime.fanOut
+        let makeAgent: ((Responder, @escaping AgentRunner.Finished) -> AgentRunner)? = agentPrompt.map { prompt in
+            { responder, finished in
+                AgentRunner(
+                    store: store, redis: runtime.redis, graph: runtime.graph, fanOut: fanOut, config: config, logger: logger,
+                    responder: responder, prompt: prompt, onFinished: finished)
+            }
+        }
         let processor = Processor(
-            runtime: runtime,
-            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.milliseconds),
-            agentPrompt: agentPrompt)
+            store: store, config: config, logger: logger, committer: runtime.outbox.committer, fanOut: fanOut,
+            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.milliseconds), agent: makeAgent)
         self.processor = processor
         let bus = runtime.bus
         let profiles = runtime.profiles
@@ -69,22 +77,25 @@ public final class Daemon: Service, Sendable {
         let control =
             options.controlSocket
             ? ControlServer(
-                path: config.socketPath, service: DaemonControlService(runtime: runtime), bus: bus, logger: logger)
+                path: config.socketPath, service: DaemonControlService(
+                    store: store, config: config, fanOut: fanOut, health: runtime.health,
+                    notifier: ManagerNotifier(config: config, store: store, fanOut: fanOut)), bus: bus, logger: logger)
             : nil
         self.control = control
 
         let router = Router()
         router.add(middleware: BodyCodingCheck())
-        WebhookRoutes(runtime: runtime, ingest: ingest).register(on: router)
-        InternalRoutes(runtime: runtime, ingest: ingest).register(on: router)
+        WebhookRoutes(config: config, logger: logger, health: runtime.health, ingest: ingest).register(on: router)
+        InternalRoutes(store: store, config: config, logger: logger, fanOut: fanOut, ingest: ingest).register(on: router)
         let readiness = self.readiness
+        let health = runtime.health
         let app = Application(
             router: router,
             server: GuardedHTTP1Channel.builder(limiter: runtime.connectionLimiter),
             configuration: .init(address: .hostname(config.host, port: config.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? config.port
-                runtime.listener = "\(config.host):\(port)"
+                health.listener = "\(config.host):\(port)"
                 logger.info("webhook listener ready", metadata: ["address": "\(config.host):\(port)"])
                 readiness.set(.success(port))
             },
@@ -94,7 +105,7 @@ public final class Daemon: Service, Sendable {
         let senderGrace: Duration = .seconds(2)
         var services: [(name: String, service: any Service)] = [
             ("store", StoreService(store: runtime.store, quickCheckInterval: .milliseconds(config.quickCheckIntervalMs), logger: logger)),
-            ("status", StatusWatchService(runtime: runtime)),
+            ("status", StatusWatchService(redis: runtime.redis, token: runtime.token, health: health)),
             ("outbox", OutboxService(outbox: runtime.outbox, resumed: outboxResumed, grace: senderGrace)),
             ("profiles", ProfileService(profiles: profiles, grace: senderGrace)),
             ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed)),

@@ -5,11 +5,14 @@ import Foundation
 
 /// Answers control-socket requests: everything an operator does is one of these.
 struct DaemonControlService: ControlService {
-    let runtime: DaemonRuntime
-    var store: any InboxStore { runtime.store }
+    let store: any InboxStore
+    let config: DMDeskConfig
+    let fanOut: FanOut
+    let health: HealthReporter
+    let notifier: ManagerNotifier
 
     func helloLine() -> ServerLine {
-        .hello(daemon: DaemonRuntime.version, account: runtime.config.accountId, listener: runtime.listener)
+        .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener)
     }
 
     /// Called on the client's reader thread (not async code), hence the blocking form.
@@ -64,8 +67,8 @@ struct DaemonControlService: ControlService {
             let change = try await store.enqueue(OutboundDraft(
                 thread: thread.id, recipient: thread.id, kind: .reaction, text: reaction ?? "(unreact)",
                 payload: ["mid": .string(target), "reaction": reaction.map { .string($0) } ?? .null], author: .operator))
-            runtime.publish(change.events)
-            runtime.outbox.submit(change.record)
+            fanOut.publish(change.events)
+            fanOut.submit(change.record)
             return ["outbound": .from(change.record.view)]
         case .takeover:
             return try await updateThread(r) {
@@ -89,12 +92,12 @@ struct DaemonControlService: ControlService {
         case .notify:
             return try await notify(r)
         case .status:
-            return ["status": .from(await runtime.status())]
+            return ["status": .from(await health.status())]
         case .retry:
             guard let id = r.outbound else { throw ControlError.badRequest("retry needs `outbound` (an outbox id)") }
             let change = try await store.retryOutbound(id: id)
-            runtime.publish(change.events)
-            runtime.outbox.submit(change.record)
+            fanOut.publish(change.events)
+            fanOut.submit(change.record)
             return ["outbound": .from(change.record.view)]
         case .subscribe:
             throw ControlError.badRequest("subscribe is handled by the server")
@@ -110,7 +113,7 @@ struct DaemonControlService: ControlService {
     private func updateThread(_ r: ControlRequest, _ change: @escaping @Sendable (inout ThreadRecord) -> Void) async throws -> JSONValue {
         let thread = try await requireThread(r)
         let (summary, event) = try await store.updateThread(thread.id, change)
-        if let event { runtime.publish([event]) }
+        if let event { fanOut.publish([event]) }
         return ["thread": JSONValue(summary)]
     }
 
@@ -123,7 +126,7 @@ struct DaemonControlService: ControlService {
         guard bytes <= maxMessageBytes else {
             throw ControlError(code: "too_long", message: "message is \(bytes) bytes; Instagram allows \(maxMessageBytes)")
         }
-        let policy = SendWindowPolicy(humanAgentTag: runtime.config.humanAgentTag)
+        let policy = SendWindowPolicy(humanAgentTag: config.humanAgentTag)
         let decision = policy.check(lastInboundAt: thread.lastInboundAt)
         guard decision != .refused else {
             throw ControlError(
@@ -138,16 +141,16 @@ struct DaemonControlService: ControlService {
                 thread: thread.id, recipient: thread.id, kind: .manual, text: text,
                 payload: decision == .humanAgentTag ? ["human_agent_tag": true] : [:], author: .operator),
             takeOver: true)
-        runtime.publish(change.events)
-        runtime.outbox.submit(change.record)
-        await runtime.redis.pushAsync([ContextTurn(customer: thread.id, role: .assistant, text: text)])
+        fanOut.publish(change.events)
+        fanOut.submit(change.record)
+        await fanOut.redis.pushAsync([ContextTurn(customer: thread.id, role: .assistant, text: text)])
         return ["outbound": .from(change.record.view)]
     }
 
     private func notify(_ r: ControlRequest) async throws -> JSONValue {
         let text = (r.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
-        let change = try await ManagerNotifier(runtime: runtime).enqueue(text: text, thread: r.thread)
+        let change = try await notifier.enqueue(text: text, thread: r.thread)
         return ["outbound": .from(change.record.view)]
     }
 }

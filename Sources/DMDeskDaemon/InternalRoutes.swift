@@ -3,6 +3,7 @@ import DMDeskStore
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import NIOCore
 
 /// The ingestion service's API (`/api/internal/*`, guarded by `x-service-token`) and the account-linking page
@@ -12,7 +13,10 @@ struct InternalRoutes: Sendable {
     /// How long send endpoints wait for Meta's answer before replying "still sending".
     static let sendWait: Duration = .seconds(30)
 
-    let runtime: DaemonRuntime
+    let store: any InboxStore
+    let config: DMDeskConfig
+    let logger: Logger
+    let fanOut: FanOut
     let ingest: IngestPipeline
 
     func register(on router: Router<BasicRequestContext>) {
@@ -43,11 +47,11 @@ struct InternalRoutes: Sendable {
     }
 
     func guarded(_ request: Request, _ handle: (JSONValue) async throws -> JSONValue) async -> Response {
-        guard let expected = runtime.config.internalServiceToken else {
+        guard let expected = config.internalServiceToken else {
             return Self.json(.notFound, ["success": false, "error": "not found"])
         }
         guard let given = request.headers[.xServiceToken], Crypto.constantTimeEqual(given, expected) else {
-            runtime.logger.warning("internal API: refused a request without a valid x-service-token", metadata: ["path": "\(request.uri.path)"])
+            logger.warning("internal API: refused a request without a valid x-service-token", metadata: ["path": "\(request.uri.path)"])
             return Self.json(.unauthorized, ["success": false, "error": "missing or wrong x-service-token"])
         }
         var request = request
@@ -70,7 +74,7 @@ struct InternalRoutes: Sendable {
             if let field = problem.field { answer["field"] = .string(field) }
             return Self.json(problem.status, .object(answer))
         } catch {
-            runtime.logger.error("internal API failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
+            logger.error("internal API failed", metadata: ["path": "\(request.uri.path)", "error": "\(error)"])
             return Self.json(.internalServerError, ["success": false, "error": .string("\(error)")])
         }
     }
@@ -96,7 +100,7 @@ struct InternalRoutes: Sendable {
     func ingestEvent(_ body: JSONValue) async throws -> JSONValue {
         let mid = try Self.string(body, "mid")!
         let sender = try Self.string(body, "sender_ig_id")!
-        let recipient = try Self.string(body, "recipient_ig_id", required: false) ?? runtime.config.accountId ?? ""
+        let recipient = try Self.string(body, "recipient_ig_id", required: false) ?? config.accountId ?? ""
         let now = nowMillis()
         var timestamp = now
         if let t = body["timestamp"], t != .null {
@@ -157,7 +161,7 @@ struct InternalRoutes: Sendable {
         let token = VerificationTokens.generate()
         let hash = VerificationTokens.hash(token)
         // The same event again gets the token it created already.
-        let (record, created) = try await runtime.store.issueVerificationToken(hash: hash, igId: igId, eventId: eventId)
+        let (record, created) = try await store.issueVerificationToken(hash: hash, igId: igId, eventId: eventId)
         if record.ig_id != igId {
             throw Problem(status: .conflict, message: "event \(eventId) already created a token for another account", field: "event_id")
         }
@@ -173,12 +177,12 @@ struct InternalRoutes: Sendable {
         let token = try Self.string(body, "token_plain")!
         guard token.count >= 16 else { throw Problem.field("token_plain", "is too short (at least 16 characters)") }
         let hash = VerificationTokens.hash(token)
-        let link = VerificationTokens.link(template: runtime.config.verifyURL, token: token, igId: igId)
+        let link = VerificationTokens.link(template: config.verifyURL, token: token, igId: igId)
         let draft = OutboundDraft(
             thread: igId, recipient: igId, kind: .verification, text: "Please connect your account to continue: \(link)",
             author: .bot)
         let change: OutboxChange
-        switch try await runtime.store.queueVerificationLink(hash: hash, igId: igId, draft: draft) {
+        switch try await store.queueVerificationLink(hash: hash, igId: igId, draft: draft) {
         case .success(let queued): change = queued
         case .failure(.wrongAccount):
             throw Problem(status: .conflict, message: "that token belongs to another account", field: "token_plain")
@@ -189,8 +193,8 @@ struct InternalRoutes: Sendable {
         case .failure(let other):
             throw Problem(status: .conflict, message: other.description, field: "token_plain")
         }
-        runtime.publish(change.events)
-        runtime.outbox.submit(change.record)
+        fanOut.publish(change.events)
+        fanOut.submit(change.record)
         return try await outcome(of: [change.record])
     }
 
@@ -215,8 +219,8 @@ struct InternalRoutes: Sendable {
             guard bytes <= maxMessageBytes else {
                 throw Problem.field("message_text", "is \(bytes) bytes; Instagram allows \(maxMessageBytes) for a manual message")
             }
-            let policy = SendWindowPolicy(humanAgentTag: runtime.config.humanAgentTag)
-            switch policy.check(lastInboundAt: try await runtime.store.thread(igId)?.lastInboundAt) {
+            let policy = SendWindowPolicy(humanAgentTag: config.humanAgentTag)
+            switch policy.check(lastInboundAt: try await store.thread(igId)?.lastInboundAt) {
             case .standard: break
             case .humanAgentTag: payload = ["human_agent_tag": true]
             case .refused:
@@ -226,18 +230,18 @@ struct InternalRoutes: Sendable {
                     field: "ig_id")
             }
         } else {
-            pieces = Responder(config: runtime.config).replies(text, thread: igId, kind: kind).compactMap(\.text)
+            pieces = Responder(config: config).replies(text, thread: igId, kind: kind).compactMap(\.text)
         }
         let author: MessageAuthor = kind == .manual ? .operator : .bot
         let texts = pieces
         let extra = payload
-        let changes = try await runtime.store.enqueue(
+        let changes = try await store.enqueue(
             texts.map { OutboundDraft(thread: igId, recipient: igId, kind: kind, text: $0, payload: extra, author: author) },
             takeOver: false)
-        for change in changes { runtime.publish(change.events) }
-        for change in changes { runtime.outbox.submit(change.record) }
+        for change in changes { fanOut.publish(change.events) }
+        for change in changes { fanOut.submit(change.record) }
         if kind != .verification {
-            await runtime.redis.pushAsync(pieces.map { ContextTurn(customer: igId, role: .assistant, text: $0) })
+            await fanOut.redis.pushAsync(pieces.map { ContextTurn(customer: igId, role: .assistant, text: $0) })
         }
         return try await outcome(of: changes.map(\.record))
     }
@@ -249,7 +253,7 @@ struct InternalRoutes: Sendable {
         var rows: [OutboundRecord] = []
         while true {
             rows = []
-            for id in ids { if let row = try? await runtime.store.outbound(id: id) { rows.append(row) } }
+            for id in ids { if let row = try? await store.outbound(id: id) { rows.append(row) } }
             if rows.contains(where: { $0.status == .failed }) || rows.allSatisfy({ $0.status == .sent }) { break }
             if ContinuousClock.now >= deadline { break }
             try await Task.sleep(for: .milliseconds(10))
@@ -280,10 +284,10 @@ struct InternalRoutes: Sendable {
             return Self.page(.badRequest, VerificationFailure.missing("ig_id").description)
         }
         do {
-            switch try await runtime.store.consumeVerification(token: token, igId: igId) {
+            switch try await store.consumeVerification(token: token, igId: igId) {
             case .success(let result):
-                runtime.publish(result.events)
-                runtime.logger.info("profile connected", metadata: ["ig_id": "\(igId)"])
+                fanOut.publish(result.events)
+                logger.info("profile connected", metadata: ["ig_id": "\(igId)"])
                 return Self.page(.ok, "Your Instagram account is connected. You can close this page and go back to the chat.")
             case .failure(let failure):
                 let status: HTTPResponse.Status
@@ -294,7 +298,7 @@ struct InternalRoutes: Sendable {
                 case .expired: status = .gone
                 case .used: status = .conflict
                 }
-                runtime.logger.notice("verification refused", metadata: ["ig_id": "\(igId)", "reason": "\(failure)"])
+                logger.notice("verification refused", metadata: ["ig_id": "\(igId)", "reason": "\(failure)"])
                 return Self.page(status, failure.description)
             }
         } catch {

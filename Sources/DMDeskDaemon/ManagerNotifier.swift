@@ -5,19 +5,21 @@ import Foundation
 
 /// Queues a WhatsApp message to the manager.
 struct ManagerNotifier {
-    let runtime: DaemonRuntime
+    let config: DMDeskConfig
+    let store: any InboxStore
+    let fanOut: FanOut
 
     func enqueue(text: String, thread: String?) async throws -> OutboxChange {
-        guard let to = runtime.config.managerWhatsAppNumber else {
+        guard let to = config.managerWhatsAppNumber else {
             throw ControlError(code: "not_configured", message: "MANAGER_WHATSAPP_NUMBER is not set")
         }
-        guard runtime.config.whatsappPhoneNumberId != nil else {
+        guard config.whatsappPhoneNumberId != nil else {
             throw ControlError(code: "not_configured", message: "WHATSAPP_PHONE_NUMBER_ID is not set")
         }
-        let change = try await runtime.store.enqueue(
+        let change = try await store.enqueue(
             OutboundDraft(thread: thread, recipient: to, kind: .managerNotification, channel: .whatsapp, text: text, author: .system))
-        runtime.publish(change.events)
-        runtime.outbox.submit(change.record)
+        fanOut.publish(change.events)
+        fanOut.submit(change.record)
         return change
     }
 }

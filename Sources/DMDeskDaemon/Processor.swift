@@ -15,7 +15,11 @@ import Synchronization
 public final class Processor: @unchecked Sendable {
     public typealias FaultHook = @Sendable (ClaimedBatch) throws -> Void
 
-    private let runtime: DaemonRuntime
+    private let store: any InboxStore
+    private let config: DMDeskConfig
+    /// The outbox's committer: this loop records the senders' marks and results with its ticks.
+    private let committer: OutboxCommitter
+    private let fanOut: FanOut
     private let responder: Responder
     /// Set with `DMDESK_RESPONDER=agent`: answers the batches the responder hands off.
     private var agent: AgentRunner?
@@ -48,16 +52,18 @@ public final class Processor: @unchecked Sendable {
     private let backoffBaseMillis: EpochMillis
 
     /// `agentPrompt`: the agent's system prompt when it answers (`DMDESK_RESPONDER=agent`), else nil.
-    init(runtime: DaemonRuntime, backoffBaseMillis: EpochMillis = 1000, agentPrompt: String? = nil) {
-        self.runtime = runtime
+    init(
+        store: any InboxStore, config: DMDeskConfig, logger: Logger, committer: OutboxCommitter, fanOut: FanOut,
+        backoffBaseMillis: EpochMillis = 1000, agent makeAgent: ((Responder, @escaping AgentRunner.Finished) -> AgentRunner)? = nil
+    ) {
+        self.store = store
+        self.config = config
+        self.committer = committer
+        self.fanOut = fanOut
         self.backoffBaseMillis = max(backoffBaseMillis, 1)
-        self.responder = Responder(config: runtime.config)
-        self.logger = runtime.logger
-        if let agentPrompt {
-            agent = AgentRunner(runtime: runtime, responder: responder, prompt: agentPrompt) { [weak self] thread, again in
-                self?.agentFinished(thread, again: again)
-            }
-        }
+        self.responder = Responder(config: config)
+        self.logger = logger
+        agent = makeAgent?(responder) { [weak self] thread, again in self?.agentFinished(thread, again: again) }
     }
 
     private func agentFinished(_ thread: String, again: Bool) {
@@ -76,7 +82,7 @@ public final class Processor: @unchecked Sendable {
     /// Start-up: batches left `processing` go back to `pending`, every thread with pending messages is scheduled.
     public func start() async {
         do {
-            let reset = try await runtime.store.resetProcessing()
+            let reset = try await store.resetProcessing()
             if reset > 0 { logger.notice("returned interrupted batches to pending", metadata: ["messages": "\(reset)"]) }
         } catch {
             logger.error("could not reset interrupted batches", metadata: ["error": "\(error)"])
@@ -84,13 +90,13 @@ public final class Processor: @unchecked Sendable {
         markStarted()
         do {
             let now = nowMillis()
-            for (thread, dueAt) in try await runtime.store.threadsWithPending() { schedule(thread, at: max(dueAt ?? now, now)) }
+            for (thread, dueAt) in try await store.threadsWithPending() { schedule(thread, at: max(dueAt ?? now, now)) }
         } catch {
             logger.error("could not read pending messages", metadata: ["error": "\(error)"])
         }
         // The outbox's send results are recorded by this loop, in the same transaction as a tick: one writer
         // instead of two taking turns at SQLite.
-        runtime.outbox.committer.attach { [weak self] in self?.outboxResultsWaiting() }
+        committer.attach { [weak self] in self?.outboxResultsWaiting() }
         startLoop()
     }
 
@@ -118,7 +124,7 @@ public final class Processor: @unchecked Sendable {
         if wasRunning { await onOwnThread(named: "dmdesk-procstop") { self.finished.wait() } }
         await agent?.stop()
         // The outbox's writes that arrive from now on are the committer's own business again.
-        runtime.outbox.committer.detach()
+        committer.detach()
     }
 
     private func outboxResultsWaiting() {
@@ -136,7 +142,7 @@ public final class Processor: @unchecked Sendable {
         defer { condition.unlock() }
         guard !stopping else { return }
         for thread in threads where due[thread] == nil {
-            due[thread] = now + EpochMillis(runtime.config.replyDelay.random())
+            due[thread] = now + EpochMillis(config.replyDelay.random())
         }
         condition.signal()
     }
@@ -181,14 +187,14 @@ public final class Processor: @unchecked Sendable {
             for thread in ready { due[thread] = nil }
             outboxWaiting = false
             condition.unlock()
-            tick(ready, outbox: runtime.outbox.committer.takeWrites())
+            tick(ready, outbox: committer.takeWrites())
         }
         finished.signal()
     }
 
     private func tick(_ threads: [String], outbox writes: OutboxCommitter.Writes) {
         // This loop is a thread of its own (one transaction per tick, many threads in it): the blocking calls.
-        let store = runtime.store.blocking
+        let store = store.blocking
         let hook = faultHook.withLock { $0 }
         let responder = self.responder
         let agentAnswers = agent != nil
@@ -204,14 +210,14 @@ public final class Processor: @unchecked Sendable {
             }
         } catch {
             // Nothing of the tick was committed: its batches are claimed again later, the outbox retries its writes.
-            if !writes.isEmpty { runtime.outbox.committer.failed(writes, error) }
+            if !writes.isEmpty { committer.failed(writes, error) }
             counters.withLock { $0.failedTicks += 1 }
             logger.error("could not claim pending messages; retrying in 1 s", metadata: ["error": "\(error)"])
             let retry = nowMillis() + 1000
             for thread in threads { schedule(thread, at: retry) }
             return
         }
-        if !writes.isEmpty { runtime.outbox.committer.completed(writes, finished: tick.finished, marked: tick.marked) }
+        if !writes.isEmpty { committer.completed(writes, finished: tick.finished, marked: tick.marked) }
         let claim = tick.claim
         for (thread, at) in claim.deferred { schedule(thread, at: at) }
         for broken in claim.rules.broken {
@@ -251,7 +257,7 @@ public final class Processor: @unchecked Sendable {
                 failed.append((outcome.batch, "\(error)"))
             }
         }
-        runtime.dispatch(context: context, events: events, records: records)
+        fanOut.dispatch(context: context, events: events, records: records)
         counters.withLock {
             $0.batches += planned
             $0.messages += messages
@@ -264,7 +270,7 @@ public final class Processor: @unchecked Sendable {
             do {
                 let failure = try store.failBatch(
                     thread: batch.thread, mids: batch.mids, error: reason, backoffBaseMillis: backoffBaseMillis)
-                if !failure.events.isEmpty { runtime.publish(failure.events) }
+                if !failure.events.isEmpty { fanOut.publish(failure.events) }
                 if let at = failure.retryAt { schedule(batch.thread, at: at) }
             } catch {
                 logger.error("could not record a failed batch", metadata: ["thread": "\(batch.thread)", "error": "\(error)"])

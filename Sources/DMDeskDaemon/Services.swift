@@ -29,37 +29,39 @@ struct StoreService: Service {
 /// tells consoles when Redis, SQLite or the token changes: a `daemon.status` event. It is journaled, so while
 /// writes fail it is tried again each second. Closes the Redis connection after every part that pushes has stopped.
 struct StatusWatchService: Service {
-    let runtime: DaemonRuntime
+    let redis: RedisContextStore
+    let token: TokenState
+    let health: HealthReporter
 
     func run() async throws {
-        await runtime.redis.connectAsync()
+        await redis.connectAsync()
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     // Ends when the task is cancelled (the shutdown).
-                    for await _ in runtime.token.changes { await runtime.publishStatus() }
+                    for await _ in token.changes { await health.publishStatus() }
                 }
                 group.addTask { await watch() }
             }
         }
-        await runtime.redis.closeAsync()
+        await redis.closeAsync()
     }
 
     private func watch() async {
-        var wasUp = runtime.redis.state.up
+        var wasUp = redis.state.up
         var announcedStore = StoreHealthReport.Verdict.up
         var loggedStore = StoreHealthReport.Verdict.up
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             if Task.isCancelled { break }
-            let isUp = await runtime.redis.connectAsync()
-            let store = await runtime.storeHealth()
+            let isUp = await redis.connectAsync()
+            let store = await health.storeHealth()
             if store.verdict != loggedStore {
-                runtime.logStoreChange(store, from: loggedStore)
+                health.logStoreChange(store, from: loggedStore)
                 loggedStore = store.verdict
             }
             if isUp != wasUp || store.verdict != announcedStore {
-                if await runtime.publishStatus() { announcedStore = store.verdict }
+                if await health.publishStatus() { announcedStore = store.verdict }
             }
             wasUp = isUp
         }

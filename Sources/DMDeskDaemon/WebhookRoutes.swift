@@ -11,7 +11,9 @@ struct WebhookRoutes: Sendable {
     static let paths = ["/webhooks/instagram", "/webhook", "/api/webhooks/instagram"]
     static let maxBodyBytes = 1 << 20
 
-    let runtime: DaemonRuntime
+    let config: DMDeskConfig
+    let logger: Logger
+    let health: HealthReporter
     let ingest: IngestPipeline
 
     func register(on router: Router<BasicRequestContext>) {
@@ -25,16 +27,16 @@ struct WebhookRoutes: Sendable {
     /// `hub.mode=subscribe` and our verify token → the challenge, as text/plain; anything else → 403.
     func verify(_ request: Request) -> Response {
         let query = request.uri.queryParameters
-        guard let expected = runtime.config.verifyToken,
+        guard let expected = config.verifyToken,
             query["hub.mode"].map(String.init) == "subscribe",
             let given = query["hub.verify_token"].map(String.init),
             Crypto.constantTimeEqual(given, expected),
             let challenge = query["hub.challenge"].map(String.init)
         else {
-            runtime.logger.warning("webhook verification refused", metadata: ["mode": "\(query["hub.mode"].map(String.init) ?? "-")"])
+            logger.warning("webhook verification refused", metadata: ["mode": "\(query["hub.mode"].map(String.init) ?? "-")"])
             return Self.text(.forbidden, "Forbidden")
         }
-        runtime.logger.info("webhook verification succeeded")
+        logger.info("webhook verification succeeded")
         return Self.text(.ok, challenge)
     }
 
@@ -49,13 +51,13 @@ struct WebhookRoutes: Sendable {
         } catch is NIOTooManyBytesError {
             return Self.text(.contentTooLarge, "body over 1 MiB")
         }
-        if let secret = runtime.config.appSecret {
+        if let secret = config.appSecret {
             do {
                 try body.withUnsafeReadableBytes { bytes throws(WebhookSignature.Failure) in
                     try WebhookSignature.verify(header: request.headers[.xHubSignature256], secret: secret, body: bytes)
                 }
             } catch {
-                runtime.logger.warning("webhook rejected", metadata: ["reason": "\(error)"])
+                logger.warning("webhook rejected", metadata: ["reason": "\(error)"])
                 return Self.text(.unauthorized, "\(error)")
             }
         }
@@ -63,11 +65,11 @@ struct WebhookRoutes: Sendable {
         do {
             delivery = try body.withUnsafeReadableBytes { bytes throws(WebhookParseError) in try WebhookParser.parse(bytes: bytes) }
         } catch {
-            runtime.logger.warning("webhook body rejected", metadata: ["reason": "\(error)"])
+            logger.warning("webhook body rejected", metadata: ["reason": "\(error)"])
             return Self.text(.badRequest, "\(error)")
         }
         guard delivery.object == "instagram" else {
-            runtime.logger.info("ignored a webhook for another object", metadata: ["object": "\(delivery.object ?? "none")"])
+            logger.info("ignored a webhook for another object", metadata: ["object": "\(delivery.object ?? "none")"])
             return Self.text(.ok, "EVENT_RECEIVED")
         }
         if delivery.events.isEmpty { return Self.text(.ok, "EVENT_RECEIVED") }
@@ -81,7 +83,7 @@ struct WebhookRoutes: Sendable {
     }
 
     func health() async -> Response {
-        let report = await runtime.healthReport()
+        let report = await health.healthReport()
         return Response(
             status: report.unavailable ? .serviceUnavailable : .ok,
             headers: [.contentType: "application/json"],

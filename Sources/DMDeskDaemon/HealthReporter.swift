@@ -1,0 +1,164 @@
+import DMDeskControl
+import DMDeskCore
+import DMDeskStore
+import Foundation
+import Logging
+import Synchronization
+
+/// The daemon's health as /health, `status` requests and `daemon.status` events tell it: the store's own view,
+/// Redis (never waiting for it), the token, the listener's connections.
+final class HealthReporter: Sendable {
+    let config: DMDeskConfig
+    let store: any InboxStore
+    let redis: RedisContextStore
+    let bus: EventBus
+    let token: TokenState
+    let connectionLimiter: ConnectionLimiter
+    let logger: Logger
+    let startedAt = Date()
+    private let listenerAddress = Mutex<String>("")
+
+    init(
+        config: DMDeskConfig, store: any InboxStore, redis: RedisContextStore, bus: EventBus, token: TokenState,
+        connectionLimiter: ConnectionLimiter, logger: Logger
+    ) {
+        self.config = config
+        self.store = store
+        self.redis = redis
+        self.bus = bus
+        self.token = token
+        self.connectionLimiter = connectionLimiter
+        self.logger = logger
+    }
+
+    /// The listener's address once it is bound.
+    var listener: String {
+        get { listenerAddress.withLock { $0 } }
+        set { listenerAddress.withLock { $0 = newValue } }
+    }
+
+    /// Journals and publishes a `daemon.status` event (Redis, SQLite or token state changed). Returns whether it
+    /// could: the event goes through the journal, so while writes fail it cannot.
+    @discardableResult
+    public func publishStatus() async -> Bool {
+        let status = await self.status()
+        guard let event = try? await store.appendEvent(type: EventType.daemonStatus, thread: nil, data: .from(status))
+        else { return false }
+        bus.publish([event])
+        return true
+    }
+
+    public var tokenState: String {
+        if config.accessToken == nil { return "unset" }
+        return token.invalidReason == nil ? "ok" : "invalid"
+    }
+
+    public var listenerStats: ListenerStats? { connectionLimiter.stats }
+
+    /// The store's own view: a read, the last write, the last quick_check, free disk.
+    public func storeHealth() async -> StoreHealthReport {
+        await store.healthReport(minFreeBytes: UInt64(config.minFreeDiskMB) * 1_048_576)
+    }
+
+    func logStoreChange(_ report: StoreHealthReport, from previous: StoreHealthReport.Verdict) {
+        let metadata: Logger.Metadata = ["was": "\(previous.label)", "reason": "\(report.reason ?? "-")"]
+        switch report.verdict {
+        case .up: logger.notice("SQLite is healthy again", metadata: metadata)
+        case .lowDisk: logger.warning("SQLite: little free space in the data directory", metadata: metadata)
+        case .down, .corrupt, .writesFailing: logger.error("SQLite: \(report.verdict.label)", metadata: metadata)
+        }
+    }
+
+    struct HealthReport {
+        /// 503: webhooks cannot be stored, or the database cannot be trusted.
+        var unavailable: Bool
+        var json: JSONValue
+    }
+
+    func healthReport() async -> HealthReport {
+        let sqlite = await storeHealth()
+        let redisState = redis.state
+        let counts = try? await store.counts()
+        var countsJSON: JSONValue = .null
+        if let counts {
+            countsJSON = [
+                "threads": .number(Double(counts.threads)), "messages": .number(Double(counts.messages)),
+                "pending_outbound": .number(Double(counts.pendingOutbound)), "events": .number(Double(counts.events)),
+            ]
+        }
+        let tokenInvalid = token.invalidReason
+        let status =
+            sqlite.unusable ? "error" : (redisState.up && tokenInvalid == nil && sqlite.verdict == .up ? "ok" : "degraded")
+        let json: JSONValue = [
+            "status": .string(status),
+            "version": .string(DaemonRuntime.version),
+            "listener": .string(listener),
+            "sqlite": Self.json(sqlite),
+            "redis": [
+                "status": .string(redisState.up ? "up" : "down"), "last_error": redisState.lastError.map { .string($0) } ?? .null,
+                "endpoint": .string(config.redis.description),
+            ],
+            "token": ["status": .string(tokenState), "error": tokenInvalid.map { .string($0) } ?? .null],
+            "uptime_s": .number(Double(Int(Date().timeIntervalSince(startedAt)))),
+            "counts": countsJSON,
+            "connections": listenerStats.map(Self.json) ?? .null,
+        ]
+        return HealthReport(unavailable: sqlite.unusable, json: json)
+    }
+
+    static func json(_ r: StoreHealthReport) -> JSONValue {
+        func number<T: BinaryInteger>(_ v: T?) -> JSONValue { v.map { .number(Double($0)) } ?? .null }
+        let failing = Set(r.writes.failingPaths)
+        func outcome(_ path: WritePath, _ o: WriteHealth.Outcome) -> JSONValue {
+            [
+                "status": .string(failing.contains(path) ? "failing" : (o.failing ? "stale" : "ok")),
+                "last_ok_at": number(o.lastSuccessAt),
+                "last_failure_at": number(o.lastFailureAt), "last_error": o.lastError.map { .string($0) } ?? .null,
+                "failures": number(o.failures),
+            ]
+        }
+        var paths: [String: JSONValue] = [:]
+        for (path, o) in r.writes.paths { paths[path.rawValue] = outcome(path, o) }
+        let writes: JSONValue = [
+            "status": .string(!failing.isEmpty ? "failing" : (r.writes.lastSuccessAt == nil ? "none" : "ok")),
+            "failing": .array(WritePath.allCases.filter(failing.contains).map { .string($0.rawValue) }),
+            "last_ok_at": number(r.writes.lastSuccessAt), "last_failure_at": number(r.writes.lastFailureAt),
+            "last_error": r.writes.lastError.map { .string($0) } ?? .null, "failures": number(r.writes.failures),
+            "paths": .object(paths),
+        ]
+        let quickCheck: JSONValue = [
+            "status": .string(r.quickCheck.status.rawValue), "checked_at": number(r.quickCheck.checkedAt),
+            "duration_ms": number(r.quickCheck.durationMs), "problems": .array(r.quickCheck.problems.map { .string($0) }),
+            "problem_count": number(r.quickCheck.problemCount), "interval_ms": number(r.quickCheckIntervalMs),
+        ]
+        let disk: JSONValue = [
+            "status": .string(r.disk == nil ? "unknown" : (r.diskLow ? "low" : "ok")), "path": .string(r.diskPath),
+            "free_bytes": number(r.disk?.freeBytes), "total_bytes": number(r.disk?.totalBytes),
+            "min_free_bytes": number(r.minFreeBytes),
+        ]
+        return [
+            "status": .string(r.verdict.rawValue), "error": r.reason.map { .string($0) } ?? .null,
+            "writes": writes, "quick_check": quickCheck, "disk": disk,
+        ]
+    }
+
+    static func json(_ s: ListenerStats) -> JSONValue {
+        [
+            "open": .number(Double(s.open)), "idle": .number(Double(s.idle)), "max": .number(Double(s.maxConnections)),
+            "accepted": .number(Double(s.accepted)), "evicted_idle": .number(Double(s.evictedIdle)),
+            "refused": .number(Double(s.refused)), "idle_timeouts": .number(Double(s.idleTimeouts)),
+            "request_timeouts": .number(Double(s.requestTimeouts)),
+        ]
+    }
+
+    public func status() async -> DaemonStatus {
+        let counts = try? await store.counts()
+        let sqlite = await storeHealth()
+        let redisState = redis.state
+        return DaemonStatus(
+            listener: listener, sqlite: sqlite.verdict.label, redis: redisState.up ? "up" : "down",
+            redisError: redisState.lastError, token: tokenState, threads: counts?.threads ?? 0,
+            messages: counts?.messages ?? 0, pendingOutbound: counts?.pendingOutbound ?? 0,
+            uptimeSeconds: Int(Date().timeIntervalSince(startedAt)))
+    }
+}
