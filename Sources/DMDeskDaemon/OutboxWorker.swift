@@ -472,4 +472,14 @@ public final class OutboxWorker: Sendable {
             }
         }
     }
+
+    // MARK: - Idle (the wait is in OutboxWorker+Idle.swift)
+
+    /// What the worker has to do. A row enters `inFlight` before its queue and leaves it only once its result is
+    /// recorded (its queue goes after), so with both empty no sender runs and nothing waits.
+    public var idleState: IdleState {
+        let rows = inFlight.withLock { $0.count }
+        let recipients = queues.withLock { $0.count }
+        return IdleState(recipients: recipients, rows: rows)
+    }
 }

@@ -38,6 +38,9 @@ public final class Processor: @unchecked Sendable {
     private let maxThreadsPerTick = 256
     private let faultHook = Mutex<FaultHook?>(nil)
     private let counters = Mutex(Counters())
+    /// Ticks begun and ended (under `condition`): they differ while one runs. See `idleState`.
+    private var ticksBegun = 0
+    private var ticksEnded = 0
 
     public struct Counters: Sendable, Equatable {
         public var batches = 0
@@ -186,8 +189,12 @@ public final class Processor: @unchecked Sendable {
             }
             for thread in ready { due[thread] = nil }
             outboxWaiting = false
+            ticksBegun += 1
             condition.unlock()
             tick(ready, outbox: committer.takeWrites())
+            condition.lock()
+            ticksEnded += 1
+            condition.unlock()
         }
         finished.signal()
     }
@@ -277,5 +284,16 @@ public final class Processor: @unchecked Sendable {
                 schedule(batch.thread, at: nowMillis() + 1000)
             }
         }
+    }
+
+    // MARK: - Idle (the wait is in Processor+Idle.swift)
+
+    /// What the processor has to do, taken at once under its lock.
+    public var idleState: IdleState {
+        condition.lock()
+        defer { condition.unlock() }
+        return IdleState(
+            takenAt: nowMillis(), running: thread != nil && !stopping, scheduled: due.count, earliestDue: due.values.min(),
+            tickInFlight: ticksBegun != ticksEnded, ticks: ticksBegun, agentRuns: busy.count, outboxResultsWaiting: outboxWaiting)
     }
 }

@@ -93,6 +93,25 @@ final class DaemonHarness: @unchecked Sendable {
     }
 }
 
+extension DaemonHarness {
+    /// Returns once the daemon has nothing left to do: the processor idle (nothing due — or, with `horizon`, nothing
+    /// due within it — no tick, no agent run, no send results waiting), then the outbox idle (no sender, nothing
+    /// queued), then the processor still idle with no tick begun since the first look. So at the outbox's look both
+    /// were idle, and nothing more happens without new input: assert absences after this. Throws `IdleTimeout`.
+    @discardableResult
+    func waitUntilIdle(timeout: Duration = .seconds(20), ignoringDueAfter horizon: Duration? = nil) async throws
+        -> Processor.IdleState
+    {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let before = try await daemon.processor.waitUntilIdle(timeout: deadline - .now, ignoringDueAfter: horizon)
+            try await runtime.outbox.waitUntilIdle(timeout: deadline - .now)
+            let after = daemon.processor.idleState
+            if after.isIdle(ignoringDueAfter: horizon) && after.ticks == before.ticks { return after }
+        }
+    }
+}
+
 func withRedis<T>(_ body: (RedisServer) async throws -> T) async throws -> T {
     let redis = try RedisServer()
     try redis.start()

@@ -51,7 +51,7 @@ struct RepliesOnboardingTests {
             })
             let events = try await rig.d.count("SELECT COUNT(*) FROM events")
             #expect(try await rig.d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
-            try await Task.sleep(for: .milliseconds(500))
+            try await rig.d.waitUntilIdle()
             #expect(try await rig.d.count("SELECT COUNT(*) FROM verification_tokens") == 1)
             #expect(try await rig.d.count("SELECT COUNT(*) FROM outbound_messages") == 1)
             #expect(try await rig.d.count("SELECT COUNT(*) FROM events") == events)
@@ -147,8 +147,8 @@ struct RepliesOnboardingTests {
                 "mid": "m_internal_1", "sender_ig_id": .string(customer), "message_text": "hello from the service",
             ])
             #expect(s1b == 200)
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(rig.texts(customer).count == 1, "a redelivered event creates nothing")
+            try await rig.d.waitUntilIdle()
+            #expect(rig.texts(customer).count == 1, "idle after a redelivered event, which created nothing")
 
             // generate-verification returns the hash, never the plaintext; the same event twice → one row.
             let (s2, j2) = try await post("/api/internal/generate-verification", ["ig_id": "2200000000000004", "event_id": "evt-1"])

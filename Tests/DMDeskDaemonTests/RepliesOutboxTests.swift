@@ -21,8 +21,12 @@ struct RepliesOutboxTests {
         try await rig.waitForTexts(customer, count: 1)
         let fetched = await eventually { rig.fake.requests().contains { $0.method == "GET" && $0.path.hasSuffix("/" + customer) } }
         #expect(fetched)
+        // The lookup's answer is stored, so it is over (no retry of it can take an injected failure).
+        let saved = await eventually {
+            (try? await rig.d.count("SELECT COUNT(*) FROM profiles WHERE id = '\(customer)' AND profile_fetched_at IS NOT NULL")) == 1
+        }
+        #expect(saved)
         try await rig.waitIdle()
-        try await Task.sleep(for: .milliseconds(100))
         return sendCalls(rig.fake)
     }
 
@@ -105,13 +109,13 @@ struct RepliesOutboxTests {
             #expect(try await rig.waitForTexts(customers[0], count: 3) == ["queued one", "queued two", "queued three"])
             #expect(try await rig.waitForTexts(customers[1], count: 1) == [Self.fallback], "the interrupted batch is answered")
             try await rig.waitIdle()
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(rig.texts(customers[0]).count == 3)
+            #expect(rig.texts(customers[0]).count == 3, "idle, each queued DM sent once")
             #expect(rig.texts(customers[1]).count == 1)
         }
         // And another restart sends nothing again.
         try await ReplyRig.with(dataDir: dir) { rig in
-            try await Task.sleep(for: .milliseconds(800))
+            // Start-up resumed the outbox and scheduled pending threads before listening; idle, it sent nothing.
+            try await rig.d.waitUntilIdle()
             #expect(rig.fake.sentTexts().isEmpty)
         }
     }

@@ -26,8 +26,8 @@ struct RepliesProcessorTests {
             // The bot's line is in the conversation, delivered.
             let history = try await rig.d.store.history(thread: customer)
             #expect(history.last?.author == .bot && history.last?.delivery == .sent)
-            try await Task.sleep(for: .milliseconds(300))
-            #expect(rig.texts(customer).count == 1, "exactly once")
+            try await rig.d.waitUntilIdle()
+            #expect(rig.texts(customer).count == 1, "the daemon went idle having sent exactly one reply")
         }
     }
 
@@ -40,9 +40,10 @@ struct RepliesProcessorTests {
             try await rig.waitProcessed([a, b], timeout: 15)
             try await rig.waitIdle()
             #expect(rig.texts(customer) == [Self.fallback])
-            // And nothing more arrives later.
-            try await Task.sleep(for: .milliseconds(1200))
-            #expect(rig.texts(customer).count == 1)
+            // And nothing more arrives later: no second batch is due (not even beyond the window), none runs.
+            let idle = try await rig.d.waitUntilIdle()
+            #expect(idle.scheduled == 0)
+            #expect(rig.texts(customer).count == 1, "the daemon went idle having sent one reply")
             #expect(try await rig.outbox(customer).count == 1)
         }
     }
@@ -86,8 +87,8 @@ struct RepliesProcessorTests {
                 }
                 try await group.waitForAll()
             }
+            // Settled and idle: every reply that was coming has come.
             try await rig.waitIdle()
-            try await Task.sleep(for: .milliseconds(300))
             for customer in customers {
                 #expect(rig.texts(customer) == ["answer 1", "answer 2", "answer 3"], "\(customer)")
             }
@@ -110,8 +111,8 @@ struct RepliesProcessorTests {
             let second = try await rig.say(customer, "I want to talk about my refund")
             let third = try await rig.say(customer, "hello??")
             try await rig.waitProcessed([first, second, third])
-            try await Task.sleep(for: .milliseconds(400))
-            #expect(rig.texts(customer).count == 1, "only the answer from before the takeover")
+            try await rig.waitIdle()
+            #expect(rig.texts(customer).count == 1, "idle, with only the answer from before the takeover")
             #expect(try await rig.d.store.thread(customer)?.awaitingOperator == true)
         }
     }

@@ -92,14 +92,17 @@ struct ReplyRig {
         #expect(ok, "statuses: \(statuses)")
     }
 
-    /// Settles: nothing pending or processing, every outbox row finished.
+    /// Settles: nothing pending or processing, every outbox row finished, and the daemon idle (nothing due, no
+    /// batch, agent run or send in flight): whatever was going to happen without new input has happened.
     func waitIdle(timeout: Double = 20) async throws {
+        let deadline = ContinuousClock.now + .seconds(timeout)
         let ok = await eventually(timeout: timeout) {
             let messages = try? await d.count("SELECT COUNT(*) FROM messages WHERE status IN ('pending','processing')")
             let outbox = try? await d.count("SELECT COUNT(*) FROM outbound_messages WHERE status IN ('pending','sending')")
             return messages == 0 && outbox == 0
         }
         #expect(ok, "the daemon did not settle")
+        try await d.waitUntilIdle(timeout: deadline - .now)
     }
 
     func outbox(_ thread: String) async throws -> [OutboundRecord] { try await d.store.outbound(thread: thread) }
