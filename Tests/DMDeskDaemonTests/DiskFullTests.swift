@@ -44,7 +44,8 @@ struct DiskFullTests {
     @Test("SQLITE_FULL (max_page_count on the writer): each acknowledged message gets one outbox row and one send")
     func databaseFull() async throws {
         // The window leaves time to fill the database after the messages are stored and before they are answered.
-        try await ReplyRig.with(env: ["DMDESK_REPLY_DELAY_MS": "3000"]) { rig in
+        // (6 s: under load, posting three messages and filling the database can take a few seconds.)
+        try await ReplyRig.with(env: ["DMDESK_REPLY_DELAY_MS": "6000"]) { rig in
             var customers = (0..<3).map { Customer(id: "41000000000000\($0)", mid: "m_full_\($0)_" + UUID().uuidString) }
             for i in customers.indices { try await post(rig, &customers[i]) }
             #expect(customers.allSatisfy { $0.acknowledged })
