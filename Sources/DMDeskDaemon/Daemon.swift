@@ -106,8 +106,7 @@ public final class Daemon: Service, Sendable {
         var services: [(name: String, service: any Service)] = [
             ("store", StoreService(store: runtime.store, quickCheckInterval: .milliseconds(config.quickCheckIntervalMs), logger: logger)),
             ("status", StatusWatchService(redis: runtime.redis, token: runtime.token, health: health)),
-            ("outbox", OutboxService(outbox: runtime.outbox, resumed: outboxResumed, grace: senderGrace)),
-            ("profiles", ProfileService(profiles: profiles, grace: senderGrace)),
+            ("outbox", OutboxService(outbox: runtime.outbox, profiles: profiles, resumed: outboxResumed, grace: senderGrace)),
             ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed)),
             ("ingest", IngestService(ingest: ingest)),
         ]

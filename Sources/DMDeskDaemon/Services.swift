@@ -102,11 +102,12 @@ final class StartupGate: Sendable {
     }
 }
 
-/// The outbox: rows left by the last run are reconciled or resumed before the processor may queue new ones
-/// (`resumed`). At shutdown its senders get a moment to finish, then are cancelled and awaited: no Graph call
-/// after this returns.
+/// The Graph API's callers of their own: the outbox (rows left by the last run are reconciled or resumed before
+/// the processor may queue new ones: `resumed`) and the profile lookups. At shutdown the sends and lookups under
+/// way get a moment to finish, then are cancelled and awaited: no Graph call after this returns.
 struct OutboxService: Service {
     let outbox: OutboxWorker
+    let profiles: ProfileFetcher
     let resumed: StartupGate
     let grace: Duration
 
@@ -114,18 +115,9 @@ struct OutboxService: Service {
         await outbox.resumePending()
         resumed.open()
         try? await gracefulShutdown()
-        await outbox.shutdown(grace: grace)
-    }
-}
-
-/// Profile lookups (Graph calls of their own, results into the store): stopped like the outbox's senders.
-struct ProfileService: Service {
-    let profiles: ProfileFetcher
-    let grace: Duration
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await profiles.shutdown(grace: grace)
+        async let sendsStopped: Void = outbox.shutdown(grace: grace)
+        async let lookupsStopped: Void = profiles.shutdown(grace: grace)
+        _ = await (sendsStopped, lookupsStopped)
     }
 }
 
