@@ -42,6 +42,13 @@ struct ScriptOptions: ParsableArguments {
     func printJSON(_ value: JSONValue) {
         print(value.encodedString())
     }
+
+    /// The answer to a request that queues an outbox row: the result as JSON, or "queued <what> <id> (<status>)".
+    func printQueued(_ result: JSONValue, as what: String) {
+        if json { return printJSON(result) }
+        let out = try? result["outbound"]?.decode(OutboundView.self)
+        print("queued \(what) \(out?.id ?? 0) (\(out?.status.rawValue ?? "?"))")
+    }
 }
 
 enum Render {
@@ -126,9 +133,7 @@ struct SendCommand: ParsableCommand {
 
     func run() throws {
         let result = script.call(ControlRequest(id: 1, type: .send, thread: thread, text: text))
-        if script.json { return script.printJSON(result) }
-        let out = try? result["outbound"]?.decode(OutboundView.self)
-        print("queued outbound \(out?.id ?? 0) (\(out?.status.rawValue ?? "?"))")
+        script.printQueued(result, as: "outbound")
     }
 }
 
@@ -170,9 +175,7 @@ struct NotifyCommand: ParsableCommand {
 
     func run() throws {
         let result = script.call(ControlRequest(id: 1, type: .notify, thread: thread, text: text))
-        if script.json { return script.printJSON(result) }
-        let out = try? result["outbound"]?.decode(OutboundView.self)
-        print("queued notification \(out?.id ?? 0) (\(out?.status.rawValue ?? "?"))")
+        script.printQueued(result, as: "notification")
     }
 }
 
@@ -185,9 +188,7 @@ struct ReactCommand: ParsableCommand {
 
     func run() throws {
         let result = script.call(ControlRequest(id: 1, type: .react, thread: thread, mid: mid, reaction: reaction))
-        if script.json { return script.printJSON(result) }
-        let out = try? result["outbound"]?.decode(OutboundView.self)
-        print("queued reaction \(out?.id ?? 0) (\(out?.status.rawValue ?? "?"))")
+        script.printQueued(result, as: "reaction")
     }
 }
 

@@ -45,8 +45,7 @@ struct ControlServerTests {
             seen.append(reply["id"]?.int64Value ?? -1)
         }
         #expect(seen.sorted() == ids.map(Int64.init))
-        try client.sendLine(#"{"id":"marker","type":"status"}"#)
-        #expect(try client.readJSON()["id"]?.stringValue == "marker")
+        try client.expectAnswers(id: "marker")
     }
 
     @Test func malformedLinesGetErrorsAndTheConnectionStaysUp() throws {
@@ -156,8 +155,7 @@ struct ControlServerTests {
         #expect(service.journalQueries.load(ordering: .relaxed) > 2)
 
         // Nothing else is pending: the next line is the marker's reply.
-        try client.sendLine(#"{"id":"marker","type":"status"}"#)
-        #expect(try client.readJSON()["id"]?.stringValue == "marker")
+        try client.expectAnswers(id: "marker")
     }
 
     @Test func subscribeWithoutSinceStreamsOnlyLiveEvents() throws {
@@ -175,8 +173,7 @@ struct ControlServerTests {
         #expect(first["thread"]?.stringValue == "t1")
         #expect(first["data"]?["text"]?.stringValue == "message 11")
         #expect(eventSeq(try client.readLine()) == 12)
-        try client.sendLine(#"{"id":"marker","type":"status"}"#)
-        #expect(try client.readJSON()["id"]?.stringValue == "marker")
+        try client.expectAnswers(id: "marker")
     }
 
     @Test func eventsFlowWhileARequestIsBeingAnswered() throws {
@@ -238,8 +235,7 @@ struct ControlServerTests {
 
         #expect(waitUntil { fixture.server.stats.connectedClients == 1 })
         #expect(waitUntil { fixture.bus.subscriberCount == 1 })
-        try fast.sendLine(#"{"id":"still-here","type":"status"}"#)
-        #expect(try fast.readJSON()["id"]?.stringValue == "still-here")
+        try fast.expectAnswers(id: "still-here")
     }
 
     @Test func aSecondServerOnTheSamePathIsRefusedAndTheFirstKeepsWorking() throws {
@@ -257,16 +253,13 @@ struct ControlServerTests {
         var after = stat()
         try #require(stat(fixture.path, &after) == 0)
         #expect(after.st_ino == before.st_ino)
-        let client = try fixture.connect()
-        try client.sendLine(#"{"id":1,"type":"status"}"#)
-        #expect(try client.readJSON()["type"]?.stringValue == "ok")
+        try fixture.expectServing()
     }
 
     @Test func aStaleSocketFileIsReplaced() throws {
         let fixture = try Fixture(start: false)
         defer { fixture.cleanUp() }
-        let directory = (fixture.path as NSString).deletingLastPathComponent
-        try #require(mkdir(directory, 0o700) == 0)
+        try fixture.makeSocketDirectory()
 
         // A daemon that died: bound and listened, then its descriptor closed without unlink.
         let dead = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
@@ -284,16 +277,13 @@ struct ControlServerTests {
         #expect(throws: TestClientError.connectFailed(ECONNREFUSED)) { _ = try TestClient(path: fixture.path) }
 
         try fixture.server.start()
-        let client = try fixture.connect()
-        try client.sendLine(#"{"id":1,"type":"status"}"#)
-        #expect(try client.readJSON()["type"]?.stringValue == "ok")
+        try fixture.expectServing()
     }
 
     @Test func aPathThatIsNotASocketIsLeftAlone() throws {
         let fixture = try Fixture(start: false)
         defer { fixture.cleanUp() }
-        let directory = (fixture.path as NSString).deletingLastPathComponent
-        try #require(mkdir(directory, 0o700) == 0)
+        try fixture.makeSocketDirectory()
         try Data("precious".utf8).write(to: URL(fileURLWithPath: fixture.path))
         #expect(throws: ControlServerError.notASocket(fixture.path)) { try fixture.server.start() }
         #expect(try String(contentsOfFile: fixture.path, encoding: .utf8) == "precious")
@@ -309,8 +299,8 @@ struct ControlServerTests {
         // An existing directory of ours that is too open gets tightened.
         let existing = try Fixture(start: false)
         defer { existing.cleanUp() }
-        let directory = (existing.path as NSString).deletingLastPathComponent
-        try #require(mkdir(directory, 0o700) == 0 && chmod(directory, 0o755) == 0)
+        let directory = try existing.makeSocketDirectory()
+        try #require(chmod(directory, 0o755) == 0)
         try #require(fileMode(directory) == 0o755)
         try existing.server.start()
         #expect(fileMode(directory) == 0o700)

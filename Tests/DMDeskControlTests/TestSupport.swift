@@ -4,6 +4,7 @@ import Foundation
 import Glibc
 import Logging
 import Synchronization
+import Testing
 
 enum TestClientError: Error, Equatable {
     case connectFailed(Int32)
@@ -38,6 +39,12 @@ final class TestClient {
     }
 
     deinit { Glibc.close(fd) }
+
+    /// The connection still answers, and in order: a status request with this id gets the next reply.
+    func expectAnswers(id: String) throws {
+        try sendLine(#"{"id":"\#(id)","type":"status"}"#)
+        #expect(try readJSON()["id"]?.stringValue == id)
+    }
 
     func send(_ text: String) throws {
         try sendBytes(Array(text.utf8))
@@ -208,6 +215,21 @@ final class Fixture {
         let hello = try client.readJSON()
         guard hello["type"]?.stringValue == "hello" else { throw TestClientError.endOfStream }
         return client
+    }
+
+    /// A new connection is answered: a status request gets an ok.
+    func expectServing() throws {
+        let client = try connect()
+        try client.sendLine(#"{"id":1,"type":"status"}"#)
+        #expect(try client.readJSON()["type"]?.stringValue == "ok")
+    }
+
+    /// Creates the socket's directory (0700), as a previous run left it, for a fixture made with `start: false`.
+    @discardableResult
+    func makeSocketDirectory() throws -> String {
+        let socketDirectory = (path as NSString).deletingLastPathComponent
+        try #require(mkdir(socketDirectory, 0o700) == 0)
+        return socketDirectory
     }
 
     func cleanUp() {

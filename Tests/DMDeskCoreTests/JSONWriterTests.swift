@@ -1,4 +1,5 @@
 import DMDeskCore
+import DMDeskTesting
 import Foundation
 import Testing
 

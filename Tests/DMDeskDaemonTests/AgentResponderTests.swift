@@ -39,6 +39,14 @@ struct AgentRig {
         try await rig.waitIdle()
     }
 
+    /// The customer says `text`; waits until the agent has answered that batch and let go of it. Returns the mid.
+    @discardableResult
+    func exchange(_ customer: String, _ text: String, mid: String = "m_" + UUID().uuidString) async throws -> String {
+        let mid = try await rig.say(customer, text, mid: mid)
+        try await waitDone(customer, [mid])
+        return mid
+    }
+
     /// The tool results the model was given in request `index` (role "tool"), in order.
     func toolResults(inRequest index: Int) -> [String] {
         let requests = model.requests()
@@ -61,12 +69,10 @@ struct AgentResponderTests {
             .init(.tools([Call("send_message", ["text": "You're welcome 😊"])])),
         ]) { a in
             let customer = "agent-reply-1"
-            let first = try await a.rig.say(customer, "when do you open?")
-            try await a.waitDone(customer, [first])
+            let first = try await a.exchange(customer, "when do you open?")
             #expect(a.rig.texts(customer) == ["Hi! We open at 9 tomorrow."])
 
-            let second = try await a.rig.say(customer, "thanks!")
-            try await a.waitDone(customer, [second])
+            let second = try await a.exchange(customer, "thanks!")
             #expect(a.rig.texts(customer) == ["Hi! We open at 9 tomorrow.", "You're welcome 😊"])
 
             let requests = a.model.requests()
@@ -102,8 +108,7 @@ struct AgentResponderTests {
             .init(.tools([Call("react", ["message_id": .string(mid), "reaction": "love"])])),
             .init(.tools([Call("send_message", ["text": "Thank you so much!"])])),
         ]) { a in
-            try await a.rig.say(customer, "I love the mug I bought", mid: mid)
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "I love the mug I bought", mid: mid)
             let sent = a.rig.fake.instagramMessages().filter { $0["recipient"]?["id"]?.idString == customer }
             #expect(sent.count == 2)
             #expect(sent.first?["sender_action"]?.stringValue == "react")
@@ -120,8 +125,7 @@ struct AgentResponderTests {
             .init(.tools([Call("send_message", ["text": "should never be sent"])])),
         ]) { a in
             let customer = "agent-handover-1"
-            let mid = try await a.rig.say(customer, "I want my money back")
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "I want my money back")
             #expect(a.rig.texts(customer) == ["Thanks — a person will reply shortly."])
             let manager = a.rig.fake.whatsAppMessages().compactMap { $0["text"]?["body"]?.stringValue }
             #expect(manager.count == 1 && manager[0].contains("asks for a refund of order 1234"))
@@ -147,8 +151,7 @@ struct AgentResponderTests {
             .init(.tools([Call("send_message", ["text": "Sorry — here it is: we ship worldwide."])])),
         ]) { a in
             let customer = "agent-invalid-1"
-            let mid = try await a.rig.say(customer, "do you ship abroad?")
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "do you ship abroad?")
             #expect(a.rig.texts(customer) == ["Sorry — here it is: we ship worldwide."])
             #expect(a.toolResults(inRequest: 1).last?.hasPrefix("error: unknown tool 'send_mesage'") == true)
             #expect(a.toolResults(inRequest: 2).last == "error: the arguments of send_message are not a JSON object")
@@ -165,8 +168,7 @@ struct AgentResponderTests {
     func timeoutFallsBackToRules() async throws {
         try await AgentRig.with([.init(.stall(.seconds(3)))], env: ["DMDESK_LLM_TIMEOUT_MS": "300"]) { a in
             let customer = "agent-timeout-1"
-            let mid = try await a.rig.say(customer, "anyone there?")
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "anyone there?")
             #expect(a.rig.texts(customer) == ["Thanks for your message! We'll get back to you soon."])
             let steps = try await a.steps(customer)
             #expect(steps.map(\.kind) == [.fallback])
@@ -179,8 +181,7 @@ struct AgentResponderTests {
         try await AgentRig.with([.init(.failure(status: 500, message: "model overloaded"))]) { a in
             _ = try await a.rig.d.store.addRule(RuleRecord(pattern: "price", matchKind: .contains, reply: "Prices are on our site.", priority: 1, action: .reply))
             let customer = "agent-500-1"
-            let mid = try await a.rig.say(customer, "what's the price?")
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "what's the price?")
             #expect(a.rig.texts(customer) == ["Prices are on our site."])
             #expect(try await a.steps(customer).first?.result == "the endpoint answered HTTP 500: model overloaded")
         }
@@ -199,8 +200,7 @@ struct AgentResponderTests {
                 }),
         ]) { a in
             holder.store = a.rig.d.store
-            let mid = try await a.rig.say(customer, "hi")
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "hi")
             #expect(a.rig.texts(customer) == ["first"])
             let steps = try await a.steps(customer)
             #expect(steps.last?.kind == .stopped)
@@ -216,8 +216,7 @@ struct AgentResponderTests {
             env: ["DMDESK_LLM_MAX_TOOL_CALLS": "2"]
         ) { a in
             let customer = "agent-cap-1"
-            let mid = try await a.rig.say(customer, "tell me everything")
-            try await a.waitDone(customer, [mid])
+            try await a.exchange(customer, "tell me everything")
             #expect(a.rig.texts(customer) == ["one", "two"])
             #expect(try await a.steps(customer).last?.result == "tool-call limit reached (2 per batch)")
             #expect(a.model.requests().count == 1)
@@ -235,18 +234,15 @@ struct AgentResponderTests {
             .init(.tools([Call("get_thread_messages", ["limit": 10])])),
         ]) { a in
             let one = "agent-history-1"
-            let early = try await a.rig.say(one, "my order is 4711")
-            try await a.waitDone(one, [early])
-            let late = try await a.rig.say(one, "any news?")
-            try await a.waitDone(one, [late])
+            try await a.exchange(one, "my order is 4711")
+            try await a.exchange(one, "any news?")
             let fromStore = a.toolResults(inRequest: 2).first ?? ""
             #expect(fromStore.contains("my order is 4711") && fromStore.contains("\"from\":\"customer\""), "\(fromStore)")
             #expect(!fromStore.contains("any news?"), "only messages older than the batch")
 
             let two = "agent-history-2"
             a.rig.fake.setConversation(two, messages: [("is this still available?", true), ("Yes, it is!", false)])
-            let mid = try await a.rig.say(two, "ok I'll take it")
-            try await a.waitDone(two, [mid])
+            try await a.exchange(two, "ok I'll take it")
             let fromMeta = a.toolResults(inRequest: 4).first ?? ""
             #expect(fromMeta.contains("is this still available?") && fromMeta.contains("\"from\":\"business\""), "\(fromMeta)")
             #expect(a.rig.fake.requests().contains { $0.path.hasSuffix("/me/conversations") && $0.query.contains("user_id=\(two)") })

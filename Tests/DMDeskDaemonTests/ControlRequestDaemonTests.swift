@@ -21,8 +21,7 @@ struct ControlRequestDaemonTests {
 
     @Test("a thread id with a NUL acts on nothing; numbers out of range are refused; the real request still works")
     func refusedRequestsChangeNothing() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_REPLY_DELAY_MS": "600000"])
+        try await withDaemon(env: ["DMDESK_REPLY_DELAY_MS": "600000"]) { d, _ in
             let path = d.dataDir + "/dmdesk.sock"
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
             let thread = "1150723386611240"
@@ -44,7 +43,6 @@ struct ControlRequestDaemonTests {
 
             #expect(try await refusal(ControlRequest(id: 7, type: .takeover, thread: thread), path: path) == nil)
             #expect(try await d.store.thread(thread)?.mode == .human)
-            try await d.stop()
         }
     }
 }

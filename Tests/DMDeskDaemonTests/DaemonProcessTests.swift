@@ -39,6 +39,15 @@ struct DaemonProcessTests {
             await eventually { (try? await self.get("/health")) == 200 }
         }
 
+        /// Starts the process and waits until /health answers (failing the test if it never does).
+        static func started(redisURL: String, dataDir: String, extraEnv: [String: String] = [:], port: Int? = nil)
+            async throws -> DaemonProcess
+        {
+            let daemon = try DaemonProcess(redisURL: redisURL, dataDir: dataDir, extraEnv: extraEnv, port: port)
+            #expect(await daemon.waitForHealth())
+            return daemon
+        }
+
         func get(_ path: String) async throws -> Int {
             let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(5))
             _ = try await response.body.collect(upTo: 1 << 20)
@@ -78,8 +87,7 @@ struct DaemonProcessTests {
     func killNine() async throws {
         try await withRedis { redis in
             let dir = try makeTempDirectory()
-            let daemon = try DaemonProcess(redisURL: redis.url, dataDir: dir)
-            #expect(await daemon.waitForHealth())
+            let daemon = try await DaemonProcess.started(redisURL: redis.url, dataDir: dir)
             var accepted: [String] = []
             for i in 0..<60 {
                 let mid = "kill9.\(i)"
@@ -94,8 +102,7 @@ struct DaemonProcessTests {
             #expect(Set(stored) == Set(accepted), "every 200 is on disk")
             try await store.close()
 
-            let again = try DaemonProcess(redisURL: redis.url, dataDir: dir)
-            #expect(await again.waitForHealth())
+            let again = try await DaemonProcess.started(redisURL: redis.url, dataDir: dir)
             let redelivered = try await again.post(WebhookBuilder.textMessage(from: "7000", text: "durable 0", mid: "kill9.0"))
             #expect(redelivered == 200)
             _ = try await again.signalAndWait(SIGTERM)
@@ -106,8 +113,7 @@ struct DaemonProcessTests {
     func sigterm() async throws {
         try await withRedis { redis in
             let dir = try makeTempDirectory()
-            let daemon = try DaemonProcess(redisURL: redis.url, dataDir: dir)
-            #expect(await daemon.waitForHealth())
+            let daemon = try await DaemonProcess.started(redisURL: redis.url, dataDir: dir)
             let first = try await daemon.post(WebhookBuilder.textMessage(from: "1", text: "hi", mid: "term.1"))
             #expect(first == 200)
             #expect(try await daemon.signalAndWait(SIGTERM) == .exited(0), "graceful stop exits 0")

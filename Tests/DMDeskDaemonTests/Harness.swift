@@ -8,6 +8,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import ServiceLifecycle
+import Testing
 
 /// A real daemon on 127.0.0.1, port 0, with its own data directory and (optionally) its own redis-server.
 final class DaemonHarness: @unchecked Sendable {
@@ -56,6 +57,16 @@ final class DaemonHarness: @unchecked Sendable {
     func stop() async throws {
         await group.triggerGracefulShutdown()
         try await task.value
+    }
+
+    /// A previous run for a restart test: a daemon that stored `fixture` (answered 200) and stopped. Returns its data
+    /// directory and the journal's last seq.
+    static func previousRun(redisURL: String, storing fixture: String) async throws -> (dataDir: String, lastSeq: Int64) {
+        let first = try await DaemonHarness(redisURL: redisURL)
+        #expect(try await first.post(WebhookFixture.named(fixture)).status == 200)
+        let seq = try await first.store.lastSeq()
+        try await first.stop()
+        return (first.dataDir, seq)
     }
 
     struct Reply {
@@ -117,6 +128,22 @@ func withRedis<T>(_ body: (RedisServer) async throws -> T) async throws -> T {
     try redis.start()
     defer { redis.stop() }
     return try await body(redis)
+}
+
+/// Runs `body` with a fresh daemon on its own redis-server, and stops the daemon afterwards, also when `body` throws.
+func withDaemon<T>(env: [String: String] = [:], _ body: (DaemonHarness, RedisServer) async throws -> T) async throws -> T {
+    try await withRedis { redis in
+        let d = try await DaemonHarness(redisURL: redis.url, env: env)
+        let result: T
+        do {
+            result = try await body(d, redis)
+        } catch {
+            try? await d.stop()
+            throw error
+        }
+        try await d.stop()
+        return result
+    }
 }
 
 /// Polls until `condition` holds or the deadline passes; returns whether it held.

@@ -30,14 +30,18 @@ struct HostileWebhookTests {
         return (body, WebhookBuilder.sign(body))
     }
 
+    /// One delivery for the test account holding these `messaging` events (JSON text each), signed.
+    static func signedEvents(_ events: [String]) -> (body: Data, signature: String) {
+        signed(#"{"object":"instagram","entry":[{"id":"17841400008460056","time":1,"messaging":["# + events.joined(separator: ",") + "]}]}")
+    }
+
     static func journal(_ d: DaemonHarness, type: String) async throws -> [JournalEvent] {
         try await d.store.journal(after: 0, limit: 10_000).filter { $0.type == type }
     }
 
     @Test("a timestamp of 2^63 ms or more, in any spelling, is answered 200 and the message stored at its receipt time")
     func hugeTimestamps() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             let spellings = [
                 "1e19", "9.3e18", "1e300", "123456789012345678901234567890", "9223372036854775807", "-1e19",
                 #""1e300""#, #""0x1p70""#, #""nan""#, #""inf""#, #""-inf""#, #""9.3e18""#,
@@ -61,8 +65,7 @@ struct HostileWebhookTests {
 
     @Test("a timestamp more than a day ahead is not trusted; one an hour ahead is kept; seconds are read as seconds")
     func futureTimestamps() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ async throws in  // spelled out: every try here is inside a macro
             let hourAhead = nowMillis() + 3_600_000
             let twoDaysAhead = nowMillis() + 2 * 86_400_000
             for (mid, timestamp) in [("mid.future.hour", hourAhead), ("mid.future.days", twoDaysAhead)] {
@@ -83,8 +86,7 @@ struct HostileWebhookTests {
 
     @Test("a read watermark or an edit count out of range does not crash the daemon")
     func hugeWatermarkAndEditCount() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             let echo = try WebhookFixture.named("echo.json")
             #expect(try await d.post(echo).status == 200)
             for watermark in ["1e19", "1e300", #""nan""#, "123456789012345678901234567890"] {
@@ -95,11 +97,10 @@ struct HostileWebhookTests {
             let original = try #require(try await d.store.message(mid: "mid.echo.0001"))
             #expect(!original.read, "an untrustworthy watermark marks nothing read")
             for (i, count) in ["1e30", "-1e30", #""nan""#, "9223372036854775808", "2.5"].enumerated() {
-                let (body, signature) = Self.signed("""
-                    {"object":"instagram","entry":[{"id":"17841400008460056","time":1,"messaging":[{"sender":{"id":"\(Self.customer)"},\
-                    "recipient":{"id":"17841400008460056"},"timestamp":\(nowMillis()),\
-                    "message_edit":{"mid":"mid.echo.0001","text":"edited \(i)","num_edit":\(count)}}]}]}
-                    """)
+                let (body, signature) = Self.signedEvents([
+                    #"{"sender":{"id":"\#(Self.customer)"},"recipient":{"id":"17841400008460056"},"timestamp":\#(nowMillis()),"#
+                        + #""message_edit":{"mid":"mid.echo.0001","text":"edited \#(i)","num_edit":\#(count)}}"#,
+                ])
                 let edit = try await d.postWebhook(body, signature: signature)
                 #expect(edit.status == 200, "\(count): \(edit.body)")
                 #expect(try await d.store.message(mid: "mid.echo.0001")?.text == "edited \(i)")
@@ -109,8 +110,7 @@ struct HostileWebhookTests {
 
     @Test("the internal ingest-event API refuses an absurd timestamp with a 400 naming the field")
     func internalTimestamp() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["INTERNAL_SERVICE_TOKEN": "svc-token-123"])
+        try await withDaemon(env: ["INTERNAL_SERVICE_TOKEN": "svc-token-123"]) { d, _ in
             let headers = [("x-service-token", "svc-token-123"), ("Content-Type", "application/json")]
             for timestamp in ["1e300", "1e19", #""1e300""#, #""nan""#, "-5"] {
                 let body = #"{"mid":"m_int","sender_ig_id":"\#(Self.customer)","message_text":"x","timestamp":\#(timestamp)}"#
@@ -127,8 +127,7 @@ struct HostileWebhookTests {
 
     @Test("an event with a missing, empty, object or bool sender is journaled as invalid; the events beside it are stored")
     func brokenSenders() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             let third = #"{"sender":{"id":"6939274152812039"},"recipient":"#
             let variants: [(String, String)] = [
                 ("missing", #"{"recipient":"#),
@@ -162,14 +161,12 @@ struct HostileWebhookTests {
 
     @Test("an echo without a recipient and a message without a mid are invalid alone")
     func brokenEchoAndMid() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
-            let (body, signature) = Self.signed("""
-                {"object":"instagram","entry":[{"id":"17841400008460056","time":1,"messaging":[\
-                {"sender":{"id":"17841400008460056"},"timestamp":\(nowMillis()),"message":{"mid":"mid.echo.x","text":"ours","is_echo":true}},\
-                {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),"message":{"text":"no mid"}},\
-                {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),"message":{"mid":"mid.ok","text":"fine"}}]}]}
-                """)
+        try await withDaemon { d, _ in
+            let (body, signature) = Self.signedEvents([
+                #"{"sender":{"id":"17841400008460056"},"timestamp":\#(nowMillis()),"message":{"mid":"mid.echo.x","text":"ours","is_echo":true}}"#,
+                #"{"sender":{"id":"\#(Self.customer)"},"timestamp":\#(nowMillis()),"message":{"text":"no mid"}}"#,
+                #"{"sender":{"id":"\#(Self.customer)"},"timestamp":\#(nowMillis()),"message":{"mid":"mid.ok","text":"fine"}}"#,
+            ])
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
             #expect(try await d.store.message(mid: "mid.ok")?.text == "fine")
             #expect(try await d.store.message(mid: "mid.echo.x") == nil)
@@ -180,14 +177,12 @@ struct HostileWebhookTests {
 
     @Test("U+0000 in a text is stored whole (as U+FFFD) in SQLite, Redis and the journal; mids with U+0000 are refused")
     func nulInTextAndIds() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
-            let (body, signature) = Self.signed("""
-                {"object":"instagram","entry":[{"id":"17841400008460056","time":1,"messaging":[\
-                {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),"message":{"mid":"mid.nultext","text":"before\\u0000after"}},\
-                {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),"message":{"mid":"nulmid\\u0000A","text":"A"}},\
-                {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),"message":{"mid":"nulmid\\u0000B","text":"B"}}]}]}
-                """)
+        try await withDaemon { d, redis in
+            let (body, signature) = Self.signedEvents([
+                #"{"sender":{"id":"\#(Self.customer)"},"timestamp":\#(nowMillis()),"message":{"mid":"mid.nultext","text":"before\u0000after"}}"#,
+                #"{"sender":{"id":"\#(Self.customer)"},"timestamp":\#(nowMillis()),"message":{"mid":"nulmid\u0000A","text":"A"}}"#,
+                #"{"sender":{"id":"\#(Self.customer)"},"timestamp":\#(nowMillis()),"message":{"mid":"nulmid\u0000B","text":"B"}}"#,
+            ])
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
             let expected = "before\u{FFFD}after"
             #expect(try await d.store.message(mid: "mid.nultext")?.text == expected)
@@ -202,8 +197,7 @@ struct HostileWebhookTests {
 
     @Test("a body nested deeper than 64 levels is refused with 400 by the first reader, the daemon keeps answering")
     func deepNesting() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             for depth in [65, 256, 500, 5000] {
                 let nested = String(repeating: "[", count: depth) + String(repeating: "]", count: depth)
                 let (body, signature) = Self.signed(#"{"object":"instagram","entry":[],"x":\#(nested)}"#)
@@ -220,13 +214,11 @@ struct HostileWebhookTests {
 
     @Test("a repeated key: the last value wins, as for every JSON the daemon reads")
     func duplicateKeys() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
-            let (body, signature) = Self.signed("""
-                {"object":"instagram","entry":[{"id":"17841400008460056","time":1,"messaging":[\
-                {"sender":{"id":"\(Self.customer)"},"timestamp":\(nowMillis()),\
-                "message":{"mid":"mid.dup","text":"first","text":"last"},"sender":{"id":"\(Self.customer)"}}]}]}
-                """)
+        try await withDaemon { d, _ async throws in  // spelled out: every try here is inside a macro
+            let (body, signature) = Self.signedEvents([
+                #"{"sender":{"id":"\#(Self.customer)"},"timestamp":\#(nowMillis()),"#
+                    + #""message":{"mid":"mid.dup","text":"first","text":"last"},"sender":{"id":"\#(Self.customer)"}}"#,
+            ])
             #expect(try await d.postWebhook(body, signature: signature).status == 200)
             #expect(try await d.store.message(mid: "mid.dup")?.text == "last")
         }

@@ -28,8 +28,7 @@ struct ListenerAbuseTests {
 
     @Test("more idle connections than the cap: the oldest idle ones are closed, and a webhook, /health and the control socket still answer")
     func idleFloodOverCap() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_MAX_CONNECTIONS": "8"])
+        try await withDaemon(env: ["DMDESK_MAX_CONNECTIONS": "8"]) { d, _ in
             let port = d.port
             let idle = try await onThread { try (0..<24).map { _ in try RawConnection(port: port) } }
             #expect(await eventually { (d.runtime.listenerStats?.accepted ?? 0) >= 24 })
@@ -56,14 +55,12 @@ struct ListenerAbuseTests {
             }
             #expect(status["status"]?["sqlite"] == "up")
             for connection in idle { connection.close() }
-            try await d.stop()
         }
     }
 
     @Test("every connection mid-request: a new one is accepted and closed at once; when one finishes, requests get in again")
     func busyAtCapRefuses() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_MAX_CONNECTIONS": "4"])
+        try await withDaemon(env: ["DMDESK_MAX_CONNECTIONS": "4"]) { d, _ in
             let port = d.port
             let body = WebhookBuilder.textMessage(from: "4040", text: "made it", mid: "busy.1")
             let busy = try await onThread {
@@ -92,14 +89,12 @@ struct ListenerAbuseTests {
             // That connection is idle now, so a new one takes its place.
             #expect(try await d.request(.GET, "/health").status == 200)
             for connection in busy { connection.close() }
-            try await d.stop()
         }
     }
 
     @Test("a body shorter than its Content-Length is closed at the request deadline, and nothing is stored")
     func shortBodyTimesOut() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_REQUEST_TIMEOUT_MS": "500"])
+        try await withDaemon(env: ["DMDESK_REQUEST_TIMEOUT_MS": "500"]) { d, _ in
             let port = d.port
             let body = WebhookBuilder.textMessage(from: "5050", text: "never finished", mid: "short.1")
             let (text, closed) = try await onThread {
@@ -113,7 +108,6 @@ struct ListenerAbuseTests {
             #expect(d.runtime.listenerStats?.requestTimeouts == 1)
             #expect(try await d.count("SELECT COUNT(*) FROM messages") == 0)
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
-            try await d.stop()
         }
     }
 
@@ -152,8 +146,7 @@ struct ListenerAbuseTests {
 
     @Test("an idle connection is closed after the idle timeout")
     func idleTimeout() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_IDLE_TIMEOUT_MS": "1000"])
+        try await withDaemon(env: ["DMDESK_IDLE_TIMEOUT_MS": "1000"]) { d, _ in
             let port = d.port
             let closed = try await onThread { () -> (Bool, Int?) in
                 let c = try RawConnection(port: port)
@@ -165,14 +158,12 @@ struct ListenerAbuseTests {
             #expect(closed.1 == 200)
             #expect(closed.0)
             #expect((d.runtime.listenerStats?.idleTimeouts ?? 0) >= 1)
-            try await d.stop()
         }
     }
 
     @Test("Transfer-Encoding other than chunked → 501, Content-Encoding other than identity → 415, before the body is read")
     func bodyCodings() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             let port = d.port
             let body = WebhookBuilder.textMessage(from: "7070", text: "coded", mid: "coding.1")
             let gzipped = Data([0x1F, 0x8B, 0x08, 0x00]) + body  // what the header claims does not matter: it is refused
@@ -209,7 +200,6 @@ struct ListenerAbuseTests {
             let identity = try await onThread { try send(Self.head(other, extra: ["Content-Encoding: identity"]), other) }
             #expect(identity?.status == 200)
             #expect(try await d.count("SELECT COUNT(*) FROM messages") == 2)
-            try await d.stop()
         }
     }
 

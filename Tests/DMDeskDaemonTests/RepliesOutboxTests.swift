@@ -30,14 +30,38 @@ struct RepliesOutboxTests {
         return sendCalls(rig.fake)
     }
 
+    /// An error the Send API answers with, once.
+    struct SendFailure {
+        var status: Int
+        var code: Int
+        var subcode: Int?
+        var message: String
+    }
+
+    /// After the first exchange (`warmUp`), the next Send API calls fail as `failures` say, in order, and the customer
+    /// says "hello": its reply is the one the test watches. Returns the number of send calls before that reply.
+    func replyMeeting(_ failures: [SendFailure], _ rig: ReplyRig, _ customer: String) async throws -> Int {
+        let before = try await warmUp(rig, customer)
+        for f in failures { rig.fake.failNext(1, status: f.status, code: f.code, subcode: f.subcode, message: f.message) }
+        try await rig.say(customer, "hello")
+        return before
+    }
+
+    /// The outbox row of the customer's latest reply once it has failed (the test fails if it never does).
+    func failedReply(_ rig: ReplyRig, _ customer: String) async throws -> OutboundRecord {
+        let failed = await eventually { (try? await rig.outbox(customer).last?.status) == .failed }
+        #expect(failed)
+        return try #require(try await rig.outbox(customer).last)
+    }
+
     @Test("a 500 and a code 4 are retried, then the reply is sent once")
     func transientErrorsRetried() async throws {
         try await ReplyRig.with { rig in
             let customer = "2100000000000001"
-            let before = try await warmUp(rig, customer)
-            rig.fake.failNext(1, status: 500, code: 1, message: "An unknown error occurred")
-            rig.fake.failNext(1, status: 400, code: 4, message: "Application request limit reached")
-            try await rig.say(customer, "hello")
+            let before = try await replyMeeting([
+                SendFailure(status: 500, code: 1, message: "An unknown error occurred"),
+                SendFailure(status: 400, code: 4, message: "Application request limit reached"),
+            ], rig, customer)
             #expect(try await rig.waitForTexts(customer, count: 2) == [Self.fallback, Self.fallback])
             try await rig.waitIdle()
             let row = try #require(try await rig.outbox(customer).last)
@@ -50,14 +74,10 @@ struct RepliesOutboxTests {
     func code10NotRetried() async throws {
         try await ReplyRig.with { rig in
             let customer = "2100000000000002"
-            let before = try await warmUp(rig, customer)
-            rig.fake.failNext(
-                1, status: 400, code: 10, subcode: 2534022,
-                message: "(#10) This message is sent outside of allowed window.")
-            try await rig.say(customer, "hello")
-            let failed = await eventually { (try? await rig.outbox(customer).last?.status) == .failed }
-            #expect(failed)
-            let row = try #require(try await rig.outbox(customer).last)
+            let before = try await replyMeeting([
+                SendFailure(status: 400, code: 10, subcode: 2534022, message: "(#10) This message is sent outside of allowed window.")
+            ], rig, customer)
+            let row = try await failedReply(rig, customer)
             #expect(row.attempts == 1)
             #expect(row.error?.contains("allowed window") == true || row.error?.contains("24") == true, "\(row.error ?? "")")
             #expect(sendCalls(rig.fake) - before == 1)
@@ -71,12 +91,10 @@ struct RepliesOutboxTests {
     func code190NotRetried() async throws {
         try await ReplyRig.with { rig in
             let customer = "2100000000000003"
-            let before = try await warmUp(rig, customer)
-            rig.fake.failNext(1, status: 401, code: 190, message: "Error validating access token: Session has expired")
-            try await rig.say(customer, "hello")
-            let failed = await eventually { (try? await rig.outbox(customer).last?.status) == .failed }
-            #expect(failed)
-            #expect(try await rig.outbox(customer).last?.attempts == 1)
+            let before = try await replyMeeting([
+                SendFailure(status: 401, code: 190, message: "Error validating access token: Session has expired")
+            ], rig, customer)
+            #expect(try await failedReply(rig, customer).attempts == 1)
             #expect(sendCalls(rig.fake) - before == 1)
             let health = try await rig.d.health()
             #expect(health["token"]?["status"]?.stringValue == "invalid")
@@ -124,9 +142,7 @@ struct RepliesOutboxTests {
     func manualTooLong() async throws {
         try await ReplyRig.with { rig in
             let customer = "2100000000000020"
-            try await rig.say(customer, "hello")
-            try await rig.waitForTexts(customer, count: 1)
-            try await rig.waitIdle()
+            try await rig.greeted(customer)
             let rowsBefore = try await rig.d.count("SELECT COUNT(*) FROM outbound_messages")
             let client = try ControlClient.connect(path: rig.d.dataDir + "/dmdesk.sock")
             defer { client.close() }

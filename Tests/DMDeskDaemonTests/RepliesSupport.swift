@@ -80,6 +80,16 @@ struct ReplyRig {
         return texts(to)
     }
 
+    /// Says "hello" as `customer` and waits until the automatic reply is out and the daemon has settled: a thread
+    /// with one answer, where a test about what comes next starts. Returns the texts the customer got.
+    @discardableResult
+    func greeted(_ customer: String) async throws -> [String] {
+        try await say(customer, "hello")
+        let texts = try await waitForTexts(customer, count: 1)
+        try await waitIdle()
+        return texts
+    }
+
     func status(_ mid: String) async throws -> ProcessingStatus? { try await d.store.message(mid: mid)?.status }
 
     func waitProcessed(_ mids: [String], timeout: Double = 15) async throws {

@@ -25,8 +25,7 @@ func runDmdesk(_ args: [String], cwd: String, env: [String: String] = [:]) throw
 struct ScriptingCommandTests {
     @Test("exit codes: 0 success, 1 daemon error, 2 bad usage, 3 no daemon", .enabled(if: dmdeskExecutable() != nil))
     func exitCodes() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_REPLY_DELAY_MS": "600000"])
+        try await withDaemon(env: ["DMDESK_REPLY_DELAY_MS": "600000"]) { d, _ in
             let socket = d.dataDir + "/dmdesk.sock"
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
 
@@ -56,7 +55,6 @@ struct ScriptingCommandTests {
             let (none, _, noneErr) = try await onThread { try runDmdesk(["threads", "--socket", d.dataDir + "/nobody.sock"], cwd: d.dataDir) }
             #expect(none == 3)
             #expect(noneErr.contains("no dmdesk daemon"))
-            try await d.stop()
         }
     }
 
@@ -81,8 +79,7 @@ struct ScriptingCommandTests {
 
     @Test("a client that resubscribes with its last seq gets exactly what it missed")
     func resumeBySeq() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url, env: ["DMDESK_REPLY_DELAY_MS": "600000"])
+        try await withDaemon(env: ["DMDESK_REPLY_DELAY_MS": "600000"]) { d, _ in
             let path = d.dataDir + "/dmdesk.sock"
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
             let seqBefore = try await d.store.lastSeq()
@@ -100,7 +97,6 @@ struct ScriptingCommandTests {
             }
             #expect(events.compactMap(\.seq) == Array((seqBefore + 1)...(seqBefore + 6)))
             #expect(events.filter { $0.event == EventType.messageReceived }.count == 3)
-            try await d.stop()
         }
     }
 }

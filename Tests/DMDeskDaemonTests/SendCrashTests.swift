@@ -52,8 +52,7 @@ struct SendCrashTests {
             "DMDESK_REPLY_DELAY_MS": "0", "DMDESK_SEND_RECONCILE_SECONDS": String(reconcileSeconds),
         ]
         let customers = (0..<5).map { "52000000000000\($0)" }
-        let first = try DaemonProcessTests.DaemonProcess(redisURL: redis.url, dataDir: dir, extraEnv: env, port: port)
-        #expect(await first.waitForHealth())
+        let first = try await DaemonProcessTests.DaemonProcess.started(redisURL: redis.url, dataDir: dir, extraEnv: env, port: port)
         for (i, customer) in customers.enumerated() {
             #expect(try await first.post(WebhookBuilder.textMessage(from: customer, text: "hello \(i)", mid: "crash.\(i)")) == 200)
         }
@@ -100,6 +99,13 @@ struct SendCrashTests {
         return rows
     }
 
+    /// Each customer's reply reached the stand-in exactly once, and its row settled as sent with the stand-in's id.
+    static func expectEachSentOnce(_ fake: FakeGraphAPI, _ customers: [String], _ dir: String) async throws {
+        let rows = try await settledRows(dir, count: customers.count)
+        #expect(rows.allSatisfy { $0.status == .sent && $0.remote_message_id?.hasPrefix("m_fake_") == true })
+        for customer in customers { #expect(fake.sentTexts(to: customer) == [fallback], "\(customer)") }
+    }
+
     static func operatorLinesAndModes(_ dir: String, _ customers: [String]) async throws -> (operatorLines: Int, human: Int) {
         let store = try SQLiteStore(dataDir: dir)
         let counts = try await store.pool.read { db in
@@ -115,9 +121,7 @@ struct SendCrashTests {
     func echoesProve() async throws {
         // A wait far longer than the test: only proof can settle the rows in time.
         try await crashWithRepliesInFlight(.echoes, reconcileSeconds: 600) { fake, customers, dir in
-            let rows = try await Self.settledRows(dir, count: customers.count)
-            #expect(rows.allSatisfy { $0.status == .sent && $0.remote_message_id?.hasPrefix("m_fake_") == true })
-            for customer in customers { #expect(fake.sentTexts(to: customer) == [Self.fallback], "\(customer)") }
+            try await Self.expectEachSentOnce(fake, customers, dir)
             #expect(Self.sendCalls(fake) == customers.count, "no second call")
             let (operatorLines, human) = try await Self.operatorLinesAndModes(dir, customers)
             #expect(operatorLines == 0 && human == 0, "an echo of ours is not an answer typed in the app")
@@ -127,9 +131,7 @@ struct SendCrashTests {
     @Test("echoes off, the Conversations API shows the replies: each reaches the stand-in exactly once")
     func conversationsProve() async throws {
         try await crashWithRepliesInFlight(.conversations, reconcileSeconds: 600) { fake, customers, dir in
-            let rows = try await Self.settledRows(dir, count: customers.count)
-            #expect(rows.allSatisfy { $0.status == .sent && $0.remote_message_id?.hasPrefix("m_fake_") == true })
-            for customer in customers { #expect(fake.sentTexts(to: customer) == [Self.fallback], "\(customer)") }
+            try await Self.expectEachSentOnce(fake, customers, dir)
             #expect(fake.requests().contains { $0.path.hasSuffix("/me/conversations") })
         }
     }

@@ -12,9 +12,13 @@ import Testing
 struct SendOnceTests {
     static let fallback = "Thanks for your message! We'll get back to you soon."
 
-    func echoes(_ rig: ReplyRig, beforeAnswer: Bool) {
-        rig.fake.deliverEchoes(FakeGraphAPI.EchoDelivery(
-            webhookURL: rig.d.base + "/webhooks/instagram", appSecret: WebhookFixture.appSecret, beforeAnswer: beforeAnswer))
+    /// A rig whose stand-in delivers Meta's echo of every send, before or after its answer to the Send API call.
+    func withEchoes(beforeAnswer: Bool, _ body: (ReplyRig) async throws -> Void) async throws {
+        try await ReplyRig.with { rig in
+            rig.fake.deliverEchoes(FakeGraphAPI.EchoDelivery(
+                webhookURL: rig.d.base + "/webhooks/instagram", appSecret: WebhookFixture.appSecret, beforeAnswer: beforeAnswer))
+            try await body(rig)
+        }
     }
 
     func sendCalls(_ rig: ReplyRig, to customer: String) -> Int {
@@ -27,12 +31,9 @@ struct SendOnceTests {
 
     @Test("the echo is stored before the Send API's answer: no takeover, no second line, the row is sent with its id")
     func echoBeforeResult() async throws {
-        try await ReplyRig.with { rig in
-            echoes(rig, beforeAnswer: true)
+        try await withEchoes(beforeAnswer: true) { rig in
             let customer = "2200000000000001"
-            try await rig.say(customer, "hello")
-            #expect(try await rig.waitForTexts(customer, count: 1) == [Self.fallback])
-            try await rig.waitIdle()
+            #expect(try await rig.greeted(customer) == [Self.fallback])
             #expect(rig.fake.echoesDelivered == 1)
             let row = try #require(try await rig.outbox(customer).first)
             #expect(row.status == .sent && row.remote_message_id?.hasPrefix("m_fake_") == true)
@@ -54,13 +55,10 @@ struct SendOnceTests {
 
     @Test("the echo after the answer (as usual): known by its id, nothing new")
     func echoAfterResult() async throws {
-        try await ReplyRig.with { rig in
-            echoes(rig, beforeAnswer: false)
+        try await withEchoes(beforeAnswer: false) { rig in
             let customer = "2200000000000002"
-            try await rig.say(customer, "hello")
-            try await rig.waitForTexts(customer, count: 1)
+            try await rig.greeted(customer)
             #expect(await eventually { rig.fake.echoesDelivered == 1 })
-            try await rig.waitIdle()
             #expect(try await lines(rig, customer).count == 1)
             #expect(try await rig.d.store.thread(customer)?.mode == .auto)
         }
@@ -68,13 +66,10 @@ struct SendOnceTests {
 
     @Test("Meta took the message but its answer was lost (a 500): the echo proves it, so no retry sends it again")
     func lostAnswerNotRetried() async throws {
-        try await ReplyRig.with { rig in
-            echoes(rig, beforeAnswer: true)
+        try await withEchoes(beforeAnswer: true) { rig in
             rig.fake.loseAnswersAfterAccepting(1)
             let customer = "2200000000000003"
-            try await rig.say(customer, "hello")
-            try await rig.waitForTexts(customer, count: 1)
-            try await rig.waitIdle()
+            try await rig.greeted(customer)
             let row = try #require(try await rig.outbox(customer).first)
             #expect(row.status == .sent && row.remote_message_id != nil, "the failed answer does not undo the proof: \(row)")
             #expect(sendCalls(rig, to: customer) == 1, "not retried")
@@ -87,9 +82,7 @@ struct SendOnceTests {
     func foreignEchoTakesOver() async throws {
         try await ReplyRig.with { rig in
             let customer = "2200000000000004"
-            try await rig.say(customer, "hello")
-            try await rig.waitForTexts(customer, count: 1)
-            try await rig.waitIdle()
+            try await rig.greeted(customer)
             let body = WebhookBuilder.envelope(items: [[
                 "sender": ["id": .string(WebhookBuilder.accountId)], "recipient": ["id": .string(customer)],
                 "timestamp": .number(Double(nowMillis())),

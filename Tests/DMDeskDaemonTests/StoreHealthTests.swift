@@ -51,6 +51,15 @@ struct StoreHealthTests {
         return (reply.status, try JSONValue.parse(Data(reply.body.utf8)))
     }
 
+    /// Reads /health and checks its HTTP status, its overall status and its SQLite status; returns its JSON.
+    func expectHealth(_ d: DaemonHarness, http: Int, overall: JSONValue, sqlite: JSONValue) async throws -> JSONValue {
+        let (status, json) = try await health(d)
+        #expect(status == http)
+        #expect(json["status"] == overall)
+        #expect(json["sqlite"]?["status"] == sqlite)
+        return json
+    }
+
     func controlStatus(_ d: DaemonHarness) async throws -> JSONValue? {
         let socket = d.dataDir + "/dmdesk.sock"
         return try await onThread {
@@ -62,8 +71,7 @@ struct StoreHealthTests {
 
     @Test("while SQLite answers SQLITE_FULL, /health is 503 and the status bar says so; when writes work again, ok")
     func writesFailing() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
             #expect(try await health(d).json["sqlite"]?["writes"]?["status"] == "ok")
 
@@ -72,11 +80,8 @@ struct StoreHealthTests {
             let big = Self.bigDelivery("full")
             #expect(try await d.postWebhook(big, signature: WebhookBuilder.sign(big)).status == 500)
 
-            let failing = try await health(d)
-            #expect(failing.status == 503)
-            #expect(failing.json["status"] == "error")
-            #expect(failing.json["sqlite"]?["status"] == "failing")
-            let writes = failing.json["sqlite"]?["writes"]
+            let failing = try await expectHealth(d, http: 503, overall: "error", sqlite: "failing")
+            let writes = failing["sqlite"]?["writes"]
             #expect(writes?["status"] == "failing")
             #expect(writes?["failing"]?.arrayValue?.contains("ingest") == true)
             #expect(writes?["paths"]?["ingest"]?["status"] == "failing")
@@ -94,7 +99,6 @@ struct StoreHealthTests {
             #expect(recovered.json["sqlite"]?["writes"]?["paths"]?["ingest"]?["status"] == "ok")
             #expect((recovered.json["sqlite"]?["writes"]?["failures"]?.doubleValue ?? 0) >= 1, "the failure stays on record")
             #expect(await d.runtime.status().sqlite == "up")
-            try await d.stop()
         }
     }
 
@@ -123,11 +127,8 @@ struct StoreHealthTests {
             // A petabyte minimum: more than this machine has, whatever it has.
             let d = try await DaemonHarness(
                 redisURL: redis.url, env: ["DMDESK_MIN_FREE_DISK_MB": "1000000000", "DMDESK_QUICK_CHECK_INTERVAL_MS": "200"])
-            let low = try await health(d)
-            #expect(low.status == 200)
-            #expect(low.json["status"] == "degraded")
-            #expect(low.json["sqlite"]?["status"] == "low_disk")
-            let disk = low.json["sqlite"]?["disk"]
+            let low = try await expectHealth(d, http: 200, overall: "degraded", sqlite: "low_disk")
+            let disk = low["sqlite"]?["disk"]
             #expect(disk?["status"] == "low")
             #expect((disk?["free_bytes"]?.doubleValue ?? 0) > 0)
             #expect(disk?["min_free_bytes"]?.doubleValue == Double(1_000_000_000) * 1_048_576)
@@ -154,19 +155,12 @@ struct StoreHealthTests {
     @Test("a database with scribbled pages: quick_check fails, /health is 503, the status bar says corrupt")
     func scribbledPages() async throws {
         try await withRedis { redis in
-            let first = try await DaemonHarness(redisURL: redis.url)
-            #expect(try await first.post(WebhookFixture.named("batch.json")).status == 200)
-            try await first.stop()
+            let dir = try await DaemonHarness.previousRun(redisURL: redis.url, storing: "batch.json").dataDir
+            try Self.scribble(databaseAt: dir + "/dmdesk.sqlite")
 
-            try Self.scribble(databaseAt: first.dataDir + "/dmdesk.sqlite")
-
-            let d = try await DaemonHarness(redisURL: redis.url, dataDir: first.dataDir)
+            let d = try await DaemonHarness(redisURL: redis.url, dataDir: dir)
             #expect(await eventually { (try? await health(d).json["sqlite"]?["quick_check"]?["status"]) == "failed" })
-            let corrupt = try await health(d)
-            #expect(corrupt.status == 503)
-            #expect(corrupt.json["status"] == "error")
-            #expect(corrupt.json["sqlite"]?["status"] == "corrupt")
-            let check = corrupt.json["sqlite"]?["quick_check"]
+            let check = try await expectHealth(d, http: 503, overall: "error", sqlite: "corrupt")["sqlite"]?["quick_check"]
             #expect((check?["problem_count"]?.doubleValue ?? 0) >= 1)
             #expect(check?["problems"]?.arrayValue?.isEmpty == false)
             #expect(await d.runtime.status().sqlite == "corrupt")

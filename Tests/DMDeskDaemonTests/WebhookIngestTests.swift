@@ -12,8 +12,7 @@ struct WebhookIngestTests {
 
     @Test("every shared fixture is accepted with its recorded signature and stored")
     func everyFixture() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             let fixtures = try WebhookFixture.all()
             #expect(fixtures.count >= 15)
             // text and story_reply first so reactions, reads, deletes and echoes find the messages they name.
@@ -60,14 +59,12 @@ struct WebhookIngestTests {
             for mid in ["mid.batch.0001", "mid.batch.0002", "mid.batch.0003"] {
                 #expect(try await d.store.message(mid: mid) != nil, "\(mid) from batch.json")
             }
-            try await d.stop()
         }
     }
 
     @Test("a redelivered webhook adds no row and no event")
     func redelivery() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, redis in
             let fixture = try WebhookFixture.named("batch.json")
             #expect(try await d.post(fixture).status == 200)
             let messages = try await d.count("SELECT COUNT(*) FROM messages")
@@ -78,14 +75,12 @@ struct WebhookIngestTests {
             #expect(try await d.count("SELECT COUNT(*) FROM events") == events)
             #expect(try await d.store.thread(customer)?.unread == 2)
             #expect(try redis.list("chat:\(customer)").count == 2, "no second context entry either")
-            try await d.stop()
         }
     }
 
     @Test("signatures: missing, malformed, wrong, and for another body are refused with 401 and store nothing")
     func signatures() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             let fixture = try WebhookFixture.named("text.json")
             let other = try WebhookFixture.named("batch.json")
             for signature in [nil, "", "sha256=zz", "sha1=" + String(repeating: "0", count: 40), other.signature,
@@ -98,14 +93,12 @@ struct WebhookIngestTests {
             // Upper-case hex is still the same signature.
             let upper = "sha256=" + fixture.signature.dropFirst(7).uppercased()
             #expect(try await d.postWebhook(fixture.body, signature: upper).status == 200)
-            try await d.stop()
         }
     }
 
     @Test("broken JSON → 400, a non-object → 400, another object → 200 ignored, over 1 MiB → 413")
     func badBodies() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             for body in ["{\"object\":\"instagram\",\"entry\":[", "[1,2,3]", "\"just a string\"", "\u{FEFF}"] {
                 let data = Data(body.utf8)
                 let reply = try await d.postWebhook(data, signature: WebhookBuilder.sign(data))
@@ -119,14 +112,12 @@ struct WebhookIngestTests {
             #expect(try await d.postWebhook(huge, signature: WebhookBuilder.sign(huge)).status == 413)
             // The daemon is still fine afterwards.
             #expect(try await d.post(WebhookFixture.named("text.json")).status == 200)
-            try await d.stop()
         }
     }
 
     @Test("GET handshake: subscribe + matching token → challenge as text/plain; anything else → 403")
     func handshake() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             for path in ["/webhooks/instagram", "/webhook", "/api/webhooks/instagram"] {
                 let ok = try await d.request(.GET, path + "?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444")
                 #expect(ok.status == 200)
@@ -136,14 +127,12 @@ struct WebhookIngestTests {
             for query in ["hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", "hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1", "hub.challenge=1", ""] {
                 #expect(try await d.request(.GET, "/webhooks/instagram?" + query).status == 403, "query \(query)")
             }
-            try await d.stop()
         }
     }
 
     @Test("Redis context: RPUSH {r:u,t:…}, trimmed to the last 20, expiring in 24 h")
     func redisContext() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, redis in
             for i in 1...25 {
                 let body = WebhookBuilder.textMessage(from: "777", text: "msg \(i) \"quoted\" ✨", mid: "ctx.\(i)", timestamp: 1_732_190_000_000 + Int64(i))
                 #expect(try await d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
@@ -157,7 +146,6 @@ struct WebhookIngestTests {
             // Attachments carry no text: no context entry.
             #expect(try await d.post(WebhookFixture.named("attachment_image.json")).status == 200)
             #expect(try redis.list("chat:\(customer)").isEmpty)
-            try await d.stop()
         }
     }
 
@@ -193,12 +181,8 @@ struct WebhookIngestTests {
     @Test("a daemon restarted on the same data directory keeps everything")
     func restartKeepsData() async throws {
         try await withRedis { redis in
-            let first = try await DaemonHarness(redisURL: redis.url)
-            #expect(try await first.post(WebhookFixture.named("batch.json")).status == 200)
-            let seq = try await first.store.lastSeq()
-            try await first.stop()
-
-            let second = try await DaemonHarness(redisURL: redis.url, dataDir: first.dataDir)
+            let (dir, seq) = try await DaemonHarness.previousRun(redisURL: redis.url, storing: "batch.json")
+            let second = try await DaemonHarness(redisURL: redis.url, dataDir: dir)
             #expect(try await second.count("SELECT COUNT(*) FROM messages WHERE direction = 'in'") == 3)
             #expect(try await second.count("SELECT COUNT(*) FROM events WHERE seq <= \(seq)") == Int(seq), "the journal is intact")
             #expect(try await second.post(WebhookFixture.named("batch.json")).status == 200)
@@ -211,8 +195,7 @@ struct WebhookIngestTests {
 
     @Test("/health reports SQLite, Redis, uptime and counts")
     func health() async throws {
-        try await withRedis { redis in
-            let d = try await DaemonHarness(redisURL: redis.url)
+        try await withDaemon { d, _ in
             #expect(try await d.post(WebhookFixture.named("batch.json")).status == 200)
             let h = try await d.health()
             #expect(h["status"] == "ok")
@@ -220,7 +203,6 @@ struct WebhookIngestTests {
             #expect(h["counts"]?["messages"] == 3)
             #expect(h["counts"]?["threads"] == 2)
             #expect(h["uptime_s"]?.doubleValue != nil)
-            try await d.stop()
         }
     }
 

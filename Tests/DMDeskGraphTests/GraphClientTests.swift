@@ -132,27 +132,31 @@ struct GraphClientTests {
         }
     }
 
-    @Test func missingWhatsAppPhoneNumberIdFailsWithoutACall() async throws {
-        try await withFakeGraph(settings: { $0.whatsappPhoneNumberId = nil }) { fake, client in
-            let error = try await #require(throws: GraphError.self) {
-                try await client.sendWhatsApp(to: "1", text: "x")
-            }
+    /// With a setting left out, `call` fails before any request with an error that is not retried; returns it.
+    func refusedWithoutACall(
+        settings: (inout GraphSettings) -> Void, _ call: @escaping (GraphClient) async throws(GraphError) -> Void
+    ) async throws -> GraphError {
+        try await withFakeGraph(settings: settings) { fake, client in
+            let error = try await #require(throws: GraphError.self) { try await call(client) }
             #expect(!error.isRetryable)
-            #expect(error.description.contains("phone number id"))
             #expect(fake.requests().isEmpty)
+            return error
         }
     }
 
-    @Test func missingAccessTokenIsANonRetryableConfigurationError() async throws {
-        try await withFakeGraph(settings: { $0.accessToken = nil }) { fake, client in
-            let error = try await #require(throws: GraphError.self) {
-                try await client.sendText(recipient: "1", text: "hi")
-            }
-            #expect(!error.isRetryable)
-            #expect(error.description.contains("access token"))
-            #expect(error.description.contains("not configured"))
-            #expect(fake.requests().isEmpty)
+    @Test func missingWhatsAppPhoneNumberIdFailsWithoutACall() async throws {
+        let error = try await refusedWithoutACall(settings: { $0.whatsappPhoneNumberId = nil }) { client throws(GraphError) in
+            _ = try await client.sendWhatsApp(to: "1", text: "x")
         }
+        #expect(error.description.contains("phone number id"))
+    }
+
+    @Test func missingAccessTokenIsANonRetryableConfigurationError() async throws {
+        let error = try await refusedWithoutACall(settings: { $0.accessToken = nil }) { client throws(GraphError) in
+            _ = try await client.sendText(recipient: "1", text: "hi")
+        }
+        #expect(error.description.contains("access token"))
+        #expect(error.description.contains("not configured"))
     }
 
     @Test func wrongTokenGets190FromStandIn() async throws {

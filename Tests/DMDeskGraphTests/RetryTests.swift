@@ -47,11 +47,7 @@ struct RetryTests {
         try await withFakeGraph { fake, client in
             fake.failNext(1, status: 400, code: 190, message: "Error validating access token")
             let log = AttemptLog()
-            let error = try await #require(throws: GraphError.self) {
-                try await withGraphRetries(.immediate, onFailedAttempt: log.record) { () throws(GraphError) in
-                    try await client.sendText(recipient: "1", text: "hi")
-                }
-            }
+            let error = try await sendFailingUnderRetries(client, log: log)
             #expect(error.isTokenInvalid)
             #expect(!error.isOutsideWindow)
             #expect(fake.requests().count == 1)
@@ -64,11 +60,7 @@ struct RetryTests {
             fake.failNext(
                 1, status: 400, code: 10, subcode: 2534022,
                 message: "This message is sent outside of allowed window.")
-            let error = try await #require(throws: GraphError.self) {
-                try await withGraphRetries(.immediate) { () throws(GraphError) in
-                    try await client.sendText(recipient: "1", text: "hi")
-                }
-            }
+            let error = try await sendFailingUnderRetries(client)
             #expect(error.isOutsideWindow)
             #expect(!error.isRetryable)
             #expect(error.description.hasPrefix("outside the 24-hour messaging window (Meta code 10/2534022)"))
@@ -80,11 +72,7 @@ struct RetryTests {
     @Test func perRecipientRateLimitIsNotRetried() async throws {
         try await withFakeGraph { fake, client in
             fake.failNext(1, status: 400, code: 613, subcode: 2018338)
-            let error = try await #require(throws: GraphError.self) {
-                try await withGraphRetries(.immediate) { () throws(GraphError) in
-                    try await client.sendText(recipient: "1", text: "hi")
-                }
-            }
+            let error = try await sendFailingUnderRetries(client)
             #expect(error.code == 613)
             #expect(!error.isRetryable)
             #expect(fake.requests().count == 1)
@@ -95,11 +83,7 @@ struct RetryTests {
         try await withFakeGraph { fake, client in
             fake.failNext(5, status: 500, code: 1, message: "boom")
             let log = AttemptLog()
-            let error = try await #require(throws: GraphError.self) {
-                try await withGraphRetries(.immediate, onFailedAttempt: log.record) { () throws(GraphError) in
-                    try await client.sendText(recipient: "1", text: "hi")
-                }
-            }
+            let error = try await sendFailingUnderRetries(client, log: log)
             #expect(error.code == 1)
             #expect(fake.requests().count == 3)
             #expect(log.attempts == [1, 2, 3])

@@ -2,6 +2,7 @@ import DMDeskCore
 import DMDeskGraph
 import DMDeskTesting
 import Foundation
+import Testing
 
 let testToken = "test-token-123"
 
@@ -30,6 +31,16 @@ func withFakeGraph<T: Sendable>(
 }
 
 /// Collects `onFailedAttempt` reports from another task.
+/// Sends "hi" under the immediate retry policy, expecting it to fail in the end; returns the last error. `log`
+/// records each failed attempt.
+func sendFailingUnderRetries(_ client: GraphClient, log: AttemptLog = AttemptLog()) async throws -> GraphError {
+    try await #require(throws: GraphError.self) {
+        try await withGraphRetries(.immediate, onFailedAttempt: log.record) { () throws(GraphError) in
+            try await client.sendText(recipient: "1", text: "hi")
+        }
+    }
+}
+
 final class AttemptLog: Sendable {
     private let entries = Locked<[(Int, GraphError)]>([])
     func record(_ attempt: Int, _ error: GraphError) { entries.withLock { $0.append((attempt, error)) } }

@@ -128,6 +128,25 @@ def _colour(params, i):
     return None, len(params)
 
 
+# The SGR parameters that only set or clear attributes: parameter -> the Style fields it sets.
+_SGR_FLAGS = {
+    1: {"bold": True},
+    2: {"dim": True},
+    3: {"italic": True},
+    4: {"underline": True},
+    21: {"underline": True},
+    7: {"reverse": True},
+    8: {"hidden": True},
+    9: {"strike": True},
+    22: {"bold": False, "dim": False},
+    23: {"italic": False},
+    24: {"underline": False},
+    27: {"reverse": False},
+    28: {"hidden": False},
+    29: {"strike": False},
+}
+
+
 def apply_sgr(style, raw):
     if raw == "":
         return Style()
@@ -162,32 +181,8 @@ def apply_sgr(style, raw):
             continue
         if p == 0:
             s = Style()
-        elif p == 1:
-            s = replace(s, bold=True)
-        elif p == 2:
-            s = replace(s, dim=True)
-        elif p == 3:
-            s = replace(s, italic=True)
-        elif p in (4, 21):
-            s = replace(s, underline=True)
-        elif p == 7:
-            s = replace(s, reverse=True)
-        elif p == 8:
-            s = replace(s, hidden=True)
-        elif p == 9:
-            s = replace(s, strike=True)
-        elif p == 22:
-            s = replace(s, bold=False, dim=False)
-        elif p == 23:
-            s = replace(s, italic=False)
-        elif p == 24:
-            s = replace(s, underline=False)
-        elif p == 27:
-            s = replace(s, reverse=False)
-        elif p == 28:
-            s = replace(s, hidden=False)
-        elif p == 29:
-            s = replace(s, strike=False)
+        elif p in _SGR_FLAGS:
+            s = replace(s, **_SGR_FLAGS[p])
         elif 30 <= p <= 37:
             s = replace(s, fg=p - 30)
         elif p == 39:
