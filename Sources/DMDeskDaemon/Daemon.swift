@@ -102,16 +102,18 @@ public final class Daemon: Service, Sendable {
             logger: logger)
 
         let outboxResumed = StartupGate()
+        let processorStarted = StartupGate()
         let senderGrace: Duration = .seconds(2)
         var services: [(name: String, service: any Service)] = [
             ("store", StoreService(store: runtime.store, quickCheckInterval: .milliseconds(config.quickCheckIntervalMs), logger: logger)),
             ("status", StatusWatchService(redis: runtime.redis, token: runtime.token, health: health)),
             ("outbox", OutboxService(outbox: runtime.outbox, profiles: profiles, resumed: outboxResumed, grace: senderGrace)),
-            ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed)),
+            ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed, started: processorStarted)),
             ("ingest", IngestService(ingest: ingest)),
         ]
         if let control { services.append(("control", ControlSocketService(server: control))) }
-        services.append(("listener", ListenerService(app: app, host: config.host, port: config.port, readiness: readiness)))
+        services.append(("listener", ListenerService(
+                    app: app, host: config.host, port: config.port, readiness: readiness, partsStarted: processorStarted)))
         self.services = services
     }
 

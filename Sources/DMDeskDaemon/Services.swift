@@ -122,13 +122,17 @@ struct OutboxService: Service {
 }
 
 /// The reply processor (and the agent's runs): starts once the outbox has resumed; stops after ingest has drained.
+/// `started` opens once it runs: its start-up scan answers what the last run left pending at once, so a delivery
+/// must not arrive before it (it would skip its debounce window).
 struct ProcessorService: Service {
     let processor: Processor
     let outboxResumed: StartupGate
+    let started: StartupGate
 
     func run() async throws {
         await outboxResumed.wait()
         await processor.start()
+        started.open()
         try? await gracefulShutdown()
         await processor.stop()
     }
@@ -158,15 +162,18 @@ struct ControlSocketService: Service {
     }
 }
 
-/// The webhook listener (Hummingbird): at shutdown it stops accepting and finishes the requests in flight. A bind
+/// The webhook listener (Hummingbird), bound once the parts behind it run: at shutdown it stops accepting and finishes the requests in flight. A bind
 /// failure is reported to `waitUntilListening` with a line that says what to do.
 struct ListenerService<App: Service>: Service {
     let app: App
     let host: String
     let port: Int
     let readiness: ListenerReadiness
+    /// The parts behind the listener are running (the processor, and so the outbox before it).
+    let partsStarted: StartupGate
 
     func run() async throws {
+        await partsStarted.wait()
         do {
             try await app.run()
         } catch {
