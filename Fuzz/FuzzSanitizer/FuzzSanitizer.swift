@@ -76,9 +76,10 @@ private func checkNothingForbidden(_ shown: String, newlines: Sanitizer.Newlines
     }
 }
 
-/// A scalar that can sit on either side of a ZWJ in an emoji ZWJ sequence (👩‍💻, ❤️‍🔥, 🏃🏽‍♀️).
+/// A scalar that can sit on either side of a ZWJ in an emoji ZWJ sequence (👩‍💻, ❤️‍🔥, 🏃🏽‍♀️, a tag sequence's
+/// last tag). Not VS15 (text presentation, ❤︎): UTS #51 has no such element.
 private func isEmojiPart(_ s: Unicode.Scalar) -> Bool {
-    s.value == 0xFE0F || (s.value > 0x7F && s.properties.isEmoji)
+    s.value == 0xFE0F || (0xE0020...0xE007F).contains(s.value) || (s.value > 0x7F && s.properties.isEmoji)
 }
 
 // MARK: - 2. widths

@@ -133,10 +133,11 @@ enum EmojiZWJ {
         return !(0x1F1E6...0x1F1FF).contains(v)
     }
 
-    /// What may follow an element's emoji before the joiner: VS16/VS15, a skin tone, tag characters.
+    /// What may follow an element's emoji before the joiner: VS16, a skin tone, tag characters. Not VS15: a text
+    /// presentation sequence (❤︎) is no element of a ZWJ sequence (UTS #51), so "❤︎‍🔥" shows its joiner.
     static func isElementSuffix(_ s: Unicode.Scalar) -> Bool {
         let v = s.value
-        return v == 0xFE0F || v == 0xFE0E || (0x1F3FB...0x1F3FF).contains(v) || (0xE0020...0xE007F).contains(v)
+        return v == 0xFE0F || (0x1F3FB...0x1F3FF).contains(v) || (0xE0020...0xE007F).contains(v)
     }
 }
 

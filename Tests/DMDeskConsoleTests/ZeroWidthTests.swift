@@ -60,6 +60,7 @@ struct ZeroWidthTests {
         ("1\u{200D}2", "1\\u{200d}2"),  // digits are Emoji=Yes only for keycaps
         ("🇺\u{200D}🇸", "🇺\\u{200d}🇸"),
         ("👨\u{200D}🏽", "👨\\u{200d}🏽"),  // a skin tone alone is not an element
+        ("\u{2764}\u{FE0E}\u{200D}🔥", "\u{2764}\u{FE0E}\\u{200d}🔥"),  // text presentation (VS15) is no element
     ])
     func strayJoinersShown(input: String, expected: String) {
         #expect(Sanitizer.visible(input) == expected)
