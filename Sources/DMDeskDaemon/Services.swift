@@ -68,39 +68,52 @@ struct StatusWatchService: Service {
     }
 }
 
-/// A one-time "this part has started" that another part's start-up waits for.
-final class StartupGate: Sendable {
+/// A result set once and awaited by any number: who waits before it is set resumes when it is; the first result
+/// counts.
+final class OneShot<Value: Sendable>: Sendable {
     private enum State {
-        case closed([CheckedContinuation<Void, Never>])
-        case open
+        case waiting([CheckedContinuation<Value, Error>])
+        case done(Result<Value, Error>)
     }
 
-    private let state = Mutex(State.closed([]))
+    private let state = Mutex(State.waiting([]))
 
-    func open() {
-        let waiting = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            guard case .closed(let list) = s else { return [] }
-            s = .open
+    func set(_ result: Result<Value, Error>) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Value, Error>] in
+            guard case .waiting(let list) = s else { return [] }
+            s = .done(result)
             return list
         }
-        for continuation in waiting { continuation.resume() }
+        for waiter in waiters { waiter.resume(with: result) }
     }
 
-    func wait() async {
-        await withCheckedContinuation { continuation in
-            let opened = state.withLock { s -> Bool in
+    func wait() async throws -> Value {
+        try await withCheckedThrowingContinuation { continuation in
+            let known = state.withLock { s -> Result<Value, Error>? in
                 switch s {
-                case .open: return true
-                case .closed(var list):
+                case .waiting(var list):
                     list.append(continuation)
-                    s = .closed(list)
-                    return false
+                    s = .waiting(list)
+                    return nil
+                case .done(let result): return result
                 }
             }
-            if opened { continuation.resume() }
+            if let known { continuation.resume(with: known) }
         }
     }
 }
+
+/// A one-time "this part has started" that another part's start-up waits for.
+typealias StartupGate = OneShot<Void>
+
+extension OneShot where Value == Void {
+    func open() { set(.success(())) }
+    /// A gate is only ever opened, never failed.
+    func opened() async { _ = try? await wait() }
+}
+
+/// Who waits for the listener to be bound (the port, with PORT=0) and who tells them.
+typealias ListenerReadiness = OneShot<Int>
 
 /// The Graph API's callers of their own: the outbox (rows left by the last run are reconciled or resumed before
 /// the processor may queue new ones: `resumed`) and the profile lookups. At shutdown the sends and lookups under
@@ -130,7 +143,7 @@ struct ProcessorService: Service {
     let started: StartupGate
 
     func run() async throws {
-        await outboxResumed.wait()
+        await outboxResumed.opened()
         await processor.start()
         started.open()
         try? await gracefulShutdown()
@@ -173,7 +186,7 @@ struct ListenerService<App: Service>: Service {
     let partsStarted: StartupGate
 
     func run() async throws {
-        await partsStarted.wait()
+        await partsStarted.opened()
         do {
             try await app.run()
         } catch {
@@ -181,44 +194,5 @@ struct ListenerService<App: Service>: Service {
             readiness.set(.failure(described))
             throw described
         }
-    }
-}
-
-/// Who waits for the listener to be bound (the port, with PORT=0) and who tells them.
-final class ListenerReadiness: Sendable {
-    private enum State {
-        case waiting([CheckedContinuation<Int, Error>])
-        case listening(Int)
-        case failed(Error)
-    }
-
-    private let state = Mutex(State.waiting([]))
-
-    func wait() async throws -> Int {
-        try await withCheckedThrowingContinuation { continuation in
-            let known = state.withLock { s -> Result<Int, Error>? in
-                switch s {
-                case .waiting(var list):
-                    list.append(continuation)
-                    s = .waiting(list)
-                    return nil
-                case .listening(let port): return .success(port)
-                case .failed(let error): return .failure(error)
-                }
-            }
-            if let known { continuation.resume(with: known) }
-        }
-    }
-
-    func set(_ result: Result<Int, Error>) {
-        let waiters = state.withLock { s -> [CheckedContinuation<Int, Error>] in
-            guard case .waiting(let list) = s else { return [] }
-            switch result {
-            case .success(let port): s = .listening(port)
-            case .failure(let error): s = .failed(error)
-            }
-            return list
-        }
-        for waiter in waiters { waiter.resume(with: result) }
     }
 }

@@ -22,7 +22,4 @@ final class TokenState: Sendable {
     }
 
     func clear() { reason.withLock { $0 = nil } }
-
-    /// Shutdown: the status watch's loop over `changes` ends.
-    func finish() { changed.finish() }
 }
