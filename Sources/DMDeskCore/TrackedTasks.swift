@@ -38,11 +38,7 @@ public final class TrackedTasks: Sendable {
     @discardableResult
     public func shutdown(grace: Duration) async -> Int {
         state.withLock { $0.closed = true }
-        let deadline = ContinuousClock.now + grace
-        while ContinuousClock.now < deadline && !Task.isCancelled {
-            if count == 0 { return 0 }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
+        if await poll(within: grace, { count == 0 }) { return 0 }
         let rest = state.withLock { Array($0.tasks.values) }
         for task in rest { task.cancel() }
         for task in rest { await task.value }

@@ -79,13 +79,8 @@ final class AgentRunner: Sendable {
             return Array(s.tasks.values)
         }
         for task in tasks { task.cancel() }
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !state.withLock({ $0.active.isEmpty }) {
-            guard ContinuousClock.now < deadline else {
-                logger.warning("agent runs did not stop within 5 s")
-                return
-            }
-            try? await Task.sleep(for: .milliseconds(5))
+        if !(await poll(within: .seconds(5)) { state.withLock { $0.active.isEmpty } }) {
+            logger.warning("agent runs did not stop within 5 s")
         }
     }
 

@@ -62,11 +62,8 @@ public struct IdleTimeout: Error, CustomStringConvertible {
 func pollUntilIdle<State: CustomStringConvertible>(
     what: String, timeout: Duration, _ look: () -> (idle: Bool, state: State)
 ) async throws -> State {
-    let deadline = ContinuousClock.now + timeout
-    while true {
-        let (idle, state) = look()
-        if idle { return state }
-        if ContinuousClock.now >= deadline { throw IdleTimeout(what: what, timeout: timeout, last: state.description) }
-        try await Task.sleep(for: .milliseconds(5))
-    }
+    var last: (idle: Bool, state: State)?
+    if await poll(within: timeout, { last = look(); return last!.idle }) { return last!.state }
+    try Task.checkCancellation()
+    throw IdleTimeout(what: what, timeout: timeout, last: last!.state.description)
 }
