@@ -139,6 +139,7 @@ struct ConsoleModel: Sendable {
             inbox.notice = Notice(action == .takeOver ? "you have this thread — r to reply" : "\(action.verb): done", isError: false)
         case .markRead:
             if let summary = try? result["thread"]?.decode(ThreadSummary.self) { inbox.upsertThread(summary) }
+        case .opened: break
         case .react: inbox.notice = Notice("reaction sent", isError: false)
         case .retry: inbox.notice = Notice("retrying…", isError: false)
         }
@@ -160,7 +161,7 @@ struct ConsoleModel: Sendable {
         case .retry: inbox.notice = Notice("retry refused: \(message)", isError: true)
         case .subscribe: inbox.notice = Notice("subscribe failed: \(message)", isError: true)
         case .threads: inbox.notice = Notice("could not list threads: \(message)", isError: true)
-        case .status, .markRead: break
+        case .status, .markRead, .opened: break
         }
     }
 

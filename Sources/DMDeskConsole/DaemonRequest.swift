@@ -11,6 +11,8 @@ enum DaemonRequest: Equatable, Sendable {
     case send(thread: String, text: String)
     case threadAction(ThreadAction, thread: String)
     case markRead(thread: String)
+    /// The operator opened the thread (the daemon may tell the customer it was seen).
+    case opened(thread: String)
     case notify(thread: String?, text: String)
     case react(thread: String, mid: String, reaction: ReactionChoice)
     case retry(outbound: Int64)
@@ -26,6 +28,7 @@ enum DaemonRequest: Equatable, Sendable {
         case .send(let thread, let text): return ControlRequest(id: .null, type: .send, thread: thread, text: text)
         case .threadAction(let action, let thread): return ControlRequest(id: .null, type: action.requestType, thread: thread)
         case .markRead(let thread): return ControlRequest(id: .null, type: .markRead, thread: thread)
+        case .opened(let thread): return ControlRequest(id: .null, type: .open, thread: thread)
         case .notify(let thread, let text): return ControlRequest(id: .null, type: .notify, thread: thread, text: text)
         case .react(let thread, let mid, let reaction):
             return ControlRequest(id: .null, type: .react, thread: thread, mid: mid, reaction: reaction.rawValue)

@@ -207,6 +207,7 @@ extension ConsoleModel {
         inbox.open(thread: id)
         if inbox.history[id] == nil { actions += requestHistory(id) }
         if hadUnread { actions += ask(.markRead(thread: id)) }
+        actions += ask(.opened(thread: id))
         if !screen.isTwoPane { inbox.focus = .conversation }
         return actions
     }

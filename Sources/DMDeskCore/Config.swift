@@ -149,6 +149,8 @@ public enum ConfigKeys {
             help: "after a crash, how long a reply that was in flight waits for proof it was sent (its echo) before it is sent again",
             validate: { v in (Int(v) ?? -1) >= 0 ? nil : "must be a whole number of seconds (0 or more), got '\(v)'" }),
         ConfigKey("DMDESK_HUMAN_AGENT_TAG", default: "false", help: "allow manual sends up to 7 days with the HUMAN_AGENT tag", validate: ConfigChecks.bool),
+        ConfigKey("DMDESK_TYPING", default: "true", help: "show the customer typing_on once per batch the bot or the agent answers", validate: ConfigChecks.bool),
+        ConfigKey("DMDESK_MARK_SEEN", default: "false", help: "send mark_seen when an operator opens a thread", validate: ConfigChecks.bool),
         ConfigKey("WHATSAPP_API_BASE_URL", default: "https://graph.facebook.com/v24.0", help: "WhatsApp Cloud API base URL", validate: ConfigChecks.url),
         ConfigKey("WHATSAPP_PHONE_NUMBER_ID", help: "WhatsApp sender phone number id"),
         ConfigKey("WHATSAPP_ACCESS_TOKEN", secret: true, help: "WhatsApp Cloud API token (default: the Instagram token)"),
@@ -399,6 +401,10 @@ public struct DMDeskConfig: Sendable {
     /// `DMDESK_SEND_RECONCILE_SECONDS`.
     public var sendReconcileSeconds: Int
     public var humanAgentTag: Bool
+    /// `DMDESK_TYPING`: a typing indicator for each batch the bot or the agent answers.
+    public var typingIndicator: Bool
+    /// `DMDESK_MARK_SEEN`: opening a thread in a console tells the customer it was seen.
+    public var markSeen: Bool
     public var whatsappBaseURL: String
     public var whatsappPhoneNumberId: String?
     public var whatsappToken: String?
@@ -445,6 +451,8 @@ public struct DMDeskConfig: Sendable {
         echoTakeover = parseBool(req("DMDESK_ECHO_TAKEOVER")) ?? true
         sendReconcileSeconds = Int(req("DMDESK_SEND_RECONCILE_SECONDS")) ?? 60
         humanAgentTag = parseBool(req("DMDESK_HUMAN_AGENT_TAG")) ?? false
+        typingIndicator = parseBool(req("DMDESK_TYPING")) ?? true
+        markSeen = parseBool(req("DMDESK_MARK_SEEN")) ?? false
         whatsappBaseURL = req("WHATSAPP_API_BASE_URL").trimmingSuffix("/")
         whatsappPhoneNumberId = opt("WHATSAPP_PHONE_NUMBER_ID")
         whatsappToken = opt("WHATSAPP_ACCESS_TOKEN")

@@ -11,6 +11,8 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     case threads, history, send, react, takeover, release, resolve, reopen
     case markRead = "mark_read"
     case notify, subscribe, status, retry
+    /// An operator opened the thread in a console (with `DMDESK_MARK_SEEN`, the customer is told it was seen).
+    case open
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.

@@ -1,5 +1,6 @@
 import DMDeskControl
 import DMDeskCore
+import DMDeskGraph
 import DMDeskStore
 import Foundation
 
@@ -89,6 +90,11 @@ struct DaemonControlService: ControlService {
             return try await updateThread(r) { $0.status = .open }
         case .markRead:
             return try await updateThread(r) { $0.unread = 0 }
+        case .open:
+            // Off by default: opening a thread by mistake should not tell a customer it was read.
+            let thread = try await requireThread(r)
+            if config.markSeen { fanOut.outbox.senderActions.send(.markSeen, to: thread.id) }
+            return ["thread": .string(thread.id), "mark_seen": .bool(config.markSeen)]
         case .notify:
             return try await notify(r)
         case .status:

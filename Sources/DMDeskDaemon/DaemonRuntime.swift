@@ -55,8 +55,9 @@ public final class DaemonRuntime: Sendable {
             logger: logger)
     }
 
-    /// Tasks that may call the Graph API: the outbox's senders and the profile lookups (none after a shutdown).
-    public var graphCallersRunning: Int { outbox.sendersRunning + profiles.tasksRunning }
+    /// Tasks that may call the Graph API: the outbox's senders, sender actions and the profile lookups (none after a
+    /// shutdown).
+    public var graphCallersRunning: Int { outbox.sendersRunning + outbox.senderActions.running + profiles.tasksRunning }
 
     public var listenerStats: ListenerStats? { health.listenerStats }
 

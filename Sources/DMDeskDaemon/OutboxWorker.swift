@@ -52,6 +52,8 @@ public final class OutboxWorker: Sendable {
     private let senders = TrackedTasks()
     private let counters = Mutex(Counts())
     let committer: OutboxCommitter
+    /// Typing indicators and seen receipts: not rows, but a reply waits briefly for its recipient's.
+    public let senderActions: SenderActions
 
     public struct Counts: Sendable, CustomStringConvertible {
         /// Writes of a result tried again because the first failed (a full disk).
@@ -90,6 +92,7 @@ public final class OutboxWorker: Sendable {
         self.logger = logger
         self.publish = publish
         self.committer = OutboxCommitter(store: store, logger: logger, publish: publish)
+        self.senderActions = SenderActions(graph: graph, enabled: config.accessToken != nil, logger: logger)
     }
 
     /// Start-up: rows left `sending` by a previous run are reconciled first (their recipients' later rows wait
@@ -121,7 +124,9 @@ public final class OutboxWorker: Sendable {
     /// the next start. After this returns no sender touches the Graph API or the store.
     func shutdown(grace: Duration) async {
         stopped.store(true, ordering: .relaxed)
+        async let actionsStopped: Void = senderActions.shutdown(grace: grace)
         let cancelled = await senders.shutdown(grace: grace)
+        await actionsStopped
         if cancelled > 0 {
             logger.notice("sends interrupted by the shutdown: in doubt until the next start", metadata: ["senders": "\(cancelled)"])
         }
@@ -228,6 +233,8 @@ public final class OutboxWorker: Sendable {
             }
             return true
         }
+        // A typing indicator under way for this customer goes first (briefly; a failed one does not hold it up).
+        if record.channel == .instagram { await senderActions.settle(record.recipient) }
         let result: Result<SendResult, GraphError>
         do {
             result = .success(try await perform(record, beforeAttempt: beforeAttempt, onFailure: onFailure))

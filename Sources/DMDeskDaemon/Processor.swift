@@ -1,4 +1,5 @@
 import DMDeskCore
+import DMDeskGraph
 import DMDeskStore
 import Foundation
 import Logging
@@ -239,6 +240,13 @@ public final class Processor: @unchecked Sendable {
         var planned = 0
         var messages = 0
         for outcome in tick.outcomes {
+            // The customer sees the bot typing, once per batch it answers: before the reply, or while the agent
+            // composes one.
+            if config.typingIndicator, let plan = outcome.plan, case .success(let done) = outcome.result,
+                plan.handOff || done.records.contains(where: { Self.isMessage($0, to: plan.thread) })
+            {
+                fanOut.outbox.senderActions.send(.typingOn, to: plan.thread)
+            }
             if let plan = outcome.plan, plan.handOff, case .success = outcome.result, let agent {
                 condition.lock()
                 busy.insert(plan.thread)
@@ -284,6 +292,11 @@ public final class Processor: @unchecked Sendable {
                 schedule(batch.thread, at: nowMillis() + 1000)
             }
         }
+    }
+
+    /// A DM to the customer of `thread` (not a reaction, not the manager's WhatsApp notification).
+    private static func isMessage(_ record: OutboundRecord, to thread: String) -> Bool {
+        record.channel == .instagram && record.kind != .reaction && record.recipient == thread
     }
 
     // MARK: - Idle (the wait is in Processor+Idle.swift)

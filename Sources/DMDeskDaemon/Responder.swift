@@ -5,18 +5,19 @@ import Foundation
 
 /// Decides what the bot does with one batch of a thread's messages, in this order:
 /// 1. human mode → nothing is sent; the thread waits for an operator;
-/// 2. handover (a rule with action handover/both, or the postback payload HUMAN_AGENT) → human mode, the manager is
-///    told on WhatsApp, the customer gets `DMDESK_HANDOVER_TEXT`;
+/// 2. handover (a rule with action handover/both, or a button whose payload asks for a person: HUMAN_AGENT) → human
+///    mode, the manager is told on WhatsApp, the customer gets `DMDESK_HANDOVER_TEXT`;
 /// 3. onboarding (`DMDESK_ONBOARDING=verify-link`): an unconnected profile gets a verification link and nothing else;
 ///    a connected one gets `DMDESK_ACK_TEXT` first;
-/// 4. keyword rules, first match by priority;
+/// 4. keyword rules: the rule a tapped button names (`ButtonPayload.rule`, ice breakers and menu entries), else the
+///    first match by priority;
 /// 5. the fallback reply.
 /// It only decides; the store (`claimAndComplete`, `completeBatches`) applies the plan atomically.
 ///
-/// With the agent responder (`agentAnswers`), steps 1, the HUMAN_AGENT postback and the verification link stay
-/// as they are; everything else is handed off to the agent, which falls back to this plan if its endpoint fails.
+/// With the agent responder (`agentAnswers`), steps 1, the buttons (take over, a named rule) and the verification
+/// link stay as they are; everything else is handed off to the agent, which falls back to this plan if its
+/// endpoint fails.
 struct Responder: Sendable {
-    static let humanAgentPayload = "HUMAN_AGENT"
 
     var fallbackReply: String
     var handoverText: String
@@ -43,15 +44,25 @@ struct Responder: Sendable {
             plan.reason = "human mode"
             return plan
         }
-        let texts = batch.messages.compactMap(\.text) + batch.messages.compactMap(\.payload)
-        let rule = agentAnswers ? nil : rules.firstMatch(texts)
+        let buttons = batch.messages.compactMap { $0.payload.map(ButtonPayload.init) }
+        var others: [String] = []
+        var named: CompiledRule?
+        for button in buttons {
+            switch button {
+            case .rule(let id): named = named ?? rules.rule(id: id)
+            case .other(let payload): others.append(payload)
+            case .takeover: break
+            }
+        }
+        // A button naming a rule is an explicit choice: it holds with the agent too.
+        let rule = named ?? (agentAnswers ? nil : rules.firstMatch(batch.messages.compactMap(\.text) + others))
 
         // 2. Handover.
-        let postback = batch.messages.contains { $0.payload == Self.humanAgentPayload }
+        let postback = buttons.contains(.takeover)
         if postback || rule?.action.handsOver == true {
             plan.handover = true
             plan.awaitOperator = true
-            plan.reason = postback ? "postback HUMAN_AGENT" : "rule \(rule?.record.id ?? 0) (handover)"
+            plan.reason = postback ? "postback \(ButtonPayload.takeoverPayload)" : "rule \(rule?.record.id ?? 0) (handover)"
             if let rule, rule.action == .both, let reply = rule.record.reply, !reply.isEmpty {
                 plan.drafts += replies(reply, thread: batch.thread)
             }
@@ -73,9 +84,9 @@ struct Responder: Sendable {
                 plan.reason = "onboarding: verification link"
                 return plan
             }
-            if !agentAnswers { plan.drafts += replies(ackText, thread: batch.thread, kind: .acknowledgement) }
+            if !agentAnswers || named != nil { plan.drafts += replies(ackText, thread: batch.thread, kind: .acknowledgement) }
         }
-        if agentAnswers {
+        if agentAnswers && named == nil {
             plan.handOff = true
             plan.reason = "agent"
             return plan

@@ -53,6 +53,10 @@ public final class FakeGraphAPI: Sendable {
         var lostAnswers = 0
         var echoesDelivered = 0
         var stopped = false
+        /// Failures answered instead of the next typing indicators and seen receipts only.
+        var senderActionFailures: [InjectedFailure] = []
+        /// The account's messenger profile as set: `ice_breakers`, `persistent_menu` (FakeGraphAPI+Profile.swift).
+        var messengerProfile: [String: JSONValue] = [:]
     }
 
     /// `is_echo` webhooks for the texts the stand-in accepts, as Meta sends them for every message an app sends:
@@ -94,7 +98,7 @@ public final class FakeGraphAPI: Sendable {
     private let expectedToken: String?
     private let latency: Duration
     private let logger: Logger
-    private let state: Mutex<State>
+    let state: Mutex<State>
     private let server: LocalHTTPServer
 
     /// - Parameters:
@@ -232,7 +236,32 @@ public final class FakeGraphAPI: Sendable {
             state.failures = []
             state.instagramMessages = []
             state.whatsAppMessages = []
+            state.senderActionFailures = []
         }
+    }
+
+    /// The next `count` typing indicators and seen receipts (`typing_on`, `typing_off`, `mark_seen`) answer `status`
+    /// with Meta's error body; other calls are not affected.
+    public func failNextSenderActions(_ count: Int, status: Int = 500, code: Int = 2, message: String = "Service temporarily unavailable") {
+        let body = JSONValue.object(["error": [
+            "message": .string(message), "type": "IGApiException", "code": .number(Double(code)),
+            "fbtrace_id": .string(Self.fbtraceId()),
+        ]]).encodedString()
+        state.withLock { $0.senderActionFailures += repeatElement(InjectedFailure(status: status, body: body, retryAfter: nil), count: max(0, count)) }
+    }
+
+    /// What `recipient` saw, in arrival order: accepted texts ("text: …") and sender actions ("typing_on", "react", …).
+    public func timeline(of recipient: String) -> [String] {
+        instagramMessages().compactMap { body in
+            guard body["recipient"]?["id"]?.idString == recipient else { return nil }
+            if let text = body["message"]?["text"]?.stringValue { return "text: " + text }
+            return body["sender_action"]?.stringValue
+        }
+    }
+
+    static func isIndicator(_ body: JSONValue?) -> Bool {
+        guard let action = body?["sender_action"]?.stringValue else { return false }
+        return action == "typing_on" || action == "typing_off" || action == "mark_seen"
     }
 
     private func enqueue(_ count: Int, _ failure: InjectedFailure) {
@@ -256,6 +285,9 @@ public final class FakeGraphAPI: Sendable {
                 RecordedRequest(
                     method: method, path: path, query: request.uri.query ?? "", authorization: authorization,
                     body: json, at: Date()))
+            if Self.isIndicator(json), path.hasSuffix("/me/messages"), !state.senderActionFailures.isEmpty {
+                return state.senderActionFailures.removeFirst()
+            }
             return state.failures.isEmpty ? nil : state.failures.removeFirst()
         }
         if latency > .zero { try? await Task.sleep(for: latency) }
@@ -289,6 +321,8 @@ public final class FakeGraphAPI: Sendable {
                 .first(where: { $0.name == "user_id" })?.value ?? ""
             guard let messages = state.withLock({ $0.conversations[user] }) else { return Self.json(["data": []]) }
             return Self.json(["data": [["id": .string("conv_" + user), "messages": ["data": .array(messages)]]]])
+        case (_, 2) where segments == ["me", "messenger_profile"]:
+            return messengerProfile(method: request.method, query: request.uri.query ?? "", body: json)
         case (.get, 1) where segments[0] != "me":
             return profile(segments[0])
         case (.post, 2) where segments[1] == "messages":
@@ -474,7 +508,7 @@ public final class FakeGraphAPI: Sendable {
         return segment.dropFirst().allSatisfy { $0.isASCII && ($0.isNumber || $0 == ".") }
     }
 
-    private static func json(_ value: JSONValue, status: Int = 200) -> Response {
+    static func json(_ value: JSONValue, status: Int = 200) -> Response {
         Response(
             status: .init(code: status), headers: [.contentType: "application/json; charset=UTF-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: value.encoded())))
@@ -492,7 +526,7 @@ public final class FakeGraphAPI: Sendable {
             body: .init(byteBuffer: ByteBuffer(string: "{\"message_id\":\"\(messageId)\",\"recipient_id\":\"\(recipient)\"}")))
     }
 
-    private static func invalidParameter(_ message: String) -> Response {
+    static func invalidParameter(_ message: String) -> Response {
         metaError(status: 400, code: 100, message: "(#100) " + message, type: "IGApiException")
     }
 
@@ -505,7 +539,7 @@ public final class FakeGraphAPI: Sendable {
         return json(["error": .object(error)], status: status)
     }
 
-    private static func fbtraceId() -> String {
+    static func fbtraceId() -> String {
         let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
         return "Fake" + String((0..<19).map { _ in alphabet.randomElement()! })
     }

@@ -169,18 +169,19 @@ public final class GraphClient: Sendable {
 
     // MARK: HTTP
 
-    private func instagram(
-        _ method: HTTPMethod, path: String, query: [(String, String)] = [], body: JSONValue? = nil
+    /// One Instagram API call; `timeout` overrides the settings' request timeout (a best-effort call's is short).
+    func instagram(
+        _ method: HTTPMethod, path: String, query: [(String, String)] = [], body: JSONValue? = nil, timeout: Duration? = nil
     ) async throws(GraphError) -> JSONValue {
         guard let token = settings.instagramToken else {
             throw .notConfigured("Instagram access token (INSTAGRAM_ACCESS_TOKEN)")
         }
         let url = try Self.url(base: settings.instagramBaseURL, path: path, query: query)
-        return try await execute(method, url: url, token: token, body: body, api: "instagram")
+        return try await execute(method, url: url, token: token, body: body, api: "instagram", timeout: timeout)
     }
 
     private func execute(
-        _ method: HTTPMethod, url: String, token: String, body: JSONValue?, api: String
+        _ method: HTTPMethod, url: String, token: String, body: JSONValue?, api: String, timeout: Duration? = nil
     ) async throws(GraphError) -> JSONValue {
         var request = HTTPClientRequest(url: url)
         request.method = method
@@ -201,7 +202,7 @@ public final class GraphClient: Sendable {
         let data: Data
         do {
             let response = try await httpClient.execute(
-                request, timeout: .nanoseconds(settings.requestTimeout.nanoseconds), logger: nil)
+                request, timeout: .nanoseconds((timeout ?? settings.requestTimeout).nanoseconds), logger: nil)
             status = Int(response.status.code)
             headers = response.headers
             let buffer = try await response.body.collect(upTo: Self.maxResponseBytes)

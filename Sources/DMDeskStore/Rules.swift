@@ -102,6 +102,9 @@ public struct RuleSet: Sendable {
     }
 
     public func firstMatch(_ text: String) -> CompiledRule? { firstMatch([text]) }
+
+    /// The active rule with this id (a button's payload names one).
+    public func rule(id: Int64) -> CompiledRule? { rules.first { $0.record.id == id } }
 }
 
 /// A starter set for a shop, added by `dmdesk rules seed`.

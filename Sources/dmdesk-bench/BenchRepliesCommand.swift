@@ -61,7 +61,8 @@ struct BenchRepliesCommand: AsyncParsableCommand {
             while !Task.isCancelled {
                 let all = fake.instagramMessages()
                 if all.count > seen {
-                    waiter.observe(all[seen...].compactMap { $0["recipient"]?["id"]?.idString })
+                    // Texts only: typing indicators are not answers.
+                    waiter.observe(all[seen...].compactMap { $0["message"] != nil ? $0["recipient"]?["id"]?.idString : nil })
                     seen = all.count
                 }
                 try? await Task.sleep(for: .milliseconds(2))

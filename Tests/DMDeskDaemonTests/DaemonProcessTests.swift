@@ -27,6 +27,8 @@ struct DaemonProcessTests {
                 "HOME": dataDir, "PATH": "/usr/bin:/bin", "INSTAGRAM_APP_SECRET": WebhookFixture.appSecret,
                 "INSTAGRAM_ACCESS_TOKEN": "secret-token-value-xyz", "REDIS_URL": redisURL,
                 "DMDESK_SOCKET": dataDir + "/dmdesk.sock", "DMDESK_REPLY_DELAY_MS": "600000",
+                // As in DaemonHarness: these tests count the replies' Graph calls.
+                "DMDESK_TYPING": "false",
             ]
             env.merge(extraEnv) { _, new in new }
             process.environment = env

@@ -30,6 +30,8 @@ final class DaemonHarness: @unchecked Sendable {
             "DMDESK_SOCKET": dataDir + "/dmdesk.sock",
             // Listener tests look at ingest alone; reply tests set their own window.
             "DMDESK_REPLY_DELAY_MS": "600000",
+            // Tests count and fail the Graph calls of replies; the typing tests turn indicators on.
+            "DMDESK_TYPING": "false",
         ]
         vars.merge(env) { _, new in new }
         return try DMDeskConfig(ResolvedConfig.load(environment: vars, configFile: nil, dotenvPath: nil), environment: vars)
