@@ -29,7 +29,10 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
 @Suite struct ComposeAndSendTests {
     @Test func sendProducesASendRequestAndClearsTheDraft() {
         var model = inboxModel()
-        #expect(model.handle([.enter], screen: wide) == [], "history loaded and nothing unread: nothing to ask")
+        #expect(
+            model.handle([.enter], screen: wide) == [.request(.opened(thread: "a"))],
+            "history loaded and nothing unread: only that the operator opened it (for DMDESK_MARK_SEEN)")
+        #expect(DaemonRequest.opened(thread: "a").controlRequest == ControlRequest(id: .null, type: .open, thread: "a"))
         #expect(model.inbox.openThreadID == "a")
         #expect(model.handle([.char("r")] + typing("On its way 📦"), screen: wide) == [])
         #expect(model.mode == .compose)
@@ -45,7 +48,9 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
     @Test func textTypedAndSentInOneBatchGoesOutWhole() {
         var model = inboxModel()
         let actions = model.handle([.enter, .char("i")] + typing("  👨‍👩‍👧 ok\n") + [.enter], screen: wide)
-        #expect(actions == [.request(.send(thread: "a", text: "👨‍👩‍👧 ok"))], "trimmed, the family one character")
+        #expect(
+            actions == [.request(.opened(thread: "a")), .request(.send(thread: "a", text: "👨‍👩‍👧 ok"))],
+            "trimmed, the family one character")
     }
 
     @Test func aRefusedSendRestoresTheDraft() {
