@@ -18,6 +18,7 @@ extension ProcessingStatus: DatabaseValueConvertible {}
 extension OutboundKind: DatabaseValueConvertible {}
 extension OutboundStatus: DatabaseValueConvertible {}
 extension OutboundChannel: DatabaseValueConvertible {}
+extension AttachmentKind: DatabaseValueConvertible {}
 extension AgentStepKind: DatabaseValueConvertible {}
 extension MessageSource: DatabaseValueConvertible {}
 extension OutboundRecord.Status: DatabaseValueConvertible {}
