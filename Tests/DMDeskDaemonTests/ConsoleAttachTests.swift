@@ -43,7 +43,7 @@ struct ConsoleAttachTests {
         #expect(await rig.terminal.waitAsync("Attach image (Tab changes)").0)
         try await rig.terminal.pressAsync("Enter")
 
-        #expect(await eventually { Self.attachments(rig).count == 1 }, "the stand-in got the media")
+        #expect(await eventually(timeout: 30) { Self.attachments(rig).count == 1 }, "the stand-in got the media")
         let bodies = rig.fake.instagramMessages().filter { $0["recipient"]?["id"]?.idString == "9001" }
         #expect(bodies.map { $0["message"]?["text"]?.stringValue } == ["Here it is", nil], "text first, then the media")
         let media = bodies.last?["message"]?["attachment"]
