@@ -165,17 +165,18 @@ extension ConsoleModel {
             // Leaving the attach prompt goes back to the reply it belongs to.
             if case .prompt(.attach) = mode { mode = .compose } else { mode = .browse }
         case .attach:
+            // Again in the attach prompt: the next type after the one shown (image → video → audio → file).
+            if case .prompt(.attach(let thread, let type)) = mode {
+                let all = AttachmentKind.allCases
+                let current = type ?? .guess(fromURL: prompt.text)
+                mode = .prompt(.attach(thread: thread, type: all[(all.firstIndex(of: current)! + 1) % all.count]))
+                return []
+            }
             guard mode == .compose, let thread = inbox.openThreadID else { return [] }
             prompt = LineEditor(refusedAttachURL ?? "")
             refusedAttachURL = nil
             mode = .prompt(.attach(thread: thread, type: nil))
-        case .cycleAttachmentType:
-            guard case .prompt(.attach(let thread, let type)) = mode else { return [] }
-            let all = AttachmentKind.allCases
-            let current = type ?? .guess(fromURL: prompt.text)
-            mode = .prompt(.attach(thread: thread, type: all[(all.firstIndex(of: current)! + 1) % all.count]))
-        case .cursorLeft: edit { $0.moveLeft() }
-        case .cursorRight: edit { $0.moveRight() }
+        case .cursorSideways: edit { key == .left ? $0.moveLeft() : $0.moveRight() }
         case .cursorUp: edit { $0.moveUp() }
         case .cursorDown: edit { $0.moveDown() }
         case .lineStart: edit { $0.moveToLineStart() }

@@ -24,7 +24,7 @@ enum InputMode: Equatable, Sendable {
 enum PromptKind: Equatable, Sendable {
     case filter
     case notify(thread: String?)
-    /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Tab` picks one).
+    /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Ctrl-O` again picks one).
     case attach(thread: String, type: AttachmentKind?)
 
     /// The prompt's label, given what has been typed so far.
@@ -34,7 +34,7 @@ enum PromptKind: Equatable, Sendable {
         case .notify: return "Notify manager: "
         case .attach(_, let type):
             let kind = type ?? .guess(fromURL: text)
-            return "Attach \(kind.rawValue)\(type == nil ? " (guessed; Tab changes)" : " (Tab changes)") URL: "
+            return "Attach \(kind.rawValue)\(type == nil ? " (guessed; Ctrl-O changes)" : " (Ctrl-O changes)") URL: "
         }
     }
 }

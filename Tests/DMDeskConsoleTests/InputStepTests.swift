@@ -371,9 +371,9 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
         _ = model.handle(typing("https://cdn.example.com/p/hoodie.PNG"), screen: wide)
         #expect(model.mode == .prompt(.attach(thread: "a", type: nil)))
         #expect(PromptKind.attach(thread: "a", type: nil).label(for: model.prompt.text).hasPrefix("Attach image (guessed"))
-        _ = model.handle([.tab], screen: wide)
-        #expect(model.mode == .prompt(.attach(thread: "a", type: .video)), "Tab: the next type after the guess")
-        let actions = model.handle([.tab, .tab, .tab, .enter], screen: wide)  // audio, file, image
+        _ = model.handle([.ctrl("o")], screen: wide)
+        #expect(model.mode == .prompt(.attach(thread: "a", type: .video)), "Ctrl-O again: the next type after the guess")
+        let actions = model.handle([.ctrl("o"), .ctrl("o"), .ctrl("o"), .enter], screen: wide)  // audio, file, image
         #expect(actions == [.request(.send(
             thread: "a", text: "Here it is", attachment: OutgoingAttachment(type: .image, url: "https://cdn.example.com/p/hoodie.PNG")))])
         #expect(model.mode == .compose && model.drafts["a"] == nil)
