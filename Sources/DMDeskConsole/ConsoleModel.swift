@@ -12,6 +12,8 @@ struct ConsoleModel: Sendable {
     var drafts: [String: LineEditor] = [:]
     /// The filter or notify prompt's text.
     var prompt = LineEditor()
+    /// An attach prompt's URL that was refused (not a URL): the next `Ctrl-O` starts from it.
+    var refusedAttachURL: String?
     /// The first help row shown.
     var helpScroll = 0
     /// Conversation lines hidden below the bottom edge (0 = following the newest message).
@@ -65,7 +67,7 @@ struct ConsoleModel: Sendable {
     /// The controller could not write a request the model already counted as sent: puts the typed text back.
     mutating func requestNotSent(_ request: DaemonRequest) {
         switch request {
-        case .send(let thread, let text):
+        case .send(let thread, let text, _):
             if drafts[thread]?.isEmpty ?? true { drafts[thread] = LineEditor(text) }
         case .notify(let thread, let text):
             if mode == .browse {
@@ -98,7 +100,7 @@ struct ConsoleModel: Sendable {
     /// The socket dropped with these requests unanswered: sends go back into their drafts, loads will be asked again.
     mutating func connectionLost(unanswered: some Sequence<DaemonRequest>, reason: String?) {
         for request in unanswered {
-            if case .send(let thread, let text) = request, drafts[thread]?.isEmpty ?? true {
+            if case .send(let thread, let text, _) = request, drafts[thread]?.isEmpty ?? true {
                 drafts[thread] = LineEditor(text)
                 inbox.notice = Notice("not sent (connection lost); your text is back in the draft", isError: true)
             }
@@ -149,7 +151,7 @@ struct ConsoleModel: Sendable {
     /// An `error` reply: says what failed; a refused send goes back into its draft.
     mutating func refused(_ request: DaemonRequest, message: String) {
         switch request {
-        case .send(let thread, let text):
+        case .send(let thread, let text, _):
             if drafts[thread]?.isEmpty ?? true { drafts[thread] = LineEditor(text) }
             inbox.notice = Notice("send refused: \(message)", isError: true)
         case .threadAction(let action, _): inbox.notice = Notice("\(action.verb) failed: \(message)", isError: true)

@@ -8,7 +8,8 @@ enum DaemonRequest: Equatable, Sendable {
     case threads(limit: Int?)
     case status
     case history(thread: String, before: EpochMillis?, limit: Int)
-    case send(thread: String, text: String)
+    /// A reply: the text (may be empty with an attachment), then the media by URL as a message of its own.
+    case send(thread: String, text: String, attachment: OutgoingAttachment? = nil)
     case threadAction(ThreadAction, thread: String)
     case markRead(thread: String)
     /// The operator opened the thread (the daemon may tell the customer it was seen).
@@ -25,7 +26,8 @@ enum DaemonRequest: Equatable, Sendable {
         case .status: return ControlRequest(id: .null, type: .status)
         case .history(let thread, let before, let limit):
             return ControlRequest(id: .null, type: .history, thread: thread, before: before, limit: limit)
-        case .send(let thread, let text): return ControlRequest(id: .null, type: .send, thread: thread, text: text)
+        case .send(let thread, let text, let attachment):
+            return ControlRequest(id: .null, type: .send, thread: thread, text: text.isEmpty ? nil : text, attachment: attachment)
         case .threadAction(let action, let thread): return ControlRequest(id: .null, type: action.requestType, thread: thread)
         case .markRead(let thread): return ControlRequest(id: .null, type: .markRead, thread: thread)
         case .opened(let thread): return ControlRequest(id: .null, type: .open, thread: thread)

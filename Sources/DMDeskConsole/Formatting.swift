@@ -45,5 +45,28 @@ public enum TimeFormat {
         return minutes >= 60 ? "\(minutes / 60)h" : "\(max(1, minutes))m"
     }
 
+    /// The conversation header's clocks: "18h left to reply"; once the 24-hour window has closed, how long a person
+    /// may still reply with the HUMAN_AGENT tag ("window closed · 5 d left as human agent"), or that no reply is
+    /// possible. `closed`: no ordinary reply now (shown as a warning).
+    public static func windowClocks(_ thread: ThreadSummary, humanAgentTag: Bool, now: EpochMillis = nowMillis())
+        -> (text: String, closed: Bool)
+    {
+        if thread.windowRemaining(now: now) != nil { return ("\(window(thread, now: now)) left to reply", false) }
+        let policy = SendWindowPolicy(humanAgentTag: humanAgentTag)
+        guard humanAgentTag else { return ("24-hour window closed", true) }
+        guard let left = policy.humanAgentRemaining(lastInboundAt: thread.lastInboundAt, now: now) else {
+            return ("window closed · 7 days passed, no reply until they write", true)
+        }
+        return ("window closed · \(span(left)) left as human agent", true)
+    }
+
+    /// "5 d", "7 h", "12 m": a span for the clocks.
+    static func span(_ ms: EpochMillis) -> String {
+        let minutes = ms / 60_000
+        if minutes >= 24 * 60 { return "\(minutes / (24 * 60)) d" }
+        if minutes >= 60 { return "\(minutes / 60) h" }
+        return "\(max(1, minutes)) m"
+    }
+
     private static func pad2(_ n: Int) -> String { n < 10 ? "0\(n)" : "\(n)" }
 }

@@ -162,9 +162,21 @@ extension ConsoleModel {
             if mode == .compose { edit { $0.insertNewline() } }
         case .cancel:
             if case .prompt(.filter) = mode { inbox.setFilter("") }
-            mode = .browse
-        case .cursorLeft: edit { $0.moveLeft() }
-        case .cursorRight: edit { $0.moveRight() }
+            // Leaving the attach prompt goes back to the reply it belongs to.
+            if case .prompt(.attach) = mode { mode = .compose } else { mode = .browse }
+        case .attach:
+            // Again in the attach prompt: the next type after the one shown (image → video → audio → file).
+            if case .prompt(.attach(let thread, let type)) = mode {
+                let all = AttachmentKind.allCases
+                let current = type ?? .guess(fromURL: prompt.text)
+                mode = .prompt(.attach(thread: thread, type: all[(all.firstIndex(of: current)! + 1) % all.count]))
+                return []
+            }
+            guard mode == .compose, let thread = inbox.openThreadID else { return [] }
+            prompt = LineEditor(refusedAttachURL ?? "")
+            refusedAttachURL = nil
+            mode = .prompt(.attach(thread: thread, type: nil))
+        case .cursorSideways: edit { key == .left ? $0.moveLeft() : $0.moveRight() }
         case .cursorUp: edit { $0.moveUp() }
         case .cursorDown: edit { $0.moveDown() }
         case .lineStart: edit { $0.moveToLineStart() }
@@ -235,21 +247,21 @@ extension ConsoleModel {
     private mutating func submit() -> [ConsoleAction] {
         switch mode {
         case .compose:
-            guard let thread = inbox.openThreadID, let draft = drafts[thread] else { return [] }
-            let text = draft.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !text.isEmpty else { return [] }
-            let bytes = text.utf8.count
-            guard bytes <= maxMessageBytes else {
-                inbox.notice = Notice("the reply is \(bytes) bytes; Instagram takes at most \(maxMessageBytes)", isError: true)
+            guard let thread = inbox.openThreadID, drafts[thread] != nil else { return [] }
+            return sendReply(thread: thread, attachment: nil)
+        case .prompt(.attach(let thread, let type)):
+            switch OutgoingAttachment.make(url: prompt.text, type: type) {
+            case .failure(let problem):
+                // Back to the reply, where the notice shows; Ctrl-O brings the URL back to correct it.
+                inbox.notice = Notice(problem.message + " — Ctrl-O to correct it", isError: true)
+                refusedAttachURL = prompt.text
+                mode = .compose
                 return []
+            case .success(let attachment):
+                let actions = sendReply(thread: thread, attachment: attachment)
+                if !actions.isEmpty { mode = .compose }
+                return actions
             }
-            let actions = ask(.send(thread: thread, text: text))
-            if !actions.isEmpty {
-                drafts[thread] = nil  // back from the request if the daemon refuses it
-                conversationScroll = 0
-                inbox.selectedMessageID = nil
-            }
-            return actions
         case .prompt(.filter):
             mode = .browse
             inbox.selectThread(at: 0)
@@ -263,6 +275,31 @@ extension ConsoleModel {
             break
         }
         return []
+    }
+
+    /// Sends the thread's draft (and the attachment, after it, as a message of its own), once Meta's limits and
+    /// window allow it: a reply neither the 24-hour window nor the HUMAN_AGENT tag allows is refused here, saying why.
+    private mutating func sendReply(thread: String, attachment: OutgoingAttachment?) -> [ConsoleAction] {
+        let text = (drafts[thread]?.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !text.isEmpty || attachment != nil else { return [] }
+        let bytes = text.utf8.count
+        guard bytes <= maxMessageBytes else {
+            inbox.notice = Notice("the reply is \(bytes) bytes; Instagram takes at most \(maxMessageBytes)", isError: true)
+            return []
+        }
+        // Unknown here (no customer message seen yet): the daemon decides.
+        let policy = SendWindowPolicy(humanAgentTag: inbox.hello?.humanAgentTag ?? false)
+        if let last = inbox.threads[thread]?.lastInboundAt, let refusal = policy.refusal(lastInboundAt: last) {
+            inbox.notice = Notice("not sent: \(refusal)", isError: true)
+            return []
+        }
+        let actions = ask(.send(thread: thread, text: text, attachment: attachment))
+        if !actions.isEmpty {
+            drafts[thread] = nil  // back from the request if the daemon refuses it
+            conversationScroll = 0
+            inbox.selectedMessageID = nil
+        }
+        return actions
     }
 
     /// Applies an edit to what is being typed: the open thread's draft or the prompt.

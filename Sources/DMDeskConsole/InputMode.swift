@@ -1,3 +1,5 @@
+import DMDeskCore
+
 /// What the input is currently for.
 enum InputMode: Equatable, Sendable {
     case browse
@@ -22,11 +24,17 @@ enum InputMode: Equatable, Sendable {
 enum PromptKind: Equatable, Sendable {
     case filter
     case notify(thread: String?)
+    /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Ctrl-O` again picks one).
+    case attach(thread: String, type: AttachmentKind?)
 
-    var label: String {
+    /// The prompt's label, given what has been typed so far.
+    func label(for text: String) -> String {
         switch self {
         case .filter: return "Filter: "
         case .notify: return "Notify manager: "
+        case .attach(_, let type):
+            let kind = type ?? .guess(fromURL: text)
+            return "Attach \(kind.rawValue)\(type == nil ? " (guessed; Ctrl-O changes)" : " (Ctrl-O changes)") URL: "
         }
     }
 }

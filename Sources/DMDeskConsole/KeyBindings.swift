@@ -39,8 +39,8 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
     case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
     // editing (compose line and prompts)
-    case send, newline, cancel
-    case cursorLeft, cursorRight, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
+    case send, newline, cancel, attach
+    case cursorSideways, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
     case deleteToEnd, cursorUp, cursorDown
     // the reaction picker (`e`)
     case pickReaction, pickHeart, cancelReaction
@@ -184,8 +184,8 @@ public struct KeyMap: Sendable {
         KeyBinding(.editor, [.enter], .send, "send the reply / accept a prompt"),
         KeyBinding(.editor, [.altEnter], .newline, "new line in the reply"),
         KeyBinding(.editor, [.escape], .cancel, "stop editing, keep the draft"),
-        KeyBinding(.editor, [.left], .cursorLeft, "cursor left"),
-        KeyBinding(.editor, [.right], .cursorRight, "cursor right"),
+        KeyBinding(.editor, [.ctrl("o")], .attach, "attach media by URL (again: type)"),
+        KeyBinding(.editor, [.left, .right], .cursorSideways, "cursor left / right"),
         KeyBinding(.editor, [.up], .cursorUp, "line above"),
         KeyBinding(.editor, [.down], .cursorDown, "line below"),
         KeyBinding(.editor, [.home, .ctrl("a")], .lineStart, "start of line"),

@@ -294,10 +294,10 @@ extension ConsoleController {
         hx += 2
         let badge = thread.mode == .human ? " YOU " : " BOT "
         hx += screen.put(badge, y: y, x: hx, width: x + width - hx, role: thread.mode == .human ? .badgeHuman : .badgeBot)
-        let window = TimeFormat.window(thread)
-        var info = "  \(thread.status.rawValue) · " + (window == "closed" ? "24-hour window closed" : "\(window) left to reply")
+        let clocks = TimeFormat.windowClocks(thread, humanAgentTag: model.inbox.hello?.humanAgentTag ?? false)
+        var info = "  \(thread.status.rawValue) · " + clocks.text
         if let assignee = thread.assignee, !assignee.isEmpty, thread.mode == .human { info += " · " + Sanitizer.visible(assignee, newlines: .space) }
-        screen.put(info, y: y, x: hx, width: x + width - hx, role: window == "closed" ? .error : .muted)
+        screen.put(info, y: y, x: hx, width: x + width - hx, role: clocks.closed ? .error : .muted)
         screen.horizontalLine(y: y + 1, x: x, width: width, role: .border)
 
         // Compose area at the bottom.
@@ -458,7 +458,7 @@ extension ConsoleController {
     private func drawNoticeLine(y: Int, width: Int) -> (y: Int, x: Int)? {
         switch model.mode {
         case .prompt(let kind):
-            let label = kind.label
+            let label = kind.label(for: model.prompt.text)
             let labelWidth = screen.put(label, y: y, x: 0, width: width, role: .title)
             let fieldWidth = max(2, width - labelWidth - 1)
             screen.fill(y: y, x: labelWidth, width: width - labelWidth, role: .compose)

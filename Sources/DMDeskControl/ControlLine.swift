@@ -69,7 +69,8 @@ public enum ControlLine {
                 before: try fields.wholeNumber("before"), limit: try fields.wholeNumber("limit").map { Int($0) },
                 since: try fields.wholeNumber("since"), mode: try fields.choice("mode", ThreadMode.self),
                 status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
-                search: try fields.string("search"), outbound: try fields.wholeNumber("outbound")))
+                search: try fields.string("search"), outbound: try fields.wholeNumber("outbound"),
+                attachment: try fields.attachment("attachment")))
         } catch {
             return refuse(id, error.message)
         }
@@ -108,6 +109,22 @@ public enum ControlLine {
             guard let v = value(key) else { return nil }
             guard let b = v.boolValue else { throw Problem(message: "field \"\(key)\" has the wrong type") }
             return b
+        }
+
+        /// `{"type": "image"|"video"|"audio"|"file", "url": "https://…"}`; the URL is checked here, before anything is queued.
+        func attachment(_ key: String) throws(Problem) -> OutgoingAttachment? {
+            guard let v = value(key) else { return nil }
+            guard let object = v.objectValue else { throw Problem(message: "field \"\(key)\" must be an object {type, url}") }
+            let inner = RequestFields(object)
+            guard let url = try inner.string("url") else { throw Problem(message: "field \"\(key)\" needs a \"url\"") }
+            let type: AttachmentKind?
+            do { type = try inner.choice("type", AttachmentKind.self) } catch {
+                throw Problem(message: "field \"\(key).type\" must be one of image, video, audio, file")
+            }
+            switch OutgoingAttachment.make(url: url, type: type) {
+            case .success(let attachment): return attachment
+            case .failure(let problem): throw Problem(message: problem.message)
+            }
         }
 
         func choice<T: RawRepresentable>(_ key: String, _: T.Type) throws(Problem) -> T? where T.RawValue == String {

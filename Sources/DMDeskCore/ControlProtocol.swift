@@ -31,12 +31,14 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var unread: Bool?
     public var search: String?
     public var outbound: Int64?
+    /// `send`: media by URL, sent after `text` (if any) as a message of its own.
+    public var attachment: OutgoingAttachment?
 
     public init(
         id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,
         reaction: String? = nil, before: EpochMillis? = nil, limit: Int? = nil, since: Int64? = nil,
         mode: ThreadMode? = nil, status: ThreadStatus? = nil, unread: Bool? = nil, search: String? = nil,
-        outbound: Int64? = nil
+        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil
     ) {
         self.id = id
         self.type = type.rawValue
@@ -52,6 +54,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         self.unread = unread
         self.search = search
         self.outbound = outbound
+        self.attachment = attachment
     }
 }
 
@@ -77,6 +80,8 @@ public struct ServerLine: Codable, Sendable, Equatable {
     public var daemon: String?
     public var account: String?
     public var listener: String?
+    /// Whether an operator may reply with the HUMAN_AGENT tag (7 days instead of 24 hours): the console shows both clocks.
+    public var humanAgentTag: Bool?
     // ok
     public var result: JSONValue?
     // error
@@ -90,12 +95,13 @@ public struct ServerLine: Codable, Sendable, Equatable {
 
     public init(type: String) { self.type = type }
 
-    public static func hello(daemon: String, account: String?, listener: String) -> ServerLine {
+    public static func hello(daemon: String, account: String?, listener: String, humanAgentTag: Bool? = nil) -> ServerLine {
         var line = ServerLine(type: "hello")
         line.protocol = ControlProtocol.version
         line.daemon = daemon
         line.account = account
         line.listener = listener
+        line.humanAgentTag = humanAgentTag
         return line
     }
 

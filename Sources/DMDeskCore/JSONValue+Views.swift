@@ -50,6 +50,7 @@ extension ServerLine {
         if let daemon { o["daemon"] = .string(daemon) }
         if let account { o["account"] = .string(account) }
         if let listener { o["listener"] = .string(listener) }
+        if let humanAgentTag { o["humanAgentTag"] = .bool(humanAgentTag) }
         if let result { o["result"] = result }
         if let error { o["error"] = ["code": .string(error.code), "message": .string(error.message)] }
         if let seq { o["seq"] = .number(Double(seq)) }

@@ -163,10 +163,13 @@ public struct OutboundView: Codable, Sendable, Equatable {
     public var remoteId: String?
     public var author: MessageAuthor
     public var createdAt: EpochMillis
+    /// Media sent by URL instead of a text.
+    public var attachment: OutgoingAttachment?
 
     public init(
         id: Int64, thread: String?, kind: OutboundKind, channel: OutboundChannel, status: OutboundStatus, text: String?,
-        attempts: Int, error: String?, remoteId: String?, author: MessageAuthor, createdAt: EpochMillis
+        attempts: Int, error: String?, remoteId: String?, author: MessageAuthor, createdAt: EpochMillis,
+        attachment: OutgoingAttachment? = nil
     ) {
         self.id = id
         self.thread = thread
@@ -179,6 +182,7 @@ public struct OutboundView: Codable, Sendable, Equatable {
         self.remoteId = remoteId
         self.author = author
         self.createdAt = createdAt
+        self.attachment = attachment
     }
 }
 

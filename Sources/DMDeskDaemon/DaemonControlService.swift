@@ -13,7 +13,7 @@ struct DaemonControlService: ControlService {
     let notifier: ManagerNotifier
 
     func helloLine() -> ServerLine {
-        .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener)
+        .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener, humanAgentTag: config.humanAgentTag)
     }
 
     /// Called on the client's reader thread (not async code), hence the blocking form.
@@ -123,34 +123,41 @@ struct DaemonControlService: ControlService {
         return ["thread": JSONValue(summary)]
     }
 
-    /// A manual DM: checked against Meta's limits before anything is queued.
+    /// A manual DM — a text, media by URL, or both (two messages, the text first) — checked against Meta's limits
+    /// and window before anything is queued.
     private func send(_ r: ControlRequest) async throws -> JSONValue {
         let thread = try await requireThread(r)
         let text = (r.text ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !text.isEmpty else { throw ControlError.badRequest("`text` is empty") }
+        guard !text.isEmpty || r.attachment != nil else { throw ControlError.badRequest("`text` is empty (and there is no `attachment`)") }
         let bytes = text.utf8.count
         guard bytes <= maxMessageBytes else {
             throw ControlError(code: "too_long", message: "message is \(bytes) bytes; Instagram allows \(maxMessageBytes)")
         }
         let policy = SendWindowPolicy(humanAgentTag: config.humanAgentTag)
-        let decision = policy.check(lastInboundAt: thread.lastInboundAt)
-        guard decision != .refused else {
-            throw ControlError(
-                code: "outside_window",
-                message: policy.humanAgentTag
-                    ? "the customer last wrote over 7 days ago; Instagram does not allow a reply"
-                    : "the customer last wrote over 24 hours ago; Instagram does not allow a reply (set DMDESK_HUMAN_AGENT_TAG=true to reply within 7 days)")
+        let decision = policy.check(lastInboundAt: thread.lastInboundAt, author: .operator)
+        if let refusal = policy.refusal(lastInboundAt: thread.lastInboundAt) {
+            throw ControlError(code: "outside_window", message: refusal)
         }
-        // Replying by hand takes the thread over, so the bot does not answer over the operator.
-        let change = try await store.enqueue(
-            OutboundDraft(
-                thread: thread.id, recipient: thread.id, kind: .manual, text: text,
-                payload: decision == .humanAgentTag ? ["human_agent_tag": true] : [:], author: .operator),
-            takeOver: true)
-        fanOut.publish(change.events)
-        fanOut.submit(change.record)
-        await fanOut.redis.pushAsync([ContextTurn(customer: thread.id, role: .assistant, text: text)])
-        return ["outbound": .from(change.record.view)]
+        // The tag is decided again just before each call (OutboxWorker): this is what it was when queued.
+        let payload: JSONValue = decision == .humanAgentTag ? ["human_agent_tag": true] : [:]
+        var drafts: [OutboundDraft] = []
+        if !text.isEmpty {
+            drafts.append(OutboundDraft(thread: thread.id, recipient: thread.id, kind: .manual, text: text, payload: payload, author: .operator))
+        }
+        if let attachment = r.attachment {
+            drafts.append(OutboundDraft(
+                thread: thread.id, recipient: thread.id, kind: .manual, text: nil, payload: payload, author: .operator,
+                attachment: attachment))
+        }
+        // Replying by hand takes the thread over, so the bot does not answer over the operator. One transaction: the
+        // rows get consecutive ids, and the recipient's sender sends them in that order.
+        let changes = try await store.enqueue(drafts, takeOver: true)
+        for change in changes { fanOut.publish(change.events) }
+        for change in changes { fanOut.submit(change.record) }
+        if !text.isEmpty { await fanOut.redis.pushAsync([ContextTurn(customer: thread.id, role: .assistant, text: text)]) }
+        var result: [String: JSONValue] = ["outbound": .from(changes[changes.count - 1].record.view)]
+        if changes.count > 1 { result["outbounds"] = .array(changes.map { .from($0.record.view) }) }
+        return .object(result)
     }
 
     private func notify(_ r: ControlRequest) async throws -> JSONValue {

@@ -10,6 +10,8 @@ import NIOCore
 /// `GET /verify?token=…&ig_id=…`.
 struct InternalRoutes: Sendable {
     static let maxBodyBytes = 256 << 10
+    /// The seed ingestion service's kind for a free-text DM (see `sendDM`).
+    static let customKind = "custom"
     /// How long send endpoints wait for Meta's answer before replying "still sending".
     static let sendWait: Duration = .seconds(30)
 
@@ -209,8 +211,11 @@ struct InternalRoutes: Sendable {
         guard !text.isEmpty else { throw Problem.field("message_text", "must not be empty") }
         let kindName = try Self.string(body, "kind", required: false) ?? OutboundKind.manual.rawValue
         let allowed: [OutboundKind] = [.manual, .autoReply, .acknowledgement, .verification]
-        guard let kind = OutboundKind(rawValue: kindName), allowed.contains(kind) else {
-            throw Problem.field("kind", "must be one of \(allowed.map(\.rawValue).joined(separator: ", "))")
+        // "custom" is the ingestion service's own name for a free-text DM someone wrote (its `sendDM`, and the
+        // kind its manual test sends): dmdesk's `manual`, with the same limit and window.
+        let kind = kindName == Self.customKind ? .manual : OutboundKind(rawValue: kindName)
+        guard let kind, allowed.contains(kind) else {
+            throw Problem.field("kind", "must be one of \((allowed.map(\.rawValue) + [Self.customKind]).joined(separator: ", "))")
         }
         var payload: JSONValue = [:]
         var pieces = [text]
@@ -220,15 +225,11 @@ struct InternalRoutes: Sendable {
                 throw Problem.field("message_text", "is \(bytes) bytes; Instagram allows \(maxMessageBytes) for a manual message")
             }
             let policy = SendWindowPolicy(humanAgentTag: config.humanAgentTag)
-            switch policy.check(lastInboundAt: try await store.thread(igId)?.lastInboundAt) {
-            case .standard: break
-            case .humanAgentTag: payload = ["human_agent_tag": true]
-            case .refused:
-                throw Problem(
-                    status: .unprocessableContent,
-                    message: "the customer has not written within the messaging window (24 hours\(policy.humanAgentTag ? ", 7 days with HUMAN_AGENT" : "")); Instagram does not allow this message",
-                    field: "ig_id")
+            let lastInboundAt = try await store.thread(igId)?.lastInboundAt
+            if let refusal = policy.refusal(lastInboundAt: lastInboundAt) {
+                throw Problem(status: .unprocessableContent, message: refusal, field: "ig_id")
             }
+            if policy.check(lastInboundAt: lastInboundAt, author: .operator) == .humanAgentTag { payload = ["human_agent_tag": true] }
         } else {
             pieces = Responder(config: config).replies(text, thread: igId, kind: kind).compactMap(\.text)
         }

@@ -472,11 +472,39 @@ public final class OutboxWorker: Sendable {
             }
         case (.instagram, _):
             let text = record.text ?? ""
-            let tag = payload["human_agent_tag"]?.boolValue ?? false
+            let attachment = record.attachment
+            let tag = try await humanAgentTag(for: record)
             return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
                 guard await beforeAttempt() else { return skipped }
+                if let attachment {
+                    return try await graph.sendAttachment(recipient: recipient, attachment: attachment, humanAgentTag: tag)
+                }
                 return try await graph.sendText(recipient: recipient, text: text, humanAgentTag: tag)
             }
+        }
+    }
+
+    /// Whether this row goes out with the HUMAN_AGENT tag, decided now rather than when it was queued (a reply
+    /// queued inside the 24-hour window may be sent, or retried, after it closed): only an operator's own message,
+    /// only with `DMDESK_HUMAN_AGENT_TAG=true`, only once the window has closed and within 7 days of the customer's
+    /// last message. A person's message neither allows is refused here, before Meta is called; the bot's, the
+    /// agent's and acknowledgements are never tagged (Meta answers those itself if the window has closed).
+    private func humanAgentTag(for record: OutboundRecord) async throws(GraphError) -> Bool {
+        guard record.author == .operator, record.kind == .manual else { return false }
+        let policy = SendWindowPolicy(humanAgentTag: config.humanAgentTag)
+        let lastInboundAt: EpochMillis?
+        do {
+            lastInboundAt = try await store.thread(record.recipient)?.lastInboundAt
+        } catch {
+            // Unreadable now: the decision made when the row was queued stands.
+            logger.warning("could not read the thread's window; using the decision made when queuing", metadata: ["outbound": "\(record.id ?? 0)"])
+            return config.humanAgentTag && record.payload.contains("\"human_agent_tag\":true")
+        }
+        switch policy.check(lastInboundAt: lastInboundAt, author: .operator) {
+        case .standard: return false
+        case .humanAgentTag: return true
+        case .refused:
+            throw GraphError(kind: .outsideWindow(policy.refusal(lastInboundAt: lastInboundAt) ?? "outside the messaging window"))
         }
     }
 

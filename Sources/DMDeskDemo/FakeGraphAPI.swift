@@ -335,47 +335,41 @@ public final class FakeGraphAPI: Sendable {
         }
     }
 
-    /// A text the stand-in took: what its echo and its conversation entry need.
+    /// A message (a text or media by URL) the stand-in took: what its echo and its conversation entry need.
     struct AcceptedText: Sendable {
         var recipient: String
-        var text: String
+        /// The text, or nil for media.
+        var text: String?
+        /// Media: its type, echoed with a CDN URL of Meta's as Meta re-hosts what it fetched.
+        var attachmentType: String? = nil
         var messageId: String
         var at: Date
         var echo: EchoDelivery?
         var loseAnswer: Bool
     }
 
-    /// POST /me/messages: a text message or a sender action (react, unreact, typing, seen). A text that is taken
-    /// comes back with what its echo needs.
+    /// POST /me/messages: a text, media by URL (`message.attachment`), or a sender action (react, unreact, typing,
+    /// seen). A message that is taken comes back with what its echo needs.
     private func instagramSend(_ body: JSONValue?) -> (Response, AcceptedText?) {
         guard let body, let recipient = body["recipient"]?["id"]?.idString, !recipient.isEmpty else {
             return (Self.invalidParameter("param recipient[id] must be non-empty."), nil)
         }
         let text = body["message"]?["text"]?.stringValue
         let action = body["sender_action"]?.stringValue
+        if let attachment = body["message"]?["attachment"] {
+            if text != nil { return (Self.invalidParameter("param message must have exactly one of text or attachment."), nil) }
+            if action != nil { return (Self.invalidParameter("param message and sender_action cannot be sent together."), nil) }
+            if let refusal = Self.refusal(of: attachment) { return (refusal, nil) }
+            let accepted = accept(body, recipient: recipient, text: nil, attachmentType: attachment["type"]?.stringValue)
+            return (Self.sendAnswer(recipient: recipient, messageId: accepted.messageId), accepted)
+        }
         switch (text, action) {
         case (let text?, nil):
             if text.isEmpty { return (Self.invalidParameter("param message[text] must be non-empty."), nil) }
             if text.utf8.count > Self.maxTextBytes {
                 return (Self.invalidParameter("Length of param message[text] must be less than or equal to 1000"), nil)
             }
-            let now = Date()
-            let accepted = state.withLock { state -> AcceptedText in
-                state.instagramMessages.append(body)
-                defer { state.nextMessageNumber += 1 }
-                let messageId = "m_fake_\(state.nextMessageNumber)"
-                if state.recordsConversations {
-                    let business = state.echoes?.accountId ?? WebhookBuilder.accountId
-                    let entry: JSONValue = [
-                        "id": .string(messageId), "message": .string(text), "created_time": .string(Self.metaTime(now)),
-                        "from": ["id": .string(business)],
-                    ]
-                    state.conversations[recipient, default: []].insert(entry, at: 0)
-                }
-                let lose = state.lostAnswers > 0
-                if lose { state.lostAnswers -= 1 }
-                return AcceptedText(recipient: recipient, text: text, messageId: messageId, at: now, echo: state.echoes, loseAnswer: lose)
-            }
+            let accepted = accept(body, recipient: recipient, text: text, attachmentType: nil)
             return (Self.sendAnswer(recipient: recipient, messageId: accepted.messageId), accepted)
         case (nil, let action?):
             switch action {
@@ -401,6 +395,70 @@ public final class FakeGraphAPI: Sendable {
         }
     }
 
+    /// Records a message taken: in the sent list, in the recipient's conversation (texts, as the Conversations API
+    /// shows them), with the id its answer and echo carry.
+    private func accept(_ body: JSONValue, recipient: String, text: String?, attachmentType: String?) -> AcceptedText {
+        let now = Date()
+        return state.withLock { state -> AcceptedText in
+            state.instagramMessages.append(body)
+            defer { state.nextMessageNumber += 1 }
+            let messageId = "m_fake_\(state.nextMessageNumber)"
+            if state.recordsConversations, let text {
+                let business = state.echoes?.accountId ?? WebhookBuilder.accountId
+                let entry: JSONValue = [
+                    "id": .string(messageId), "message": .string(text), "created_time": .string(Self.metaTime(now)),
+                    "from": ["id": .string(business)],
+                ]
+                state.conversations[recipient, default: []].insert(entry, at: 0)
+            }
+            let lose = state.lostAnswers > 0
+            if lose { state.lostAnswers -= 1 }
+            return AcceptedText(
+                recipient: recipient, text: text, attachmentType: attachmentType, messageId: messageId, at: now,
+                echo: state.echoes, loseAnswer: lose)
+        }
+    }
+
+    // MARK: Media by URL, validated as Meta does
+
+    /// Meta's formats and size limits per attachment type (Instagram Messaging, "Send a Message" and "Upload Media"):
+    /// image png/jpeg/gif up to 8 MB; video mp4/ogg/avi/mov/webm, audio aac/m4a/wav/mp4, file pdf, up to 25 MB.
+    static let attachmentFormats: [String: (extensions: Set<String>, maxBytes: Int)] = [
+        "image": (["png", "jpg", "jpeg", "gif"], 8 << 20),
+        "video": (["mp4", "ogg", "avi", "mov", "webm"], 25 << 20),
+        "audio": (["aac", "m4a", "wav", "mp4"], 25 << 20),
+        "file": (["pdf"], 25 << 20),
+    ]
+
+    /// The stand-in fetches nothing, so test URLs say what Meta would find there: a host under `.invalid` (RFC 2606:
+    /// never resolves) cannot be fetched; `?fake_bytes=N` is the file's size (else 100 KB); the path's extension is
+    /// its format (none: taken as a supported one).
+    public static let unreachableHostSuffix = ".invalid"
+    public static let sizeQueryItem = "fake_bytes"
+
+    /// Meta's refusal of `message.attachment`, or nil when it would take it.
+    static func refusal(of attachment: JSONValue) -> Response? {
+        guard let type = attachment["type"]?.stringValue, let format = attachmentFormats[type] else {
+            return invalidParameter("param message[attachment][type] must be one of {image, video, audio, file}.")
+        }
+        guard let url = attachment["payload"]?["url"]?.stringValue, !url.isEmpty,
+            let components = URLComponents(string: url), let host = components.host,
+            ["http", "https"].contains(components.scheme?.lowercased() ?? "")
+        else { return invalidParameter("param message[attachment][payload][url] must be a valid URL.") }
+        if host.lowercased().hasSuffix(unreachableHostSuffix) {
+            return metaError(status: 400, code: 100, subcode: 2018008, message: "(#100) Failed to fetch the file from the url", type: "IGApiException")
+        }
+        let name = components.path.split(separator: "/").last.map(String.init) ?? ""
+        if let dot = name.lastIndex(of: "."), !format.extensions.contains(name[name.index(after: dot)...].lowercased()) {
+            return metaError(status: 400, code: 100, subcode: 2018047, message: "(#100) Upload attachment failure.", type: "IGApiException")
+        }
+        let bytes = components.queryItems?.first(where: { $0.name == sizeQueryItem })?.value.flatMap { Int($0) } ?? 100_000
+        if bytes > format.maxBytes {
+            return metaError(status: 400, code: 4, subcode: 2018109, message: "(#4) Attachment size exceeds allowable limit", type: "IGApiException")
+        }
+        return nil
+    }
+
     /// The answer to a text that was taken, with its echo before or after it as configured.
     private func answerAccepted(_ accepted: AcceptedText, response: Response) async -> Response {
         let answer = accepted.loseAnswer
@@ -423,7 +481,7 @@ public final class FakeGraphAPI: Sendable {
             [
                 "sender": ["id": .string(echo.accountId)], "recipient": ["id": .string(accepted.recipient)],
                 "timestamp": .number(Double(Int64(accepted.at.timeIntervalSince1970 * 1000))),
-                "message": ["mid": .string(accepted.messageId), "text": .string(accepted.text), "is_echo": true],
+                "message": Self.echoMessage(accepted),
             ]
         ])
         var request = HTTPClientRequest(url: echo.webhookURL)
@@ -443,6 +501,19 @@ public final class FakeGraphAPI: Sendable {
             if ContinuousClock.now >= giveUp || state.withLock({ $0.stopped }) { return }
             try? await Task.sleep(for: echo.retryInterval)
         }
+    }
+
+    /// The echo's `message`: the text, or the media with a URL on Meta's CDN (Meta re-hosts what it fetched).
+    static func echoMessage(_ accepted: AcceptedText) -> JSONValue {
+        var message: [String: JSONValue] = ["mid": .string(accepted.messageId), "is_echo": true]
+        if let text = accepted.text { message["text"] = .string(text) }
+        if let type = accepted.attachmentType {
+            message["attachments"] = [[
+                "type": .string(type),
+                "payload": ["url": .string("https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=\(accepted.messageId)")],
+            ]]
+        }
+        return .object(message)
     }
 
     /// Meta's `created_time` format, e.g. "2024-11-21T12:00:03+0000" (whole seconds).

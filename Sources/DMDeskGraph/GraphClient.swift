@@ -69,10 +69,23 @@ public final class GraphClient: Sendable {
     public func sendText(recipient: String, text: String, humanAgentTag: Bool = false) async throws(GraphError)
         -> SendResult
     {
-        var body: [String: JSONValue] = [
-            "recipient": ["id": .string(recipient)],
-            "message": ["text": .string(text)],
-        ]
+        try await sendMessage(recipient: recipient, message: ["text": .string(text)], humanAgentTag: humanAgentTag)
+    }
+
+    /// Sends media by URL (`message.attachment` with `payload.url`): Meta fetches it from there. Refusals — a format
+    /// it does not take, a file over its size limit, a URL it cannot fetch — come back as `GraphError`s with their
+    /// own plain words (`GraphError.attachmentProblem`).
+    public func sendAttachment(recipient: String, attachment: OutgoingAttachment, humanAgentTag: Bool = false)
+        async throws(GraphError) -> SendResult
+    {
+        try await sendMessage(
+            recipient: recipient,
+            message: ["attachment": ["type": .string(attachment.type.rawValue), "payload": ["url": .string(attachment.url)]]],
+            humanAgentTag: humanAgentTag)
+    }
+
+    private func sendMessage(recipient: String, message: JSONValue, humanAgentTag: Bool) async throws(GraphError) -> SendResult {
+        var body: [String: JSONValue] = ["recipient": ["id": .string(recipient)], "message": message]
         if humanAgentTag {
             body["messaging_type"] = "MESSAGE_TAG"
             body["tag"] = "HUMAN_AGENT"

@@ -17,6 +17,8 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
         case notConfigured(String)
         /// A 2xx answer we could not read. Not retried: Meta may already have delivered the message.
         case invalidResponse(String)
+        /// Refused before any call: Meta's messaging window does not allow this message now (the reason says why).
+        case outsideWindow(String)
     }
 
     public var kind: Kind
@@ -77,12 +79,51 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
     /// 613/2018338: "too many messages to this person" is a per-recipient cap; retrying within seconds can't help.
     static let permanentRateLimitSubcode = 2018338
 
+    /// Why Meta refused a message's media (`message.attachment`), as Meta's Send API errors name it.
+    public enum AttachmentRefusal: Sendable, Equatable {
+        /// 100/2018008 "Failed to fetch the file from the url": Meta could not download it.
+        case unreachable
+        /// 100/2018047 "Upload attachment failure": the file is not a format Meta takes for that type (or not that type).
+        case unsupported
+        /// 2018109 "Attachment size exceeds allowable limit" (code 4 in Meta's table of rate-limit errors).
+        case tooLarge
+
+        /// Meta's subcodes for each (https://developers.facebook.com/docs/messenger-platform/reference/send-api/error-codes).
+        public static let unreachableSubcode = 2018008
+        public static let unsupportedSubcode = 2018047
+        public static let tooLargeSubcode = 2018109
+
+        /// The operator's words: what went wrong and what to do.
+        public var reason: String {
+            switch self {
+            case .unreachable:
+                return "Instagram could not fetch the attachment from its URL; check that it is public and reachable from the internet"
+            case .unsupported:
+                return "Instagram does not take this file as that type (image: png, jpeg, gif; video: mp4, ogg, avi, mov, webm; audio: aac, m4a, wav, mp4; file: pdf); check the URL and --type"
+            case .tooLarge:
+                return "the attachment is larger than Instagram allows (images 8 MB; video, audio and files 25 MB)"
+            }
+        }
+    }
+
+    /// Set when Meta refused the media of a message; never worth retrying (the same file fails the same way).
+    public var attachmentRefusal: AttachmentRefusal? {
+        guard kind == .meta else { return nil }
+        switch subcode {
+        case AttachmentRefusal.unreachableSubcode: return .unreachable
+        case AttachmentRefusal.unsupportedSubcode: return .unsupported
+        case AttachmentRefusal.tooLargeSubcode: return .tooLarge
+        default: return nil
+        }
+    }
+
     public var isRetryable: Bool {
         switch kind {
         case .network: return true
-        case .notConfigured, .invalidResponse: return false
+        case .notConfigured, .invalidResponse, .outsideWindow: return false
         case .http(let status): return status >= 500 || status == 429 || status == 408
         case .meta:
+            if attachmentRefusal != nil { return false }
             if let code, Self.permanentCodes.contains(code) { return false }
             if subcode == 2018300 { return false }
             if code == 613 && subcode == Self.permanentRateLimitSubcode { return false }
@@ -115,6 +156,8 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
             return "network error talking to the Graph API: \(reason)"
         case .notConfigured(let what):
             return "\(what) is not configured"
+        case .outsideWindow(let reason):
+            return "not sent: \(reason)"
         case .invalidResponse(let reason):
             return "unreadable answer from the Graph API: \(reason)"
         case .http(let status):
@@ -138,6 +181,8 @@ public struct GraphError: Error, Sendable, Equatable, CustomStringConvertible {
         let reason: String
         if isOutsideWindow {
             reason = "outside the 24-hour messaging window"
+        } else if let refusal = attachmentRefusal {
+            reason = refusal.reason
         } else if isThreadControlledByAnotherApp {
             return appendingDetails(to: "another app controls this thread (code 2018300)")
         } else if isWhatsAppReengagement {

@@ -10,10 +10,26 @@ extension SQLiteStore {
     /// happens — no operator line, no takeover. Failing that, a row recorded `failed` after the echo's time (its
     /// last attempt timed out after Meta had taken it) is proven sent the same way. Returns the events, or nil when
     /// no row matches.
+    ///
+    /// An echo of media carries Meta's copy of it (a CDN URL, not ours), so media rows match by the attachment's type.
     static func matchEchoToInFlightSend(
-        _ db: Database, recipient: String, text: String?, at: EpochMillis, mid: String
+        _ db: Database, recipient: String, text: String?, attachmentType: String? = nil, at: EpochMillis, mid: String
     ) throws -> [JournalEvent]? {
-        guard let text, !text.isEmpty, !recipient.isEmpty else { return nil }
+        guard !recipient.isEmpty else { return nil }
+        guard let text, !text.isEmpty else {
+            guard let attachmentType, AttachmentKind(rawValue: attachmentType) != nil else { return nil }
+            let id = try Int64.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT id FROM outbound_messages
+                        WHERE recipient = ?1 AND status = 'sending' AND channel = 'instagram' AND attachment_type = ?2
+                          AND sending_at <= ?3
+                        ORDER BY id LIMIT 1
+                        """),
+                arguments: [recipient, attachmentType, at + StorePolicy.echoClockSkewMillis])
+            guard let id else { return nil }
+            return try provenSent(id: id, remoteId: mid, db: db)?.events
+        }
         let skew = StorePolicy.echoClockSkewMillis
         let id = try Int64.fetchOne(
             db.cachedStatement(

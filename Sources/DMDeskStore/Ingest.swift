@@ -184,7 +184,8 @@ extension SQLiteStore {
             return
         }
         // Or the echo of a send whose result is not recorded yet (or whose daemon died mid-call): not typed in the app.
-        if let events = try matchEchoToInFlightSend(db, recipient: event.recipientId, text: m.text, at: event.timestamp, mid: m.mid) {
+        if let events = try matchEchoToInFlightSend(
+            db, recipient: event.recipientId, text: m.text, attachmentType: m.attachments.first?.type, at: event.timestamp, mid: m.mid) {
             outcome.events += events
             outcome.duplicates += 1
             return

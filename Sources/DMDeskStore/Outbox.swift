@@ -11,10 +11,12 @@ public struct OutboundDraft: Sendable {
     public var text: String?
     public var payload: JSONValue
     public var author: MessageAuthor
+    /// Media by URL: the row sends `message.attachment` instead of `text` (which is then nil).
+    public var attachment: OutgoingAttachment?
 
     public init(
         thread: String?, recipient: String, kind: OutboundKind, channel: OutboundChannel = .instagram, text: String?,
-        payload: JSONValue = [:], author: MessageAuthor
+        payload: JSONValue = [:], author: MessageAuthor, attachment: OutgoingAttachment? = nil
     ) {
         self.thread = thread
         self.recipient = recipient
@@ -23,7 +25,11 @@ public struct OutboundDraft: Sendable {
         self.text = text
         self.payload = payload
         self.author = author
+        self.attachment = attachment
     }
+
+    /// The thread list's preview of this message: its text, or "[image]" for media.
+    var preview: String? { text ?? attachment.map { "[\($0.type.rawValue)]" } }
 
     /// Texts we send into an Instagram thread appear in the conversation; reactions and WhatsApp pings do not.
     var showsInThread: Bool { channel == .instagram && kind != .reaction && thread != nil }
@@ -63,6 +69,7 @@ extension JSONValue {
         if let text = v.text { o["text"] = .string(text) }
         if let error = v.error { o["error"] = .string(error) }
         if let remoteId = v.remoteId { o["remoteId"] = .string(remoteId) }
+        if let a = v.attachment { o["attachment"] = ["type": .string(a.type.rawValue), "url": .string(a.url)] }
         self = .object(o)
     }
 }
@@ -94,16 +101,17 @@ extension SQLiteStore {
         var record = OutboundRecord(
             id: nil, thread_id: draft.thread, recipient: draft.recipient, kind: draft.kind, channel: draft.channel,
             payload: draft.payload.compactString, text: draft.text, status: status, attempts: 0, remote_message_id: nil,
-            error: nil, author: draft.author, message_mid: nil, created_at: now, updated_at: now, sending_at: sendingAt)
+            error: nil, author: draft.author, message_mid: nil, created_at: now, updated_at: now, sending_at: sendingAt,
+            attachment_type: draft.attachment?.type, attachment_url: draft.attachment?.url)
         try db.cachedStatement(
             sql: """
                 INSERT INTO outbound_messages(thread_id, recipient, kind, channel, payload, text, status, attempts, author,
-                                              created_at, updated_at, sending_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)
+                                              created_at, updated_at, sending_at, attachment_type, attachment_url)
+                VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             record.thread_id, record.recipient, record.kind, record.channel, record.payload, record.text, status, record.author,
-            now, now, sendingAt,
+            now, now, sendingAt, record.attachment_type, record.attachment_url,
         ])
         let id = db.lastInsertedRowID
         record.id = id
@@ -113,13 +121,16 @@ extension SQLiteStore {
             record.message_mid = mid
             try db.cachedStatement(sql: "UPDATE outbound_messages SET message_mid = ? WHERE id = ?").execute(arguments: [mid, id])
             if !threadExists { try ensureThread(db, id: thread, now: now) }
+            let attachments = draft.attachment.map { [Attachment(type: $0.type.rawValue, url: $0.url)] } ?? []
+            let attachmentsJSON = attachments.isEmpty
+                ? nil : String(decoding: (try? JSONEncoder.compact.encode(attachments)) ?? Data(), as: UTF8.self)
             try db.cachedStatement(
                 sql: """
-                    INSERT INTO messages(mid, thread_id, direction, author, text, timestamp, source, attempts, read, deleted,
-                                         edited, outbound_id, delivery, created_at)
-                    VALUES (?, ?, 'out', ?, ?, ?, 'dmdesk', 0, 0, 0, 0, ?, 'pending', ?)
+                    INSERT INTO messages(mid, thread_id, direction, author, text, attachments, timestamp, source, attempts, read,
+                                         deleted, edited, outbound_id, delivery, created_at)
+                    VALUES (?, ?, 'out', ?, ?, ?, ?, 'dmdesk', 0, 0, 0, 0, ?, 'pending', ?)
                     """
-            ).execute(arguments: [mid, thread, record.author, draft.text, now, id, now])
+            ).execute(arguments: [mid, thread, record.author, draft.text, attachmentsJSON, now, id, now])
             // The thread's summary comes back from the UPDATE itself (the columns of `summarySQL`, by name).
             let summary = try ThreadSummary.fetchOne(
                 db.cachedStatement(
@@ -131,11 +142,11 @@ extension SQLiteStore {
                             awaiting_operator, last_text, last_message_at, last_inbound_at,
                             (SELECT connected FROM profiles WHERE profiles.id = threads.id) AS connected
                         """),
-                arguments: [now, draft.text, thread])
+                arguments: [now, draft.preview, thread])
             // The row just inserted, as MessageRecord.view reads it back.
             let view = MessageView(
                 id: mid, thread: thread, mid: nil, direction: .outbound, author: draft.author, text: draft.text,
-                attachments: [], timestamp: now, delivery: .pending, error: nil, reactions: [], replyToStory: nil,
+                attachments: attachments, timestamp: now, delivery: .pending, error: nil, reactions: [], replyToStory: nil,
                 deleted: false, edited: false, outboundId: id)
             events.append(try journal(db, type: EventType.messageSent, thread: thread, data: JSONValue(view)))
             if let summary {

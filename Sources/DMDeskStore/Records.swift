@@ -116,11 +116,20 @@ public struct OutboundRecord: Codable, Sendable, Equatable {
     public var updated_at: EpochMillis
     /// When the row was marked `sending`.
     public var sending_at: EpochMillis?
+    /// Media sent by URL (`message.attachment`) instead of a text; both nil for texts.
+    public var attachment_type: AttachmentKind?
+    public var attachment_url: String?
+
+    /// The media this row sends, if it is not a text.
+    public var attachment: OutgoingAttachment? {
+        guard let attachment_type, let attachment_url else { return nil }
+        return OutgoingAttachment(type: attachment_type, url: attachment_url)
+    }
 
     public var view: OutboundView {
         OutboundView(
             id: id ?? 0, thread: thread_id, kind: kind, channel: channel, status: status.view, text: text, attempts: attempts,
-            error: error, remoteId: remote_message_id, author: author, createdAt: created_at)
+            error: error, remoteId: remote_message_id, author: author, createdAt: created_at, attachment: attachment)
     }
 }
 

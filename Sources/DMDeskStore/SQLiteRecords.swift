@@ -18,6 +18,7 @@ extension ProcessingStatus: DatabaseValueConvertible {}
 extension OutboundKind: DatabaseValueConvertible {}
 extension OutboundStatus: DatabaseValueConvertible {}
 extension OutboundChannel: DatabaseValueConvertible {}
+extension AttachmentKind: DatabaseValueConvertible {}
 extension AgentStepKind: DatabaseValueConvertible {}
 extension MessageSource: DatabaseValueConvertible {}
 extension OutboundRecord.Status: DatabaseValueConvertible {}
@@ -56,6 +57,8 @@ extension OutboundRecord: FetchableRecord, MutablePersistableRecord {
         created_at = try row.decode(forColumn: "created_at")
         updated_at = try row.decode(forColumn: "updated_at")
         sending_at = try row.decode(forColumn: "sending_at")
+        attachment_type = try row.decode(forColumn: "attachment_type")
+        attachment_url = try row.decode(forColumn: "attachment_url")
     }
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }

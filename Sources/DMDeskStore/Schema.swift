@@ -167,6 +167,15 @@ enum Schema {
                     CREATE INDEX outbound_by_recipient ON outbound_messages(recipient, status, id);
                     """)
         }
+        m.registerMigration("v4: outbox attachments (type, url)") { db in
+            // An operator's media by URL is an outbox row of its own, sent as Meta's `message.attachment`; texts keep NULLs.
+            try db.execute(
+                sql: """
+                    ALTER TABLE outbound_messages ADD COLUMN attachment_type TEXT
+                        CHECK (attachment_type IN ('image','video','audio','file'));
+                    ALTER TABLE outbound_messages ADD COLUMN attachment_url TEXT;
+                    """)
+        }
         return m
     }
 }

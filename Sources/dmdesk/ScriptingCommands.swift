@@ -120,22 +120,95 @@ struct HistoryCommand: ParsableCommand {
 
 struct SendCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "send", abstract: "Send a DM as an operator (takes the thread over from the bot).")
+        commandName: "send", abstract: "Send a DM as an operator (takes the thread over from the bot).",
+        discussion: """
+            Sends a text, media by URL (--attach), or both: the text first, then the media, as two messages. \
+            Instagram fetches the media from the URL itself, so it must be public. Waits for Instagram's answer \
+            (--wait) and exits 1 with the reason if it refused (e.g. an unsupported format, a file too large, \
+            a URL it could not fetch).
+            """)
     @OptionGroup var script: ScriptOptions
     @Argument(help: "The thread (the customer's Instagram id).") var thread: String
-    @Argument(help: "The text (at most 1000 UTF-8 bytes).") var text: String
+    @Argument(help: "The text (at most 1000 UTF-8 bytes); may be left out with --attach.") var text: String?
+    @Option(help: ArgumentHelp("Send the image, video, audio or file at this http(s) URL.", valueName: "url")) var attach: String?
+    @Option(help: "What --attach is: image, video, audio or file (default: guessed from the URL's extension).") var type: AttachmentKind?
+    @Option(help: ArgumentHelp("Seconds to wait for Instagram's answer (0: return once queued).", valueName: "seconds"))
+    var wait: Double = 30
 
     func validate() throws {
+        let text = self.text ?? ""
         if text.utf8.count > maxMessageBytes {
             throw ValidationError("the text is \(text.utf8.count) bytes; Instagram allows \(maxMessageBytes)")
         }
+        if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty && attach == nil {
+            throw ValidationError("give a text to send, --attach URL, or both")
+        }
+        if type != nil && attach == nil { throw ValidationError("--type describes --attach; give --attach URL too") }
+        if let attach, case .failure(let problem) = OutgoingAttachment.make(url: attach, type: type) {
+            throw ValidationError(problem.message)
+        }
+        if !(wait >= 0 && wait <= 3600) { throw ValidationError("--wait takes 0 to 3600 seconds") }
     }
 
     func run() throws {
-        let result = script.call(ControlRequest(id: 1, type: .send, thread: thread, text: text))
-        script.printQueued(result, as: "outbound")
+        let attachment = attach.flatMap { try? OutgoingAttachment.make(url: $0, type: type).get() }
+        let request = ControlRequest(id: 1, type: .send, thread: thread, text: text, attachment: attachment)
+        guard wait > 0 else { return script.printQueued(script.call(request), as: "outbound") }
+        let client = script.connect()
+        defer { client.close() }
+        do {
+            // Subscribed first, so no outcome of the rows about to be queued can be missed.
+            _ = try client.request(ControlRequest(id: 1, type: .subscribe), timeout: 30)
+            let result = try client.request(request, timeout: 30)
+            let queued = ((try? result["outbounds"]?.decode([OutboundView].self))
+                ?? (try? result["outbound"]?.decode(OutboundView.self)).map { [$0] }) ?? []
+            let settled = try outcomes(of: queued.map(\.id), on: client)
+            report(queued: queued, settled: settled)
+        } catch ControlClientError.server(let error) {
+            fail(error.message, code: ScriptExit.daemonError)
+        } catch {
+            fail("\(error)", code: ScriptExit.noDaemon)
+        }
+    }
+
+    /// Follows `outbound.updated` until every row is sent or failed, or `wait` runs out.
+    private func outcomes(of ids: [Int64], on client: ControlClient) throws -> [Int64: OutboundView] {
+        var settled: [Int64: OutboundView] = [:]
+        let deadline = Date().addingTimeInterval(wait)
+        while settled.count < ids.count {
+            let left = deadline.timeIntervalSinceNow
+            if left <= 0 { break }
+            var pfd = pollfd(fd: client.fileDescriptor, events: Int16(POLLIN), revents: 0)
+            _ = poll(&pfd, 1, Int32(min(left, 1) * 1000) + 1)
+            for line in try client.readAvailable() where line.event == EventType.outboundUpdated {
+                guard let view = try? line.data?.decode(OutboundView.self), ids.contains(view.id), view.status != .pending
+                else { continue }
+                settled[view.id] = view
+            }
+        }
+        return settled
+    }
+
+    /// One line per row; exits 1 when Instagram refused one (its reason on stderr).
+    private func report(queued: [OutboundView], settled: [Int64: OutboundView]) {
+        if script.json {
+            script.printJSON(["outbound": .array(queued.map { .from(settled[$0.id] ?? $0) })])
+        }
+        var failed: [String] = []
+        for row in queued {
+            let what = row.attachment.map { "\($0.type.rawValue) \($0.url)" } ?? "text"
+            let now = settled[row.id] ?? row
+            switch now.status {
+            case .sent: if !script.json { print("sent \(what) (outbound \(row.id))") }
+            case .pending: if !script.json { print("queued \(what) (outbound \(row.id)); still sending, the outbox keeps trying") }
+            case .failed: failed.append("\(what) not sent (outbound \(row.id)): \(now.error ?? "refused")")
+            }
+        }
+        if !failed.isEmpty { fail(failed.joined(separator: "\ndmdesk: "), code: ScriptExit.daemonError) }
     }
 }
+
+extension AttachmentKind: ExpressibleByArgument {}
 
 /// takeover / release / resolve / reopen share one shape: a thread in, the thread out.
 struct ThreadActionCommand<Action: ThreadAction>: ParsableCommand {

@@ -354,3 +354,82 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
         #expect(HelpLayout(keyMap: .standard, screen: ScreenSize(rows: 24, cols: 60)).columns.count == 1)
     }
 }
+
+@Suite struct AttachAndWindowTests {
+    private func typing(_ text: String) -> [Key] { text.map { .char($0) } }
+
+    /// Thread "a" (a person handles it), open, its customer's last message `ago` old; HUMAN_AGENT as given.
+    private func model(lastInboundAgo ago: EpochMillis, humanAgentTag: Bool) -> ConsoleModel {
+        var model = ConsoleModel()
+        let hello = ServerLine.hello(daemon: "t", account: nil, listener: "x", humanAgentTag: humanAgentTag)
+        _ = model.connected(hello: hello)
+        model.inbox.loadThreads([ThreadSummary(id: "a", name: "Ana", mode: .human, lastAt: nowMillis(), lastInboundAt: nowMillis() - ago)])
+        model.historyArrived(thread: "a", [], steps: [])
+        _ = model.handle([.enter], screen: wide)
+        return model
+    }
+
+    @Test func ctrlOAttachesByURLWithAGuessedTypeTabChangesIt() {
+        var model = model(lastInboundAgo: 60_000, humanAgentTag: false)
+        _ = model.handle([.char("r")] + typing("Here it is") + [.ctrl("o")], screen: wide)
+        guard case .prompt(.attach("a", nil)) = model.mode else { Issue.record("no attach prompt: \(model.mode)"); return }
+        _ = model.handle(typing("https://cdn.example.com/p/hoodie.PNG"), screen: wide)
+        #expect(model.mode == .prompt(.attach(thread: "a", type: nil)))
+        #expect(PromptKind.attach(thread: "a", type: nil).label(for: model.prompt.text).hasPrefix("Attach image (guessed"))
+        _ = model.handle([.ctrl("o")], screen: wide)
+        #expect(model.mode == .prompt(.attach(thread: "a", type: .video)), "Ctrl-O again: the next type after the guess")
+        let actions = model.handle([.ctrl("o"), .ctrl("o"), .ctrl("o"), .enter], screen: wide)  // audio, file, image
+        #expect(actions == [.request(.send(
+            thread: "a", text: "Here it is", attachment: OutgoingAttachment(type: .image, url: "https://cdn.example.com/p/hoodie.PNG")))])
+        #expect(model.mode == .compose && model.drafts["a"] == nil)
+        #expect(DaemonRequest.send(thread: "a", text: "", attachment: OutgoingAttachment(type: .file, url: "https://x.example/a.pdf"))
+            .controlRequest == ControlRequest(id: .null, type: .send, thread: "a",
+                                              attachment: OutgoingAttachment(type: .file, url: "https://x.example/a.pdf")))
+    }
+
+    @Test func aBadURLIsRefusedInTheConsoleAndComesBackOnCtrlO() {
+        var model = model(lastInboundAgo: 60_000, humanAgentTag: false)
+        let actions = model.handle([.char("r"), .ctrl("o")] + typing("ftp://files.example/a.pdf") + [.enter], screen: wide)
+        #expect(actions.isEmpty)
+        #expect(model.inbox.notice?.isError == true && model.inbox.notice?.text.contains("http:// or https://") == true)
+        #expect(model.mode == .compose)
+        _ = model.handle([.ctrl("o")], screen: wide)
+        #expect(model.prompt.text == "ftp://files.example/a.pdf")
+        _ = model.handle([.escape], screen: wide)
+        #expect(model.mode == .compose, "Esc leaves the prompt for the reply it belongs to")
+    }
+
+    @Test func aReplyNeitherClockAllowsIsRefusedBeforeSendingSayingWhy() {
+        var late = model(lastInboundAgo: 8 * 86_400_000, humanAgentTag: true)
+        #expect(late.handle([.char("r")] + typing("still there?") + [.enter], screen: wide).isEmpty)
+        #expect(late.inbox.notice?.text == "not sent: the customer last wrote over 7 days ago; Instagram allows no reply until they write again")
+        #expect(late.drafts["a"]?.text == "still there?", "the draft is kept")
+
+        var noTag = model(lastInboundAgo: 30 * 3_600_000, humanAgentTag: false)
+        #expect(noTag.handle([.char("r")] + typing("late") + [.enter], screen: wide).isEmpty)
+        #expect(noTag.inbox.notice?.text.contains("DMDESK_HUMAN_AGENT_TAG=true") == true)
+
+        var tagged = model(lastInboundAgo: 30 * 3_600_000, humanAgentTag: true)
+        #expect(tagged.handle([.char("r")] + typing("sorry for the wait") + [.enter], screen: wide)
+            == [.request(.send(thread: "a", text: "sorry for the wait"))], "within 7 days a person may reply")
+    }
+
+    @Test func bothClocks() {
+        let now: EpochMillis = 1_800_000_000_000
+        func clocks(_ ago: EpochMillis, _ tag: Bool) -> (String, Bool) {
+            let c = TimeFormat.windowClocks(ThreadSummary(id: "a", lastInboundAt: now - ago), humanAgentTag: tag, now: now)
+            return (c.text, c.closed)
+        }
+        #expect(clocks(6 * 3_600_000, true) == ("18h left to reply", false))
+        #expect(clocks(2 * 86_400_000 - 3_600_000, true) == ("window closed · 5 d left as human agent", true))
+        #expect(clocks(7 * 86_400_000 - 2 * 3_600_000, true) == ("window closed · 2 h left as human agent", true))
+        #expect(clocks(8 * 86_400_000, true) == ("window closed · 7 days passed, no reply until they write", true))
+        #expect(clocks(2 * 86_400_000, false) == ("24-hour window closed", true))
+    }
+
+    @Test func theHelpListsCtrlOFromTheKeyTable() {
+        #expect(KeyMap.standard.helpLines().contains { $0.contains("Ctrl-O") && $0.contains("attach") })
+        #expect(KeyMap.standard.command(for: .ctrl("o"), in: .editor) == .attach)
+        #expect(KeyMap.standard.duplicateKeys().isEmpty)
+    }
+}

@@ -34,6 +34,46 @@ struct GraphClientTests {
         }
     }
 
+    @Test func sendAttachmentPostsMessageAttachmentWithPayloadURL() async throws {
+        try await withFakeGraph { fake, client in
+            let result = try await client.sendAttachment(
+                recipient: "9", attachment: OutgoingAttachment(type: .video, url: "https://cdn.example.com/v.mp4"), humanAgentTag: true)
+            #expect(result.messageId == "m_fake_1")
+            #expect(
+                fake.requests().first?.body
+                    == [
+                        "recipient": ["id": "9"],
+                        "message": ["attachment": ["type": "video", "payload": ["url": "https://cdn.example.com/v.mp4"]]],
+                        "messaging_type": "MESSAGE_TAG", "tag": "HUMAN_AGENT",
+                    ])
+        }
+    }
+
+    @Test("the stand-in refuses media as Meta does, with Meta's codes", arguments: [
+        ("https://cdn.example.com/a.tiff", AttachmentKind.image, 2018047),
+        ("https://cdn.example.com/a.mp3", AttachmentKind.audio, 2018047),
+        ("https://cdn.example.com/a.png?fake_bytes=8388609", AttachmentKind.image, 2018109),
+        ("https://cdn.example.com/a.mp4?fake_bytes=26214401", AttachmentKind.video, 2018109),
+        ("https://down.invalid/a.pdf", AttachmentKind.file, 2018008),
+    ])
+    func standInRefusesMedia(url: String, type: AttachmentKind, subcode: Int) async throws {
+        try await withFakeGraph { fake, client in
+            do {
+                _ = try await client.sendAttachment(recipient: "9", attachment: OutgoingAttachment(type: type, url: url))
+                Issue.record("\(url) was accepted")
+            } catch let error as GraphError {
+                #expect(error.kind == .meta && error.status == 400 && error.subcode == subcode, "\(error)")
+                #expect(error.attachmentRefusal != nil && !error.isRetryable)
+            }
+            #expect(fake.instagramMessages().isEmpty)
+            // At the limit, and without an extension, it is taken.
+            _ = try await client.sendAttachment(
+                recipient: "9", attachment: OutgoingAttachment(type: .image, url: "https://cdn.example.com/a.png?fake_bytes=8388608"))
+            _ = try await client.sendAttachment(recipient: "9", attachment: OutgoingAttachment(type: .file, url: "https://cdn.example.com/doc"))
+            #expect(fake.instagramMessages().count == 2)
+        }
+    }
+
     @Test func reactAndUnreactBodies() async throws {
         try await withFakeGraph { fake, client in
             let reacted = try await client.react(recipient: "5", messageId: "mid.abc", reaction: "love")

@@ -68,3 +68,31 @@ struct GraphErrorTests {
         #expect(GraphError.network("connection refused").isRetryable)
     }
 }
+
+@Suite("GraphError: Meta's refusals of media")
+struct AttachmentRefusalTests {
+    @Test("each refusal is permanent (even code 4, otherwise a rate limit) and said in plain words", arguments: [
+        (100, 2018008, GraphError.AttachmentRefusal.unreachable, "could not fetch the attachment from its URL"),
+        (100, 2018047, GraphError.AttachmentRefusal.unsupported, "does not take this file as that type"),
+        (4, 2018109, GraphError.AttachmentRefusal.tooLarge, "larger than Instagram allows"),
+    ])
+    func refusals(code: Int, subcode: Int, refusal: GraphError.AttachmentRefusal, words: String) {
+        let error = GraphError(kind: .meta, status: 400, code: code, subcode: subcode, message: "(#\(code)) Meta's words")
+        #expect(error.attachmentRefusal == refusal)
+        #expect(!error.isRetryable)
+        #expect(error.description.contains(words) && error.description.contains("Meta code \(code)/\(subcode)"))
+        #expect(error.description.hasSuffix("(#\(code)) Meta's words"), "Meta's own message kept after ours")
+    }
+
+    @Test func otherErrorsAreNoRefusalOfMedia() {
+        #expect(GraphError(kind: .meta, status: 400, code: 4).attachmentRefusal == nil)
+        #expect(GraphError(kind: .meta, status: 400, code: 4).isRetryable)
+        #expect(GraphError(kind: .http(status: 400), status: 400, subcode: 2018008).attachmentRefusal == nil)
+    }
+
+    @Test func outsideWindowRefusedHereIsPermanent() {
+        let error = GraphError(kind: .outsideWindow("the customer last wrote over 7 days ago"))
+        #expect(!error.isRetryable)
+        #expect(error.description == "not sent: the customer last wrote over 7 days ago")
+    }
+}

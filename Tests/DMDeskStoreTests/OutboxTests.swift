@@ -35,6 +35,35 @@ struct OutboxTests {
         }
     }
 
+    @Test("media by URL: its own row (type, url, no text), a conversation line with the attachment, \"[image]\" as preview; kept across a reopen",
+          arguments: StoreEngine.all)
+    func attachmentRows(engine: StoreEngine) async throws {
+        try await StoreRig.with(engine) { rig in
+            let photo = OutgoingAttachment(type: .image, url: "https://cdn.example.com/p/1.jpg")
+            let changes = try await rig.store.enqueue([
+                draft("Here you go"),
+                OutboundDraft(thread: customer, recipient: customer, kind: .manual, text: nil, author: .operator, attachment: photo),
+            ], takeOver: true)
+            let ids = changes.compactMap(\.record.id)
+            #expect(ids.count == 2 && ids[1] == ids[0] + 1, "queued in order, in one transaction")
+            #expect(changes[1].record.attachment == photo && changes[1].record.text == nil)
+            #expect(changes[1].record.view.attachment == photo)
+            #expect(changes[0].record.attachment == nil)
+            let sent = try #require(changes[1].events.first { $0.type == EventType.messageSent })
+            #expect(try sent.data.decode(MessageView.self).attachments == [Attachment(type: "image", url: photo.url)])
+            #expect(try await rig.store.thread(customer)?.lastText == "[image]")
+            let lines = try await rig.store.history(thread: customer)
+            #expect(lines.map(\.text) == ["Here you go", nil])
+            #expect(lines.last?.attachments == [Attachment(type: "image", url: photo.url)])
+            _ = await rig.store.finishOutbound([OutboundResult(id: ids[1], status: .sent, attempts: 1, remoteId: "m_1")])
+            let reopened = try await rig.reopen()
+            #expect(try await reopened.outbound(id: ids[1])?.attachment == photo)
+            #expect(try await reopened.outbound(id: ids[1])?.status == .sent)
+            #expect(try await reopened.outbound(id: ids[0])?.attachment == nil)
+            try await reopened.close()
+        }
+    }
+
     @Test("results are recorded in one commit, each alone; the line follows; a failed row can be retried", arguments: StoreEngine.all)
     func results(engine: StoreEngine) async throws {
         try await withStore(engine) { store in
@@ -110,6 +139,30 @@ struct OutboxTests {
             let again = try await store.ingest(try Events.echo(to: customer, text: "See you soon", mid: "mid.echo.1"))
             #expect(again.storedMessages == 0 && again.duplicates == 1 && again.events.isEmpty)
             #expect(try await store.provenSent(id: id, remoteId: "mid.other") == nil, "already sent: nothing to prove")
+        }
+    }
+
+    @Test("the echo of media (Meta's own CDN URL) proves the in-flight row of that type sent; no operator line", arguments: StoreEngine.all)
+    func mediaEcho(engine: StoreEngine) async throws {
+        try await withStore(engine) { store in
+            let photo = OutgoingAttachment(type: .image, url: "https://cdn.example.com/p/1.jpg")
+            let id = try #require(try await store.enqueue(OutboundDraft(
+                thread: customer, recipient: customer, kind: .manual, text: nil, author: .operator, attachment: photo)).record.id)
+            guard case .success(.marked) = await store.markSending([id])[0] else { Issue.record("not marked"); return }
+            // A video echo matches nothing in flight: an answer typed in the app.
+            let video = try Events.parse([[
+                "sender": ["id": .string(Events.account)], "recipient": ["id": .string(customer)], "timestamp": .number(Double(nowMillis())),
+                "message": ["mid": "mid.v", "is_echo": true, "attachments": [["type": "video", "payload": ["url": "https://lookaside.fbsbx.com/v"]]]],
+            ]])
+            #expect(try await store.ingest(video, options: IngestOptions(echoTakeover: false)).storedMessages == 1)
+            #expect(try await store.outbound(id: id)?.status == .sending)
+            let image = try Events.parse([[
+                "sender": ["id": .string(Events.account)], "recipient": ["id": .string(customer)], "timestamp": .number(Double(nowMillis())),
+                "message": ["mid": "mid.i", "is_echo": true, "attachments": [["type": "image", "payload": ["url": "https://lookaside.fbsbx.com/i"]]]],
+            ]])
+            #expect(try await store.ingest(image).storedMessages == 0)
+            let row = try #require(try await store.outbound(id: id))
+            #expect(row.status == .sent && row.remote_message_id == "mid.i")
         }
     }
 
