@@ -167,6 +167,10 @@ enum Schema {
                     CREATE INDEX outbound_by_recipient ON outbound_messages(recipient, status, id);
                     """)
         }
+        m.registerMigration("v4: message kinds") { db in
+            // What a received message is (MessageKind); NULL rows from before are derived from their columns.
+            try db.execute(sql: "ALTER TABLE messages ADD COLUMN kind TEXT")
+        }
         return m
     }
 }
