@@ -140,11 +140,11 @@ final class Screen {
     }
 
     /// `put`, and when the terminal takes them and `target` passed `Hyperlink.target`, an OSC 8 link over the
-    /// drawn text. Link text is a sanitised URL: printable ASCII, one column a character.
+    /// drawn text. Link text is a sanitised URL (cut with "…" at the pane's edge): one column a character.
     @discardableResult
     func putLink(_ text: String, target: String?, y: Int, x: Int, width: Int, role: UIRole) -> Int {
         let used = put(text, y: y, x: x, width: width, role: role)
-        if hyperlinks, let target, used > 0, text.utf8.allSatisfy({ (0x20...0x7E).contains($0) }) {
+        if hyperlinks, let target, used > 0, text.allSatisfy({ TextWidth.width(of: $0) == 1 }) {
             frameLinks.append(DrawnLink(y: y, x: x, text: String(text.prefix(used)), target: target))
         }
         return used
