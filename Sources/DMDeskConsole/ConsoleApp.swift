@@ -129,7 +129,7 @@ final class ConsoleController {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
         let previousHandlers = installSignalHandlers()
-        screen = Screen(theme: options.theme)
+        screen = Screen(theme: options.theme, hyperlinks: Hyperlink.supported(environment: ProcessInfo.processInfo.environment))
         cursesActiveForCrash = true
         defer {
             screen.end()

@@ -115,6 +115,7 @@ public struct ConsoleState: Sendable {
         case EventType.messageUpdated:
             guard let message = try? data.decode(MessageView.self) else { return ApplyOutcome() }
             upsertMessage(message)
+            if message.deleted { forgetQuotes(of: message) }
         case EventType.outboundUpdated:
             guard let outbound = try? data.decode(OutboundView.self) else { return ApplyOutcome() }
             applyOutbound(outbound)
@@ -385,6 +386,16 @@ public struct ConsoleState: Sendable {
         return true
     }
 
+    /// An unsent message: replies that quoted it show that it was unsent instead.
+    private mutating func forgetQuotes(of message: MessageView) {
+        let ids = Set([message.id] + (message.mid.map { [$0] } ?? []))
+        guard let list = messages[message.thread] else { return }
+        for index in list.indices where list[index].replyToMid.map(ids.contains) == true {
+            messages[message.thread]![index].replyToText = nil
+            messages[message.thread]![index].replyToUnsent = true
+        }
+    }
+
     @discardableResult
     private mutating func updateMessage(in thread: String, where match: (MessageView) -> Bool,
                                         _ change: (inout MessageView) -> Void) -> Bool
@@ -398,7 +409,7 @@ public struct ConsoleState: Sendable {
     private mutating func touchThread(for message: MessageView, countUnread: Bool) {
         guard message.author != .system else { return }
         var summary = threads[message.thread] ?? ThreadSummary(id: message.thread)
-        let preview = message.text ?? message.attachments.first.map { "[\($0.type)]" }
+        let preview = MessageKind.preview(text: message.text, attachments: message.attachments, kind: message.kind)
         if message.timestamp >= (summary.lastAt ?? 0) {
             summary.lastText = preview ?? summary.lastText
             summary.lastAt = message.timestamp

@@ -5,9 +5,12 @@ import Foundation
 struct Segment: Equatable {
     var text: String
     var role: UIRole
-    init(_ text: String, _ role: UIRole) {
+    /// An OSC 8 target (checked by `Hyperlink.target`) for this text, a sanitised URL.
+    var link: String?
+    init(_ text: String, _ role: UIRole, link: String? = nil) {
         self.text = text
         self.role = role
+        self.link = link
     }
 }
 
@@ -43,7 +46,9 @@ enum MessageLayout {
         }
     }
 
-    static func lines(for message: MessageView, customerName: String, seen: Bool, width: Int) -> [[Segment]] {
+    static func lines(for message: MessageView, customerName: String, seen: Bool, width: Int, now: EpochMillis = nowMillis())
+        -> [[Segment]]
+    {
         let prefix = prefixWidth(paneWidth: width)
         let textWidth = max(8, width - prefix)
         let role = role(for: message.author)
@@ -51,28 +56,52 @@ enum MessageLayout {
         func addWrapped(_ text: String, _ role: UIRole) {
             for line in TextWidth.wrap(text, width: textWidth) { body.append([Segment(line, role)]) }
         }
+        func addNote(_ text: String) { body.append([Segment(TextWidth.truncate(text, to: textWidth), .muted)]) }
         // Links (story and attachment URLs) take one row each, cut at the pane's edge: wrapped across
-        // rows they are neither readable nor copyable, and the scheme adds nothing.
+        // rows they are neither readable nor copyable, and the scheme adds nothing. A link that passes the
+        // strict check is also an OSC 8 hyperlink, whole even when its text is cut.
         func addLink(_ label: String, _ url: String?) {
-            guard let url, !url.isEmpty else { body.append([Segment(TextWidth.truncate(label, to: textWidth), .muted)]); return }
+            guard let url, !url.isEmpty else { addNote(label + " (no link)"); return }
             let shown = Sanitizer.visible(url, newlines: .space)
             let room = textWidth - TextWidth.width(label) - 1
             if room < 12 {
                 addWrapped(label + " " + shown, .muted)
             } else {
-                body.append([Segment(label + " " + TextWidth.truncate(shown, to: room), .muted)])
+                body.append([Segment(label + " ", .muted), Segment(TextWidth.truncate(shown, to: room), .muted, link: Hyperlink.target(for: url))])
             }
         }
-        if let story = message.replyToStory {
-            addLink("↪ replied to your story", story)
-        }
+        let kind = message.kind ?? .text
+        let storyExpired = message.storyExpiresAt.map { now >= $0 } ?? false
         if message.deleted {
-            body.append([Segment("(message deleted)", .muted)])
-        } else if let text = message.text, !text.isEmpty {
-            addWrapped(Sanitizer.visible(text), role)
-        }
-        for attachment in message.attachments {
-            addLink("[\(Sanitizer.visible(attachment.type, newlines: .space))]", attachment.url)
+            addNote("⊘ " + unsentMessageLabel)
+        } else {
+            if message.replyToMid != nil {
+                if message.replyToUnsent == true { addNote("↩ replying to a message that was unsent") }
+                else if let quoted = message.replyToText { addNote("↩ “" + Sanitizer.visible(quoted, newlines: .space) + "”") }
+                else { addNote("↩ replying to an earlier message") }
+            }
+            if let story = message.replyToStory {
+                if storyExpired { addNote("↪ replied to your story · story expired") } else { addLink("↪ replied to your story", story) }
+            }
+            if let text = message.text, !text.isEmpty {
+                addWrapped(Sanitizer.visible(text), role)
+            }
+            for attachment in message.attachments {
+                let label = "[" + Sanitizer.visible(MessageKind.label(forAttachmentType: attachment.type), newlines: .space) + "]"
+                if attachment.type == "story_mention" {
+                    addNote(label + " mentioned you in their story" + (storyExpired ? " · story expired" : ""))
+                    if !storyExpired { addLink("  story", attachment.url) }
+                } else {
+                    addLink(label, attachment.url)
+                }
+                if let title = attachment.title, !title.isEmpty { addNote("  “" + Sanitizer.visible(title, newlines: .space) + "”") }
+            }
+            if kind == .unsupported {
+                addNote("[unsupported message: Instagram does not pass it on; see it in the Instagram app]")
+            }
+            if let payload = message.payload, !payload.isEmpty, message.direction == .inbound {
+                addNote((kind == .postback ? "[button: " : "[quick reply: ") + Sanitizer.visible(payload, newlines: .space) + "]")
+            }
         }
         if body.isEmpty { body.append([Segment("(empty message)", .muted)]) }
 
@@ -120,21 +149,25 @@ struct MessageRenderCache {
         var width: Int
         var seen: Bool
         var name: String
+        var storyExpired: Bool
         var lines: [[Segment]]
     }
 
     private var entries: [String: Entry] = [:]
 
-    mutating func lines(for message: MessageView, customerName: String, seen: Bool, width: Int) -> [[Segment]] {
+    mutating func lines(for message: MessageView, customerName: String, seen: Bool, width: Int, now: EpochMillis = nowMillis())
+        -> [[Segment]]
+    {
         let key = message.thread + "\u{0}" + message.id
+        let storyExpired = message.storyExpiresAt.map { now >= $0 } ?? false
         if let entry = entries[key], entry.width == width, entry.seen == seen, entry.name == customerName,
-           entry.message == message
+           entry.storyExpired == storyExpired, entry.message == message
         {
             return entry.lines
         }
-        let lines = MessageLayout.lines(for: message, customerName: customerName, seen: seen, width: width)
+        let lines = MessageLayout.lines(for: message, customerName: customerName, seen: seen, width: width, now: now)
         if entries.count > 20_000 { entries.removeAll(keepingCapacity: true) }
-        entries[key] = Entry(message: message, width: width, seen: seen, name: customerName, lines: lines)
+        entries[key] = Entry(message: message, width: width, seen: seen, name: customerName, storyExpired: storyExpired, lines: lines)
         return lines
     }
 }
@@ -379,7 +412,7 @@ extension ConsoleController {
                 {
                     role = .selection
                 }
-                cx += screen.put(segment.text, y: y + row, x: cx, width: x + width - cx, role: role)
+                cx += screen.putLink(segment.text, target: segment.link, y: y + row, x: cx, width: x + width - cx, role: role)
             }
         }
         if conversationScroll > 0 && hintRow {

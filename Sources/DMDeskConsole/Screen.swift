@@ -9,9 +9,21 @@ final class Screen {
     private let window: UnsafeMutablePointer<WINDOW>
     private var roleAttributes: [UIRole: Int32] = [:]
     private(set) var isActive = true
+    /// OSC 8 links drawn this frame, and those the terminal holds from the last one (see `Hyperlink`).
+    private let hyperlinks: Bool
+    private var frameLinks: [DrawnLink] = []
+    private var shownLinks: [DrawnLink] = []
+
+    struct DrawnLink: Equatable {
+        var y: Int
+        var x: Int
+        var text: String
+        var target: String
+    }
 
     /// Starts curses. `setlocale` must come first or wide characters are drawn as escapes.
-    init(theme: Theme) {
+    init(theme: Theme, hyperlinks: Bool = false) {
+        self.hyperlinks = hyperlinks
         _ = setlocale(LC_ALL, "")
         if String(cString: nl_langinfo(nl_item(CODESET))) != "UTF-8" {
             // Terminals are UTF-8 nowadays even when LANG was not forwarded over SSH.
@@ -88,6 +100,7 @@ final class Screen {
     func beginFrame() {
         updateSize()
         _ = werase(window)
+        frameLinks.removeAll(keepingCapacity: true)
     }
 
     func endFrame(cursor: (y: Int, x: Int)?) {
@@ -97,8 +110,44 @@ final class Screen {
         } else {
             _ = curs_set(0)
         }
+        let linksChanged = frameLinks != shownLinks
+        if linksChanged {
+            // Cells that were links are repainted whole, so none keeps a link it no longer shows.
+            for link in shownLinks where link.y < rows { _ = wredrawln(window, Int32(link.y), 1) }
+        }
         _ = wnoutrefresh(window)
         _ = doupdate()
+        if linksChanged {
+            writeLinks(frameLinks)
+            shownLinks = frameLinks
+        }
+    }
+
+    /// Draws checked links over the cells curses just drew with the same text: DECSC/DECRC keep curses' cursor and
+    /// attributes as it believes them.
+    private func writeLinks(_ links: [DrawnLink]) {
+        guard !links.isEmpty else { return }
+        var out = "\u{1B}7"
+        for link in links { out += "\u{1B}[\(link.y + 1);\(link.x + 1)H" + Hyperlink.sequence(target: link.target, text: link.text) }
+        out += "\u{1B}8"
+        var bytes = Array(out.utf8)
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { write(STDOUT_FILENO, $0.baseAddress! + offset, $0.count - offset) }
+            if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
+            offset += n
+        }
+    }
+
+    /// `put`, and when the terminal takes them and `target` passed `Hyperlink.target`, an OSC 8 link over the
+    /// drawn text. Link text is a sanitised URL (cut with "…" at the pane's edge): one column a character.
+    @discardableResult
+    func putLink(_ text: String, target: String?, y: Int, x: Int, width: Int, role: UIRole) -> Int {
+        let used = put(text, y: y, x: x, width: width, role: role)
+        if hyperlinks, let target, used > 0, text.allSatisfy({ TextWidth.width(of: $0) == 1 }) {
+            frameLinks.append(DrawnLink(y: y, x: x, text: String(text.prefix(used)), target: target))
+        }
+        return used
     }
 
     func bell() { _ = beep() }

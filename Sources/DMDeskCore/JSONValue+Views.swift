@@ -12,6 +12,7 @@ extension JSONValue {
             "attachments": .array(v.attachments.map { a in
                 var item: [String: JSONValue] = ["type": .string(a.type)]
                 if let url = a.url { item["url"] = .string(url) }
+                if let title = a.title { item["title"] = .string(title) }
                 return .object(item)
             }),
             "reactions": .array(v.reactions.map { .string($0) }), "deleted": .bool(v.deleted), "edited": .bool(v.edited),
@@ -22,6 +23,11 @@ extension JSONValue {
         if let error = v.error { o["error"] = .string(error) }
         if let story = v.replyToStory { o["replyToStory"] = .string(story) }
         if let id = v.outboundId { o["outboundId"] = .number(Double(id)) }
+        if let kind = v.kind { o["kind"] = .string(kind.rawValue) }
+        if let mid = v.replyToMid { o["replyToMid"] = .string(mid) }
+        if let text = v.replyToText { o["replyToText"] = .string(text) }
+        if let unsent = v.replyToUnsent { o["replyToUnsent"] = .bool(unsent) }
+        if let payload = v.payload { o["payload"] = .string(payload) }
         self = .object(o)
     }
 

@@ -45,13 +45,81 @@ public enum OutboundChannel: String, Codable, Sendable {
 }
 
 public struct Attachment: Codable, Sendable, Equatable {
+    /// Meta's `attachments[].type`: image, video, audio, file, ig_reel, ig_post, share, story_mention, or a newer one.
     public var type: String
     public var url: String?
-    public init(type: String, url: String?) {
+    /// `payload.title`: a shared post's or reel's caption.
+    public var title: String?
+    public init(type: String, url: String?, title: String? = nil) {
         self.type = type
         self.url = url
+        self.title = title
     }
 }
+
+/// What a received message is, for its label in the console and in `history --json`.
+public enum MessageKind: String, Codable, Sendable, CaseIterable {
+    case text, image, video, audio, file
+    case igReel = "ig_reel", igPost = "ig_post", share
+    case storyMention = "story_mention", storyReply = "story_reply"
+    case quickReply = "quick_reply", postback, unsupported
+    /// An attachment type Meta added after this build.
+    case other
+
+    /// Stories vanish after 24 hours; Meta's rule is that their media is never copied, only linked.
+    public static let storyLifetimeMillis: EpochMillis = 86_400_000
+
+    /// The kind of an inbound message from its parts. A post shared since November 2025 carries both a `share` and
+    /// an `ig_post` attachment: it is an `ig_post`.
+    public static func of(
+        attachments: [Attachment], storyReply: Bool, quickReplyPayload: String?, isPostback: Bool = false,
+        isUnsupported: Bool = false
+    ) -> MessageKind {
+        if isUnsupported { return .unsupported }
+        if isPostback { return .postback }
+        if storyReply { return .storyReply }
+        let types = attachments.map(\.type)
+        if types.contains("ig_post") { return .igPost }
+        if let first = types.first { return MessageKind(rawValue: first).flatMap { $0.isAttachment ? $0 : nil } ?? .other }
+        return quickReplyPayload != nil ? .quickReply : .text
+    }
+
+    /// Kinds that are an attachment type of Meta's.
+    public var isAttachment: Bool {
+        switch self {
+        case .image, .video, .audio, .file, .igReel, .igPost, .share, .storyMention: return true
+        default: return false
+        }
+    }
+
+    public var isStory: Bool { self == .storyMention || self == .storyReply }
+
+    /// A thread list's one-line preview of a message: its text, else what it is ("[photo]").
+    public static func preview(text: String?, attachments: [Attachment], kind: MessageKind?) -> String? {
+        if let text, !text.isEmpty { return text }
+        if let first = attachments.first { return "[\(label(forAttachmentType: first.type))]" }
+        if kind == .unsupported { return "[unsupported message]" }
+        return nil
+    }
+
+    /// The label the console and previews show for an attachment of this Meta type.
+    public static func label(forAttachmentType type: String) -> String {
+        switch type {
+        case "image": return "photo"
+        case "video": return "video"
+        case "audio": return "voice message"
+        case "file": return "file"
+        case "ig_reel": return "reel"
+        case "ig_post": return "post"
+        case "share": return "shared post"
+        case "story_mention": return "story mention"
+        default: return type
+        }
+    }
+}
+
+/// Shown in place of an unsent message, and as the thread's preview when it was the last one.
+public let unsentMessageLabel = "message unsent"
 
 /// One row of the thread list, as the socket and the console see it.
 public struct ThreadSummary: Codable, Sendable, Equatable {
@@ -122,15 +190,26 @@ public struct MessageView: Codable, Sendable, Equatable {
     public var error: String?
     public var reactions: [String]
     public var replyToStory: String?
+    /// Unsent by the customer: text and attachments are erased everywhere.
     public var deleted: Bool
     public var edited: Bool
     public var outboundId: Int64?
+    /// Nil in journal rows older than the kinds (read as `.text`).
+    public var kind: MessageKind?
+    /// The message this one answers (`reply_to.mid`), and its text when dmdesk has it (nil once that one is unsent).
+    public var replyToMid: String?
+    public var replyToText: String?
+    /// The replied-to message was unsent.
+    public var replyToUnsent: Bool?
+    /// A quick reply's or a button's payload.
+    public var payload: String?
 
     public init(
         id: String, thread: String, mid: String? = nil, direction: MessageDirection, author: MessageAuthor,
         text: String?, attachments: [Attachment] = [], timestamp: EpochMillis, delivery: OutboundStatus? = nil,
         error: String? = nil, reactions: [String] = [], replyToStory: String? = nil, deleted: Bool = false,
-        edited: Bool = false, outboundId: Int64? = nil
+        edited: Bool = false, outboundId: Int64? = nil, kind: MessageKind? = nil, replyToMid: String? = nil,
+        replyToText: String? = nil, replyToUnsent: Bool? = nil, payload: String? = nil
     ) {
         self.id = id
         self.thread = thread
@@ -147,6 +226,19 @@ public struct MessageView: Codable, Sendable, Equatable {
         self.deleted = deleted
         self.edited = edited
         self.outboundId = outboundId
+        self.kind = kind
+        self.replyToMid = replyToMid
+        self.replyToText = replyToText
+        self.replyToUnsent = replyToUnsent
+        self.payload = payload
+    }
+
+    /// When the story this message links to (a reply to it, or a mention in it) is gone: 24 hours after the
+    /// message at the latest. Nil for messages about no story.
+    public var storyExpiresAt: EpochMillis? {
+        guard kind?.isStory == true || replyToStory != nil else { return nil }
+        return timestamp.addingReportingOverflow(MessageKind.storyLifetimeMillis).overflow
+            ? .max : timestamp + MessageKind.storyLifetimeMillis
     }
 }
 

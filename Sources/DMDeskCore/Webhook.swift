@@ -198,7 +198,7 @@ public enum WebhookParser {
         if let m = item["message"] {
             let mid = try requiredId(m["mid"], "message.mid")
             let attachments = (m["attachments"]?.arrayValue ?? []).map { a in
-                Attachment(type: text(a["type"]) ?? "file", url: text(a["payload"]?["url"]))
+                Attachment(type: text(a["type"]) ?? "file", url: text(a["payload"]?["url"]), title: text(a["payload"]?["title"]))
             }
             return .message(
                 InboundMessage(

@@ -141,16 +141,19 @@ public final class IngestPipeline: @unchecked Sendable {
 
     private func finish(_ ready: [Committed]) {
         var context: [ContextTurn] = []
+        var erasures: [ContextTurn] = []
         var events: [JournalEvent] = []
         var threads: Set<String> = []
         for item in ready {
             for case .success(let outcome) in item.results {
                 context += outcome.context
+                erasures += outcome.contextErasures
                 events += outcome.events
                 threads.formUnion(outcome.threadsToProcess)
             }
         }
         if let redis, !context.isEmpty { redis.push(context) }
+        if let redis, !erasures.isEmpty { redis.erase(erasures) }
         if !events.isEmpty { publish(events) }
         if !threads.isEmpty { notifyThreads(threads) }
         for item in ready {

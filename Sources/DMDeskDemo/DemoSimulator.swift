@@ -14,8 +14,12 @@ public enum DemoScript {
     public enum Action: Sendable {
         case text(String)
         case image(url: String)
+        /// A voice note: an `audio` attachment.
+        case voiceNote(url: String)
         case storyReply(String, storyURL: String)
         case postback(title: String, payload: String)
+        /// The customer takes back the message of the step at this index.
+        case unsend(step: Int)
     }
 
     public struct Step: Sendable {
@@ -45,9 +49,13 @@ public enum DemoScript {
         Step(after: 9, customer: aiko, action: .text("ありがとう! Do you also ship to Osaka? 👨‍👩‍👧 it's for my family")),
         Step(after: 10, customer: maya, action: .postback(title: "Talk to a human", payload: "HUMAN_AGENT")),
         Step(after: 12, customer: leo, action: .text("Thanks! What are the prices for the winter collection?")),
+        Step(after: 5, customer: maya, action: .voiceNote(url: "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=demo-voice")),
+        Step(after: 6, customer: jonas, action: .text("ugh, my card number is 4111 1111 1111 1111")),
+        Step(after: 4, customer: jonas, action: .unsend(step: 13)),
     ]
 
-    public static func body(for step: Step, account: String, mid: String, timestamp: EpochMillis) -> Data {
+    /// `earlier` holds the mids given to the steps before (an unsend names one).
+    public static func body(for step: Step, account: String, mid: String, timestamp: EpochMillis, earlier: [String] = []) -> Data {
         var item: JSONValue = [
             "sender": ["id": .string(step.customer.id)], "recipient": ["id": .string(account)],
             "timestamp": .number(Double(timestamp)),
@@ -60,8 +68,12 @@ public enum DemoScript {
             fields["message"] = ["mid": .string(mid), "attachments": [["type": "image", "payload": ["url": .string(url)]]]]
         case .storyReply(let text, let storyURL):
             fields["message"] = ["mid": .string(mid), "text": .string(text), "reply_to": ["story": ["url": .string(storyURL), "id": "demo-story-1"]]]
+        case .voiceNote(let url):
+            fields["message"] = ["mid": .string(mid), "attachments": [WebhookBuilder.attachment("audio", url: url)]]
         case .postback(let title, let payload):
             fields["postback"] = ["mid": .string(mid), "title": .string(title), "payload": .string(payload)]
+        case .unsend(let index):
+            fields["message"] = ["mid": .string(index < earlier.count ? earlier[index] : mid), "is_deleted": true]
         }
         item = .object(fields)
         return WebhookBuilder.envelope(account: account, items: [item])
@@ -86,11 +98,13 @@ public struct DemoSimulator: Sendable {
     @discardableResult
     public func run(steps: [DemoScript.Step] = DemoScript.steps) async -> Int {
         var accepted = 0
+        var mids: [String] = []
         for (index, step) in steps.enumerated() {
             try? await Task.sleep(for: .milliseconds(Int(step.after * 1000 / speed)))
             if Task.isCancelled { break }
             let mid = "demo.\(index).\(UUID().uuidString.prefix(8))"
-            let body = DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis())
+            let body = DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis(), earlier: mids)
+            mids.append(mid)
             if await post(body) { accepted += 1 }
         }
         return accepted

@@ -6,6 +6,10 @@ import GRDB
 public struct IngestOutcome: Sendable {
     public var events: [JournalEvent] = []
     public var context: [ContextTurn] = []
+    /// Turns to take out of Redis (unsent messages), after `context` is pushed.
+    public var contextErasures: [ContextTurn] = []
+    /// Messages erased by an unsend.
+    public var unsent = 0
     /// Threads with new pending inbound messages, for the reply processor.
     public var threadsToProcess: Set<String> = []
     public var storedMessages = 0
@@ -21,7 +25,19 @@ public struct IngestOptions: Sendable {
 
 extension SQLiteStore {
     public func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions) async -> [Result<IngestOutcome, any Error>] {
-        await writeEach(deliveries, as: .ingest) { events, db in try Self.ingest(events, db: db, options: options) }
+        let results = await writeEach(deliveries, as: .ingest) { events, db in try Self.ingest(events, db: db, options: options) }
+        if Self.erasedAny(results) { try? await pool.writeWithoutTransaction(Self.truncateWAL) }
+        return results
+    }
+
+    static func erasedAny(_ results: [Result<IngestOutcome, any Error>]) -> Bool {
+        results.contains { (try? $0.get().unsent) ?? 0 > 0 }
+    }
+
+    /// After an unsend: the WAL still holds the pages as they were before the erase, so it is checkpointed and
+    /// truncated (best effort: a reader holding an older snapshot makes it wait for the next unsend or checkpoint).
+    static func truncateWAL(_ db: Database) throws {
+        try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
     }
 
     /// One delivery, inside the caller's transaction (its savepoint): every event applied alone.
@@ -64,17 +80,20 @@ extension SQLiteStore {
         let now = nowMillis()
         switch event.kind {
         case .message(let m) where m.isDeleted:
-            try updateMessage(db, mid: m.mid, outcome: &outcome, raw: event) { $0.deleted = true }
+            try applyUnsend(event, mid: m.mid, db: db, outcome: &outcome)
         case .message(let m) where m.isEcho:
             try applyEcho(event, m, db: db, options: options, now: now, outcome: &outcome)
         case .message(let m):
-            var text = m.text
-            if m.isUnsupported && text == nil { text = nil }
+            let text = m.text
             let attachments = m.attachments.isEmpty ? nil : String(decoding: (try? JSONEncoder.compact.encode(m.attachments)) ?? Data(), as: UTF8.self)
+            let replyToStory = m.replyToStoryURL ?? m.replyToStoryId
+            let kind = MessageKind.of(
+                attachments: m.attachments, storyReply: replyToStory != nil, quickReplyPayload: m.quickReplyPayload,
+                isUnsupported: m.isUnsupported)
             let inserted = try insertInbound(
                 db, mid: m.mid, thread: event.senderId, text: text, attachments: attachments, attachmentList: m.attachments,
                 replyToMid: m.replyToMid,
-                replyToStory: m.replyToStoryURL ?? m.replyToStoryId, payload: m.quickReplyPayload, event: event, now: now,
+                replyToStory: replyToStory, payload: m.quickReplyPayload, kind: kind, event: event, now: now,
                 unsupported: m.isUnsupported, outcome: &outcome)
             if inserted, let text, !text.isEmpty {
                 outcome.context.append(ContextTurn(customer: event.senderId, role: .user, text: text))
@@ -83,7 +102,7 @@ extension SQLiteStore {
             _ = try insertInbound(
                 db, mid: p.mid, thread: event.senderId, text: p.title, attachments: nil, attachmentList: [], replyToMid: nil,
                 replyToStory: nil,
-                payload: p.payload, event: event, now: now, unsupported: false, outcome: &outcome)
+                payload: p.payload, kind: .postback, event: event, now: now, unsupported: false, outcome: &outcome)
         case .reaction(let r):
             let value: [String] = r.reaction.map { [$0] } ?? []
             let encoded = String(decoding: (try? JSONEncoder.compact.encode(value)) ?? Data(), as: UTF8.self)
@@ -111,7 +130,7 @@ extension SQLiteStore {
     static func insertInbound(
         _ db: Database, mid: String, thread: String, text: String?, attachments: String?, attachmentList: [Attachment],
         replyToMid: String?,
-        replyToStory: String?, payload: String?, event: WebhookEvent, now: EpochMillis, unsupported: Bool,
+        replyToStory: String?, payload: String?, kind: MessageKind, event: WebhookEvent, now: EpochMillis, unsupported: Bool,
         outcome: inout IngestOutcome
     ) throws -> Bool {
         guard !thread.isEmpty else { throw StoreError.invalid("event \(mid) has no sender id") }
@@ -121,20 +140,20 @@ extension SQLiteStore {
         try db.cachedStatement(
             sql: """
                 INSERT INTO messages(mid, thread_id, direction, author, text, attachments, reply_to_mid, reply_to_story,
-                                     payload, timestamp, source, status, created_at, error)
-                VALUES (?, ?, 'in', 'customer', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     payload, timestamp, source, status, created_at, error, kind)
+                VALUES (?, ?, 'in', 'customer', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(mid) DO NOTHING
                 """
         ).execute(arguments: [
             mid, thread, text, attachments, replyToMid, replyToStory, payload, event.timestamp, MessageSource(event.source),
-            status, now, unsupported ? "unsupported message type" : nil,
+            status, now, unsupported ? "unsupported message type" : nil, kind,
         ])
         guard db.changesCount > 0 else {
             outcome.duplicates += 1
             return false
         }
         outcome.storedMessages += 1
-        let preview = text ?? (attachments != nil ? "[attachment]" : unsupported ? "[unsupported message]" : nil)
+        let preview = MessageKind.preview(text: text, attachments: attachmentList, kind: kind)
         try db.cachedStatement(
             sql: """
                 UPDATE threads SET unread = unread + 1,
@@ -150,9 +169,12 @@ extension SQLiteStore {
         if status == .pending { outcome.threadsToProcess.insert(thread) }
         // The row just inserted, as MessageRecord.view would read it back (the other columns are NULL or 0 on a
         // fresh inbound row), without a second query.
+        let quote = try replyToMid.flatMap { try quotes(of: [$0], db: db)[$0] }
         let view = MessageView(
             id: mid, thread: thread, mid: mid, direction: .inbound, author: .customer, text: text, attachments: attachmentList,
-            timestamp: event.timestamp, error: unsupported ? "unsupported message type" : nil, replyToStory: replyToStory)
+            timestamp: event.timestamp, error: unsupported ? "unsupported message type" : nil, replyToStory: replyToStory,
+            kind: kind, replyToMid: replyToMid, replyToText: quote?.text, replyToUnsent: quote?.unsent == true ? true : nil,
+            payload: payload)
         outcome.events.append(try journal(db, type: EventType.messageReceived, thread: thread, data: JSONValue(view)))
         if let summary = try threadSummary(db, id: thread) {
             outcome.events.append(try journal(db, type: EventType.threadUpdated, thread: thread, data: JSONValue(summary)))

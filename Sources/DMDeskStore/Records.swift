@@ -71,16 +71,35 @@ public struct MessageRecord: Codable, Sendable, Equatable {
     public var delivery: OutboundStatus?
     public var remote_mid: String?
     public var created_at: EpochMillis
+    /// Set for inbound messages since migration v4.
+    public var kind: MessageKind?
 
-    public var view: MessageView {
-        let atts = attachments.flatMap { try? JSONDecoder().decode([Attachment].self, from: Data($0.utf8)) } ?? []
+    public var attachmentList: [Attachment] {
+        attachments.flatMap { try? JSONDecoder().decode([Attachment].self, from: Data($0.utf8)) } ?? []
+    }
+
+    /// The row as the socket shows it; `quote` is the replied-to message's text, looked up by the caller.
+    public func view(quote: ReplyQuote? = nil) -> MessageView {
+        let atts = attachmentList
         let reacts = reactions.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+        let kind = direction == .inbound
+            ? (self.kind ?? MessageKind.of(attachments: atts, storyReply: reply_to_story != nil, quickReplyPayload: payload))
+            : self.kind
         return MessageView(
             id: mid, thread: thread_id, mid: direction == .inbound ? mid : (remote_mid ?? (mid.hasPrefix("out:") ? nil : mid)),
             direction: direction, author: author, text: text, attachments: atts, timestamp: timestamp, delivery: delivery,
             error: error, reactions: reacts, replyToStory: reply_to_story, deleted: deleted, edited: edited,
-            outboundId: outbound_id)
+            outboundId: outbound_id, kind: kind, replyToMid: reply_to_mid, replyToText: quote?.text,
+            replyToUnsent: quote?.unsent == true ? true : nil, payload: payload)
     }
+
+    public var view: MessageView { view() }
+}
+
+/// What a reply shows of the message it answers.
+public struct ReplyQuote: Sendable, Equatable {
+    public var text: String?
+    public var unsent: Bool
 }
 
 public struct OutboundRecord: Codable, Sendable, Equatable {

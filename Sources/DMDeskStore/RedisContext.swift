@@ -320,6 +320,22 @@ public final class RedisContextStore: @unchecked Sendable {
         return buffer
     }
 
+    /// Takes unsent messages out of their customers' context: `LREM chat:{customer} -1 entry` per turn, one pipeline
+    /// (the newest equal entry goes; equal entries are indistinguishable). False when Redis is down: the entry then
+    /// expires with the list, within 24 hours.
+    @discardableResult
+    public func erase(_ turns: [ContextTurn]) -> Bool {
+        guard !turns.isEmpty else { return true }
+        var buffer = CommandBuffer()
+        for turn in turns { buffer.append("LREM", Self.key(turn.customer), "-1", Self.entry(turn)) }
+        do {
+            _ = try locked { try pipelineLocked(buffer) }
+            return true
+        } catch {
+            return false
+        }
+    }
+
     /// The stored turns of one customer, oldest first.
     public func turns(customer: String) throws -> [ContextTurn] {
         let reply = try pipeline([["LRANGE", Self.key(customer), "0", "-1"]])[0]

@@ -24,6 +24,7 @@ extension MessageSource: DatabaseValueConvertible {}
 extension OutboundRecord.Status: DatabaseValueConvertible {}
 extension RuleMatchKind: DatabaseValueConvertible {}
 extension RuleAction: DatabaseValueConvertible {}
+extension MessageKind: DatabaseValueConvertible {}
 
 extension ProfileRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "profiles"

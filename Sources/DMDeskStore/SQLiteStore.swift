@@ -40,7 +40,8 @@ public final class SQLiteStore: InboxStore, Sendable {
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
             // WAL + NORMAL: a commit is in the OS before we answer, so it survives kill -9 of the daemon.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON")
+            // secure_delete: what an unsend erases is overwritten, not left in free pages of the file.
+            try db.execute(sql: "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
@@ -321,7 +322,8 @@ public final class SQLiteStore: InboxStore, Sendable {
                         ORDER BY timestamp DESC, rowid DESC LIMIT ?
                         """),
                 arguments: [thread, before ?? Int64.max, limit])
-            return rows.reversed().map(\.view)
+            let quotes = try Self.quotes(of: rows.compactMap(\.reply_to_mid), db: db)
+            return rows.reversed().map { $0.view(quote: $0.reply_to_mid.flatMap { quotes[$0] }) }
         }
     }
 
@@ -335,7 +337,9 @@ struct SQLiteBlockingStore: BlockingInboxStore {
     let store: SQLiteStore
 
     func ingest(_ deliveries: [[WebhookEvent]], options: IngestOptions) -> [Result<IngestOutcome, any Error>] {
-        store.writeEachBlocking(deliveries, as: .ingest) { events, db in try SQLiteStore.ingest(events, db: db, options: options) }
+        let results = store.writeEachBlocking(deliveries, as: .ingest) { events, db in try SQLiteStore.ingest(events, db: db, options: options) }
+        if SQLiteStore.erasedAny(results) { try? store.pool.writeWithoutTransaction(SQLiteStore.truncateWAL) }
+        return results
     }
 
     func claimAndComplete(

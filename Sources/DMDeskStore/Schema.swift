@@ -176,6 +176,10 @@ enum Schema {
                     ALTER TABLE outbound_messages ADD COLUMN attachment_url TEXT;
                     """)
         }
+        m.registerMigration("v5: message kinds") { db in
+            // What a received message is (MessageKind); NULL rows from before are derived from their columns.
+            try db.execute(sql: "ALTER TABLE messages ADD COLUMN kind TEXT")
+        }
         return m
     }
 }

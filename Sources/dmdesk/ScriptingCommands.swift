@@ -82,7 +82,8 @@ enum Render {
     static func message(_ m: MessageView) -> String {
         var line = "\(time(m.timestamp))  \(m.author.rawValue)"
         if let d = m.delivery { line += " [\(d.rawValue)\(m.error.map { ": " + $0 } ?? "")]" }
-        line += ": " + safe(m.text ?? "")
+        line += ": " + (m.deleted ? "(\(unsentMessageLabel))" : safe(m.text ?? ""))
+        if let kind = m.kind, kind != .text { line += " <\(kind.rawValue)>" }
         for a in m.attachments { line += " [\(a.type)] \(a.url ?? "")" }
         if !m.reactions.isEmpty { line += "  (" + m.reactions.joined(separator: ", ") + ")" }
         return line + "  {\(m.id)}"

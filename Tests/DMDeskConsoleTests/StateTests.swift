@@ -188,7 +188,7 @@ private func inbound(_ id: String, thread: String, text: String, at: EpochMillis
                                 attachments: [Attachment(type: "image", url: "https://x/y.jpg")], timestamp: 0, reactions: ["love"])
         let imageText = MessageLayout.lines(for: image, customerName: "Anna", seen: false, width: 80)
             .map { $0.map(\.text).joined() }.joined(separator: "\n")
-        #expect(imageText.contains("[image] https://x/y.jpg"))
+        #expect(imageText.contains("[photo] https://x/y.jpg"))
         #expect(imageText.contains("♥"))
     }
 

@@ -8,9 +8,10 @@ import Testing
 struct JSONFastPathTests {
     static let message = MessageView(
         id: "m1", thread: "t1", mid: "m1", direction: .inbound, author: .customer, text: "héllo \"q\" \\ \n\t\u{1B}[2J 👨‍👩‍👧 /",
-        attachments: [Attachment(type: "image", url: "https://x/y?a=1&b=2"), Attachment(type: "file", url: nil)],
+        attachments: [Attachment(type: "image", url: "https://x/y?a=1&b=2"), Attachment(type: "file", url: nil, title: "ti\"tle")],
         timestamp: 1_732_190_000_123, delivery: .failed, error: "outside the window", reactions: ["love"],
-        replyToStory: "https://s", deleted: false, edited: true, outboundId: 42)
+        replyToStory: "https://s", deleted: false, edited: true, outboundId: 42, kind: .storyReply, replyToMid: "m0",
+        replyToText: "earlier ✨", replyToUnsent: false, payload: "ORDER_STATUS")
     static let thread = ThreadSummary(
         id: "t1", username: "ana", name: nil, mode: .human, status: .open, unread: 3, awaitingOperator: true,
         lastText: "last ✨", lastAt: 1_732_190_000_000, lastInboundAt: nil, connected: false)

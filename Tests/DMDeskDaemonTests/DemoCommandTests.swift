@@ -39,7 +39,12 @@ struct DemoCommandTests {
         let counts = try await store.counts()
         #expect(counts.threads == DemoScript.customers.count)
         let inbound = try await count(store, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")
-        #expect(inbound == DemoScript.steps.count)
+        let unsends = DemoScript.steps.filter { if case .unsend = $0.action { true } else { false } }.count
+        #expect(inbound == DemoScript.steps.count - unsends, "an unsend adds no message")
+        #expect(try await count(store, "SELECT COUNT(*) FROM messages WHERE deleted = 1 AND text IS NULL") == unsends)
+        #expect(try await count(store, "SELECT COUNT(*) FROM messages WHERE kind = 'audio'") == 1, "the voice note")
+        #expect(try await count(store, "SELECT COUNT(*) FROM events WHERE instr(payload, '4111 1111') > 0") == 0,
+                "the unsent card number is gone from the journal")
         let replies = try await count(store, "SELECT COUNT(*) FROM outbound_messages WHERE kind = 'auto_reply' AND status = 'sent'")
         #expect(replies >= DemoScript.customers.count, "every customer got at least one answer")
         #expect(try await store.agentSteps(thread: DemoScript.maya.id).isEmpty)
