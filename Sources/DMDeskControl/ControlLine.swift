@@ -69,7 +69,8 @@ public enum ControlLine {
                 before: try fields.wholeNumber("before"), limit: try fields.wholeNumber("limit").map { Int($0) },
                 since: try fields.wholeNumber("since"), mode: try fields.choice("mode", ThreadMode.self),
                 status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
-                search: try fields.string("search"), outbound: try fields.wholeNumber("outbound")))
+                search: try fields.string("search"), outbound: try fields.wholeNumber("outbound"),
+                path: try fields.string("path")))
         } catch {
             return refuse(id, error.message)
         }
