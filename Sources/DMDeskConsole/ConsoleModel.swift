@@ -97,6 +97,14 @@ struct ConsoleModel: Sendable {
         return actions
     }
 
+    /// The daemon cannot replay what we missed (retention pruned it, or the database was restored): reload
+    /// everything, as on a first attach, and keep working.
+    mutating func resync() -> [ConsoleAction] {
+        inbox.forgetForResync()
+        inbox.notice = Notice("the daemon no longer has the events missed; reloaded", isError: false)
+        return connected(hello: inbox.hello)
+    }
+
     /// The socket dropped with these requests unanswered: sends go back into their drafts, loads will be asked again.
     mutating func connectionLost(unanswered: some Sequence<DaemonRequest>, reason: String?) {
         for request in unanswered {
@@ -116,6 +124,7 @@ struct ConsoleModel: Sendable {
     /// The daemon's `ok` or `error` for `request`.
     mutating func replied(_ line: ServerLine, to request: DaemonRequest) -> [ConsoleAction] {
         if line.type == "error" {
+            if case .subscribe = request, line.error?.code == ControlError.resyncCode { return resync() }
             refused(request, message: line.error?.message ?? "failed")
             return []
         }

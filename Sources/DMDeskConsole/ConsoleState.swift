@@ -141,6 +141,9 @@ public struct ConsoleState: Sendable {
         case EventType.agentStep:
             guard let step = try? data.decode(AgentStepView.self) else { return ApplyOutcome() }
             upsertMessage(step.line)
+        case EventType.threadDeleted:
+            guard let thread = line.thread else { return ApplyOutcome() }
+            removeThread(thread)
         default:
             return ApplyOutcome()
         }
@@ -174,6 +177,28 @@ public struct ConsoleState: Sendable {
         }
         messages[thread] = merged
         history[thread] = .loaded(hasOlder: pageCount >= limit)
+    }
+
+    /// A `thread.deleted` event (message retention): the conversation is gone from the daemon.
+    public mutating func removeThread(_ id: String) {
+        let old = threads.removeValue(forKey: id)
+        if (old?.unread ?? 0) > 0 { unreadThreadCount -= 1 }
+        reposition(id, old: old)
+        messages[id] = nil
+        history[id] = nil
+        readWatermarks[id] = nil
+        if openThreadID == id { openThreadID = nil }
+        if selectedThreadID == id { selectedThreadID = visibleThreadIDs.first }
+    }
+
+    /// The daemon answered `resync`: what we hold may be missing events, so every conversation is dropped, to be
+    /// loaded again, and the next subscription starts afresh.
+    public mutating func forgetForResync() {
+        lastSeq = 0
+        messages = [:]
+        history = [:]
+        readWatermarks = [:]
+        selectedMessageID = nil
     }
 
     /// A `{"thread": ThreadSummary}` reply or a `thread.updated` event.

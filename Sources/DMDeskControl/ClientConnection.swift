@@ -298,6 +298,14 @@ final class ClientConnection: @unchecked Sendable {
         var page: [JournalEvent]
         do {
             page = try service.journal(after: since, limit: options.replayPageSize)
+            // Read after the page: retention only ever moves the journal's start forward, so bounds read now show
+            // any pruning the page might have missed.
+            if let bounds = try service.journalBounds(), !bounds.canResume(since: since) {
+                live.cancel()
+                subscription = nil
+                out.append(ControlLine.encode(.error(id: id, .resync(since: since, bounds))))
+                return true
+            }
         } catch {
             // Fail the request itself rather than start a stream with a hole in it.
             live.cancel()

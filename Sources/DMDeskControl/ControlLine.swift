@@ -70,7 +70,8 @@ public enum ControlLine {
                 since: try fields.wholeNumber("since"), mode: try fields.choice("mode", ThreadMode.self),
                 status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
                 search: try fields.string("search"), outbound: try fields.wholeNumber("outbound"),
-                attachment: try fields.attachment("attachment")))
+                attachment: try fields.attachment("attachment"),
+                path: try fields.string("path")))
         } catch {
             return refuse(id, error.message)
         }

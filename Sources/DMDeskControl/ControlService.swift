@@ -9,4 +9,10 @@ public protocol ControlService: Sendable {
     func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError>
     /// Journal rows with `seq > after`, ascending, at most `limit` of them (replay for `subscribe since`).
     func journal(after seq: Int64, limit: Int) throws -> [JournalEvent]
+    /// What the journal still holds, to tell whether `subscribe since` can resume; nil when unknown (no check).
+    func journalBounds() throws -> JournalBounds?
+}
+
+extension ControlService {
+    public func journalBounds() throws -> JournalBounds? { nil }
 }

@@ -79,6 +79,13 @@ enum ConfigChecks {
         guard let n = Int(v), n > 0 else { return "must be a positive whole number, got '\(v)'" }
         return nil
     }
+    static func period(_ v: String) -> String? {
+        if case .failure(let e) = RetentionPeriod.parse(v) { return e.message }
+        return nil
+    }
+    static func periodOrOff(_ v: String) -> String? {
+        v.lowercased() == "off" ? nil : period(v).map { $0 + ", or off" }
+    }
     static func logLevel(_ v: String) -> String? {
         oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"])(v)
     }
@@ -133,6 +140,9 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_REQUEST_TIMEOUT_MS", default: "30000", help: "a request's head and body must arrive within this long of its first byte", validate: ConfigChecks.positiveInt),
         ConfigKey("DMDESK_MIN_FREE_DISK_MB", default: "256", help: "/health is degraded with less free space than this in the data directory", validate: ConfigChecks.positiveInt),
         ConfigKey("DMDESK_QUICK_CHECK_INTERVAL_MS", default: "300000", help: "how often SQLite's PRAGMA quick_check runs (on its own connection)", validate: ConfigChecks.positiveInt),
+        ConfigKey("DMDESK_JOURNAL_RETENTION", default: "30d", help: "events older than this leave the journal (a console resuming from before gets resync); e.g. 30d, 12h, 90m", validate: ConfigChecks.period),
+        ConfigKey("DMDESK_MESSAGE_RETENTION", default: "off", help: "off, or delete whole conversations whose last message is older than this (SQLite and Redis)", validate: ConfigChecks.periodOrOff),
+        ConfigKey("DMDESK_PRUNE_INTERVAL", default: "10m", help: "how often the retention pass runs (in bounded batches)", validate: ConfigChecks.period),
         ConfigKey("INTERNAL_SERVICE_TOKEN", secret: true, help: "x-service-token for /api/internal/*; unset disables them"),
         ConfigKey("DMDESK_DATA_DIR", help: "where the SQLite database lives (default $XDG_STATE_HOME/dmdesk or ~/.local/state/dmdesk)"),
         ConfigKey("DMDESK_SOCKET", help: "control socket path (default $XDG_RUNTIME_DIR/dmdesk/dmdesk.sock, else <data dir>/dmdesk.sock)"),
@@ -387,6 +397,12 @@ public struct DMDeskConfig: Sendable {
     public var requestTimeoutMs: Int
     public var minFreeDiskMB: Int
     public var quickCheckIntervalMs: Int
+    /// `DMDESK_JOURNAL_RETENTION`.
+    public var journalRetention: RetentionPeriod
+    /// `DMDESK_MESSAGE_RETENTION`; nil: off.
+    public var messageRetention: RetentionPeriod?
+    /// `DMDESK_PRUNE_INTERVAL`.
+    public var pruneInterval: RetentionPeriod
     public var internalServiceToken: String?
     public var dataDir: String
     public var socketPath: String
@@ -438,6 +454,10 @@ public struct DMDeskConfig: Sendable {
         requestTimeoutMs = Int(req("DMDESK_REQUEST_TIMEOUT_MS")) ?? 30000
         minFreeDiskMB = Int(req("DMDESK_MIN_FREE_DISK_MB")) ?? 256
         quickCheckIntervalMs = Int(req("DMDESK_QUICK_CHECK_INTERVAL_MS")) ?? 300000
+        journalRetention = (try? RetentionPeriod.parse(req("DMDESK_JOURNAL_RETENTION")).get()) ?? RetentionPeriod(seconds: 30 * 86400)
+        let messageRetentionText = req("DMDESK_MESSAGE_RETENTION")
+        messageRetention = messageRetentionText.lowercased() == "off" ? nil : try? RetentionPeriod.parse(messageRetentionText).get()
+        pruneInterval = (try? RetentionPeriod.parse(req("DMDESK_PRUNE_INTERVAL")).get()) ?? RetentionPeriod(seconds: 600)
         internalServiceToken = opt("INTERNAL_SERVICE_TOKEN")
         dataDir = opt("DMDESK_DATA_DIR") ?? Self.defaultDataDir(environment: environment)
         socketPath = opt("DMDESK_SOCKET") ?? Self.defaultSocketPath(dataDir: dataDir, environment: environment)

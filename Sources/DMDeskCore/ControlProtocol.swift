@@ -10,7 +10,7 @@ public enum ControlProtocol {
 public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     case threads, history, send, react, takeover, release, resolve, reopen
     case markRead = "mark_read"
-    case notify, subscribe, status, retry
+    case notify, subscribe, status, retry, backup
     /// An operator opened the thread in a console (with `DMDESK_MARK_SEEN`, the customer is told it was seen).
     case open
 }
@@ -33,12 +33,14 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var outbound: Int64?
     /// `send`: media by URL, sent after `text` (if any) as a message of its own.
     public var attachment: OutgoingAttachment?
+    /// `backup`: the absolute path of the file to write.
+    public var path: String?
 
     public init(
         id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,
         reaction: String? = nil, before: EpochMillis? = nil, limit: Int? = nil, since: Int64? = nil,
         mode: ThreadMode? = nil, status: ThreadStatus? = nil, unread: Bool? = nil, search: String? = nil,
-        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil
+        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil, path: String? = nil
     ) {
         self.id = id
         self.type = type.rawValue
@@ -55,6 +57,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         self.search = search
         self.outbound = outbound
         self.attachment = attachment
+        self.path = path
     }
 }
 
@@ -69,6 +72,16 @@ public struct ControlError: Codable, Sendable, Equatable, Error, CustomStringCon
 
     public static func badRequest(_ message: String) -> ControlError { .init(code: "bad_request", message: message) }
     public static func notFound(_ message: String) -> ControlError { .init(code: "not_found", message: message) }
+    /// `subscribe since` cannot resume: the events after `since` are no longer all in the journal (pruned by
+    /// retention), or `since` is past its end (a restored database). The client reloads and subscribes afresh.
+    public static let resyncCode = "resync"
+    public static func resync(since: Int64, _ bounds: JournalBounds) -> ControlError {
+        let why =
+            since > bounds.newest
+            ? "the journal ends at seq \(bounds.newest), before \(since) (was the database restored?)"
+            : "events after seq \(since) are no longer kept (the journal starts at \(bounds.oldest ?? bounds.newest + 1))"
+        return .init(code: resyncCode, message: "\(why); reload threads and history, then subscribe without since")
+    }
 }
 
 /// Every line the server writes. `type` is `hello`, `ok`, `error` or `event`.
@@ -145,6 +158,29 @@ public enum EventType {
     /// An event the daemon could not store as what it claims to be, kept raw with the reason.
     public static let invalid = "webhook.invalid"
     public static let agentStep = "agent.step"
+    /// A whole conversation was deleted by message retention (`DMDESK_MESSAGE_RETENTION`).
+    public static let threadDeleted = "thread.deleted"
+}
+
+/// Which events the journal still holds: what `subscribe since` can replay.
+public struct JournalBounds: Sendable, Equatable {
+    /// The oldest `seq` kept (nil: the journal is empty).
+    public var oldest: Int64?
+    /// The newest `seq` ever written (0: none).
+    public var newest: Int64
+
+    public init(oldest: Int64?, newest: Int64) {
+        self.oldest = oldest
+        self.newest = newest
+    }
+
+    /// Whether a client that has seen everything up to `since` can be given exactly what it missed. Retention
+    /// removes only the journal's oldest rows, so everything after `since` is there unless rows past it are gone.
+    public func canResume(since: Int64) -> Bool {
+        if since > newest { return false }
+        guard let oldest else { return since >= newest }
+        return since >= oldest - 1
+    }
 }
 
 /// One row of the events journal: what consoles receive live and resume from by `seq`.

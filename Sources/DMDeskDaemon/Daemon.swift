@@ -107,6 +107,9 @@ public final class Daemon: Service, Sendable {
         var services: [(name: String, service: any Service)] = [
             ("store", StoreService(store: runtime.store, quickCheckInterval: .milliseconds(config.quickCheckIntervalMs), logger: logger)),
             ("status", StatusWatchService(redis: runtime.redis, token: runtime.token, health: health)),
+            ("retention", RetentionService(
+                pruner: RetentionPruner(config: config, store: store, redis: runtime.redis, bus: bus, logger: logger),
+                interval: config.pruneInterval.duration)),
             ("outbox", OutboxService(outbox: runtime.outbox, profiles: profiles, resumed: outboxResumed, grace: senderGrace)),
             ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed, started: processorStarted)),
             ("ingest", IngestService(ingest: ingest)),

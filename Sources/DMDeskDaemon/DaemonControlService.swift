@@ -21,11 +21,17 @@ struct DaemonControlService: ControlService {
         try store.blocking.journal(after: seq, limit: limit)
     }
 
+    func journalBounds() throws -> JournalBounds? {
+        try store.blocking.journalBounds()
+    }
+
     func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError> {
         do {
             return .success(try await dispatch(request))
         } catch let error as ControlError {
             return .failure(error)
+        } catch let error as BackupError {
+            return .failure(ControlError(code: "backup_failed", message: "\(error)"))
         } catch let error as StoreError {
             if case .notFound(let what) = error { return .failure(.notFound("\(what) not found")) }
             return .failure(ControlError(code: "invalid", message: "\(error)"))
@@ -105,6 +111,11 @@ struct DaemonControlService: ControlService {
             fanOut.publish(change.events)
             fanOut.submit(change.record)
             return ["outbound": .from(change.record.view)]
+        case .backup:
+            guard let path = r.path, path.hasPrefix("/") else {
+                throw ControlError.badRequest("backup needs `path`, an absolute file path (the daemon's working directory is not yours)")
+            }
+            return .from(try await store.backup(to: path))
         case .subscribe:
             throw ControlError.badRequest("subscribe is handled by the server")
         }

@@ -138,7 +138,7 @@ final class HealthReporter: Sendable {
         ]
         return [
             "status": .string(r.verdict.rawValue), "error": r.reason.map { .string($0) } ?? .null,
-            "writes": writes, "quick_check": quickCheck, "disk": disk,
+            "writes": writes, "quick_check": quickCheck, "disk": disk, "database_bytes": number(r.databaseBytes),
         ]
     }
 

@@ -68,6 +68,21 @@ struct StatusWatchService: Service {
     }
 }
 
+/// Retention (`RetentionPruner`): a pass at start-up, then one every `interval`, until the shutdown.
+struct RetentionService: Service {
+    let pruner: RetentionPruner
+    let interval: Duration
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                _ = await pruner.pass()
+                try? await Task.sleep(for: interval)
+            }
+        }
+    }
+}
+
 /// A result set once and awaited by any number: who waits before it is set resumes when it is; the first result
 /// counts.
 final class OneShot<Value: Sendable>: Sendable {

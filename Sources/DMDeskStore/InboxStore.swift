@@ -29,6 +29,22 @@ public protocol InboxStore: AnyObject, Sendable {
     func lastSeq() async throws -> Int64
     /// Appends one event (e.g. `daemon.status`) to the journal and returns it with its `seq`.
     func appendEvent(type: String, thread: String?, data: JSONValue) async throws -> JournalEvent
+    /// What the journal still holds (its oldest seq kept, the newest ever given): whether `since` can resume.
+    func journalBounds() async throws -> JournalBounds
+
+    // MARK: Retention and backups
+
+    /// Deletes the journal's oldest events written before `cutoff`, at most `batchSize` of them, in one short
+    /// write; never the newest event, never one after an event it keeps. Returns how many went (0: done).
+    func pruneJournal(before cutoff: EpochMillis, batchSize: Int) async throws -> Int
+    /// Up to `limit` threads whose last message is older than `cutoff` with nothing in flight, oldest first.
+    func expiredConversations(lastMessageBefore cutoff: EpochMillis, limit: Int) async throws -> [String]
+    /// Deletes those of `threads` still expired from every table, journaling `thread.deleted` each, in one write.
+    func deleteConversations(_ threads: [String], lastMessageBefore cutoff: EpochMillis) async throws -> DeletedConversations
+    /// A consistent copy of the whole store at `destination` (a new file), checked by opening it; writers go on.
+    func backup(to destination: String) async throws -> BackupReport
+    /// The size of the store on disk, in bytes.
+    func databaseBytes() -> Int64
 
     // MARK: Threads, messages, profiles
 
@@ -195,6 +211,7 @@ public protocol BlockingInboxStore: Sendable {
     ) throws -> BatchFailure
     func journal(after seq: Int64, limit: Int) throws -> [JournalEvent]
     func lastSeq() throws -> Int64
+    func journalBounds() throws -> JournalBounds
 }
 
 // MARK: - Conveniences (distinct signatures, so none can shadow a requirement)

@@ -147,6 +147,8 @@ public final class RedisContextStore: @unchecked Sendable {
 
     /// `close()` on the Redis queue, after every call queued before it.
     public func closeAsync() async { await onQueue { $0.close() } }
+    /// `forget`, on the store's queue.
+    public func forgetAsync(customers: [String]) async -> Bool { await onQueue { $0.forget(customers: customers) } }
 
     private func onQueue<T: Sendable>(_ body: @escaping @Sendable (RedisContextStore) -> T) async -> T {
         await withCheckedContinuation { continuation in
@@ -334,6 +336,13 @@ public final class RedisContextStore: @unchecked Sendable {
         } catch {
             return false
         }
+    }
+
+    /// Deletes the context of these customers (message retention: their conversations are gone). False when Redis
+    /// is down; the keys then still expire after `ttlSeconds`.
+    public func forget(customers: [String]) -> Bool {
+        guard !customers.isEmpty else { return true }
+        return (try? pipeline([["DEL"] + customers.map(Self.key)])) != nil
     }
 
     /// The stored turns of one customer, oldest first.

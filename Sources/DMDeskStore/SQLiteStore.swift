@@ -21,6 +21,10 @@ public final class SQLiteStore: InboxStore, Sendable {
     private let checkpointer = Mutex<WALCheckpointer?>(nil)
     private let quickChecker = Mutex<(checker: QuickChecker, interval: Duration)?>(nil)
     private let quickCheck = Mutex(QuickCheckResult())
+    /// Backups in progress (`Backup.swift`): RESTART checkpoints wait while any runs.
+    let backupsRunning = Mutex(0)
+    /// The data directory's shared lock, held while the store is open: a restore cannot replace the database under it.
+    private let directoryLock: Mutex<DataDirectoryLock?>
 
     /// Opens (creating if needed) `<dataDir>/dmdesk.sqlite` and migrates it. Blocks while it does: call it before the
     /// store is shared, from start-up code.
@@ -34,6 +38,10 @@ public final class SQLiteStore: InboxStore, Sendable {
         guard fm.isWritableFile(atPath: dataDir) else {
             throw .dataDirectoryUnusable(path: dataDir, reason: "not writable by this user")
         }
+        guard let lock = try DataDirectoryLock(directory: dataDir, exclusive: false) else {
+            throw .cannotOpen(path: dataDir + "/dmdesk.sqlite", reason: "a restore is replacing it; try again once `dmdesk restore` has finished")
+        }
+        directoryLock = Mutex(lock)
         directory = dataDir
         path = dataDir + "/dmdesk.sqlite"
         var config = Configuration()
@@ -66,6 +74,7 @@ public final class SQLiteStore: InboxStore, Sendable {
             stopIntegrityChecks()
             stopBackgroundCheckpoints()
             try pool.close()
+            directoryLock.withLock { $0 = nil }
         }
     }
 
@@ -112,7 +121,7 @@ public final class SQLiteStore: InboxStore, Sendable {
         checkpointer.withLock { current in
             guard current == nil else { return }
             do {
-                let c = try WALCheckpointer(path: path)
+                let c = try WALCheckpointer(path: path, restartAllowed: { [weak self] in self?.restartCheckpointsAllowed ?? true })
                 // Queued on the writer, ahead of any later write; the caller does not wait for it.
                 pool.asyncWriteWithoutTransaction { db in
                     try? db.execute(sql: "PRAGMA wal_autocheckpoint = \(WALCheckpointer.writerFallbackPages)")
@@ -368,6 +377,10 @@ struct SQLiteBlockingStore: BlockingInboxStore {
     func lastSeq() throws -> Int64 {
         try store.readBlocking { db in try SQLiteStore.lastSeq(db) }
     }
+
+    func journalBounds() throws -> JournalBounds {
+        try store.readBlocking { db in try SQLiteStore.journalBounds(db) }
+    }
 }
 
 /// The background thread of `SQLiteStore.startBackgroundCheckpoints()`.
@@ -380,12 +393,15 @@ final class WALCheckpointer: @unchecked Sendable {
     static let intervalMs = 20
 
     private let queue: DatabaseQueue
+    /// False while a backup's long read runs: a RESTART would hold the write lock waiting for it.
+    private let restartAllowed: @Sendable () -> Bool
     private let condition = NSCondition()
     private var stopping = false
     private var thread: Thread?
     private let done = DispatchSemaphore(value: 0)
 
-    init(path: String) throws {
+    init(path: String, restartAllowed: @escaping @Sendable () -> Bool) throws {
+        self.restartAllowed = restartAllowed
         var config = Configuration()
         config.busyMode = .timeout(2)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
@@ -414,7 +430,7 @@ final class WALCheckpointer: @unchecked Sendable {
             if stop { break }
             do {
                 let (log, _) = try queue.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-                if log > Self.restartPages {
+                if log > Self.restartPages && restartAllowed() {
                     _ = try queue.writeWithoutTransaction { db in try db.checkpoint(.restart) }
                 }
             } catch {

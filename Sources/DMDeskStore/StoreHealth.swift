@@ -141,6 +141,8 @@ public struct StoreHealthReport: Sendable {
     public var minFreeBytes: UInt64
     /// Where `disk` was measured (the data directory).
     public var diskPath: String
+    /// The database's size on disk (main file and WAL), in bytes.
+    public var databaseBytes: Int64 = 0
 
     public var diskLow: Bool { disk.map { $0.freeBytes < minFreeBytes } ?? false }
 
@@ -208,7 +210,7 @@ extension SQLiteStore {
         StoreHealthReport(
             readError: await check(), writes: writeHealth.snapshot, quickCheck: quickCheckResult,
             quickCheckIntervalMs: quickCheckInterval.map { Int($0.milliseconds) }, disk: diskSpace(),
-            minFreeBytes: minFreeBytes, diskPath: directory)
+            minFreeBytes: minFreeBytes, diskPath: directory, databaseBytes: databaseBytes())
     }
 }
 
