@@ -50,7 +50,7 @@ struct ConsoleAttachTests {
         #expect(media?["type"]?.stringValue == "image")
         #expect(media?["payload"]?["url"]?.stringValue == "https://cdn.example.com/p/hoodie.png")
         #expect(bodies.allSatisfy { $0["tag"]?.stringValue == "HUMAN_AGENT" }, "an operator after 24 hours: tagged")
-        let (shown, screen) = await rig.terminal.waitAsync { $0.contains("[image] https://cdn.example.com/p/hoodie.png ✓") }
+        let (shown, screen) = await rig.terminal.waitAsync { $0.contains("[photo] https://cdn.example.com/p/hoodie.png ✓") }
         #expect(shown, "the media line, sent:\n\(screen)")
 
         // A URL Meta cannot fetch: the failure is shown in the conversation, in words.
