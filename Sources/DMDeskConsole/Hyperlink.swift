@@ -26,8 +26,8 @@ public enum Hyperlink {
     /// terminals known not to parse OSC sequences (the Linux console, dumb and VT-series terminals), which would
     /// print them.
     public static func supported(environment: [String: String]) -> Bool {
-        if let setting = environment["DMDESK_HYPERLINKS"]?.lowercased(), !setting.isEmpty {
-            return !["0", "off", "no", "false"].contains(setting)
+        if let setting = environment["DMDESK_HYPERLINKS"], !setting.isEmpty {
+            return parseBool(setting) ?? true
         }
         let term = environment["TERM"] ?? ""
         return !(term.isEmpty || term == "dumb" || term == "linux" || term.hasPrefix("vt"))
