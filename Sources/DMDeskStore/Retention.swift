@@ -53,18 +53,22 @@ extension SQLiteStore {
 
     /// Threads whose last message is older than `cutoff` and with nothing still in flight: no message waiting for
     /// an answer, no outbox row still to send or in doubt (the outbox worker may hold those).
-    static func expiredConversations(_ db: Database, lastMessageBefore cutoff: EpochMillis, limit: Int) throws -> [String] {
-        try String.fetchAll(
+    /// `among`: only these threads (the deletion's recheck looks at its batch, not the whole table).
+    static func expiredConversations(
+        _ db: Database, lastMessageBefore cutoff: EpochMillis, limit: Int, among threads: [String]? = nil
+    ) throws -> [String] {
+        let onlyThese = threads.map { "AND t.id IN (\(databaseQuestionMarks(count: $0.count)))" } ?? ""
+        return try String.fetchAll(
             db,
             sql: """
                 SELECT t.id FROM threads t
-                WHERE COALESCE(t.last_message_at, t.created_at) < ?
+                WHERE COALESCE(t.last_message_at, t.created_at) < ? \(onlyThese)
                   AND NOT EXISTS (SELECT 1 FROM messages m WHERE m.thread_id = t.id AND m.status IN ('pending','processing'))
                   AND NOT EXISTS (SELECT 1 FROM outbound_messages o
                                   WHERE (o.thread_id = t.id OR o.recipient = t.id) AND o.status IN ('pending','sending'))
                 ORDER BY COALESCE(t.last_message_at, t.created_at) LIMIT ?
                 """,
-            arguments: [cutoff, limit])
+            arguments: StatementArguments([cutoff] as [any DatabaseValueConvertible] + (threads ?? []) + [limit]))
     }
 
     public func deleteConversations(_ threads: [String], lastMessageBefore cutoff: EpochMillis) async throws -> DeletedConversations {
@@ -87,7 +91,8 @@ extension SQLiteStore {
         // Rows of one conversation point at each other (messages → threads → profiles); checked at commit.
         try db.execute(sql: "PRAGMA defer_foreign_keys = ON")
         var result = DeletedConversations(threads: [], events: [])
-        let still = Set(try expiredConversations(db, lastMessageBefore: cutoff, limit: Int.max))
+        guard !threads.isEmpty else { return result }
+        let still = Set(try expiredConversations(db, lastMessageBefore: cutoff, limit: threads.count, among: threads))
         for thread in threads where still.contains(thread) {
             for table in tables {
                 try db.execute(sql: "DELETE FROM \(table.quotedDatabaseIdentifier) WHERE thread_id = ?", arguments: [thread])
