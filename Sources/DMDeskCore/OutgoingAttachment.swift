@@ -58,9 +58,6 @@ public struct OutgoingAttachment: Codable, Sendable, Equatable {
         if let problem = problem(with: url) { return .failure(AttachmentProblem(message: problem)) }
         return .success(OutgoingAttachment(type: type ?? .guess(fromURL: url), url: url))
     }
-
-    /// How the conversation and the outbox name it: "[image] https://…".
-    public var label: String { "[\(type.rawValue)] \(url)" }
 }
 
 /// An attachment that cannot be sent as given, with what to do about it.

@@ -473,7 +473,7 @@ public final class OutboxWorker: Sendable {
         case (.instagram, _):
             let text = record.text ?? ""
             let attachment = record.attachment
-            let tag = try await humanAgentTag(for: record)
+            let tag = try await humanAgentTag(for: record, queuedWithTag: payload["human_agent_tag"]?.boolValue ?? false)
             return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
                 guard await beforeAttempt() else { return skipped }
                 if let attachment {
@@ -489,7 +489,7 @@ public final class OutboxWorker: Sendable {
     /// only with `DMDESK_HUMAN_AGENT_TAG=true`, only once the window has closed and within 7 days of the customer's
     /// last message. A person's message neither allows is refused here, before Meta is called; the bot's, the
     /// agent's and acknowledgements are never tagged (Meta answers those itself if the window has closed).
-    private func humanAgentTag(for record: OutboundRecord) async throws(GraphError) -> Bool {
+    private func humanAgentTag(for record: OutboundRecord, queuedWithTag: Bool) async throws(GraphError) -> Bool {
         guard record.author == .operator, record.kind == .manual else { return false }
         let policy = SendWindowPolicy(humanAgentTag: config.humanAgentTag)
         let lastInboundAt: EpochMillis?
@@ -498,7 +498,7 @@ public final class OutboxWorker: Sendable {
         } catch {
             // Unreadable now: the decision made when the row was queued stands.
             logger.warning("could not read the thread's window; using the decision made when queuing", metadata: ["outbound": "\(record.id ?? 0)"])
-            return config.humanAgentTag && record.payload.contains("\"human_agent_tag\":true")
+            return config.humanAgentTag && queuedWithTag
         }
         switch policy.check(lastInboundAt: lastInboundAt, author: .operator) {
         case .standard: return false

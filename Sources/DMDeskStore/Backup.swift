@@ -165,7 +165,7 @@ extension SQLiteStore {
         defer { withExtendedLifetime(lock) {} }
         _ = try inspectDatabase(at: file)
         let fm = FileManager.default
-        let live = dataDir + "/dmdesk.sqlite"
+        let live = databasePath(in: dataDir)
         let incoming = live + ".restoring"
         try? fm.removeItem(atPath: incoming)
         do { try fm.copyItem(atPath: file, toPath: incoming) } catch {

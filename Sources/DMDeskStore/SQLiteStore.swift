@@ -26,6 +26,9 @@ public final class SQLiteStore: InboxStore, Sendable {
     /// The data directory's shared lock, held while the store is open: a restore cannot replace the database under it.
     private let directoryLock: Mutex<DataDirectoryLock?>
 
+    /// The database file in a data directory.
+    static func databasePath(in dataDir: String) -> String { dataDir + "/dmdesk.sqlite" }
+
     /// Opens (creating if needed) `<dataDir>/dmdesk.sqlite` and migrates it. Blocks while it does: call it before the
     /// store is shared, from start-up code.
     public init(dataDir: String) throws(StoreError) {
@@ -39,11 +42,11 @@ public final class SQLiteStore: InboxStore, Sendable {
             throw .dataDirectoryUnusable(path: dataDir, reason: "not writable by this user")
         }
         guard let lock = try DataDirectoryLock(directory: dataDir, exclusive: false) else {
-            throw .cannotOpen(path: dataDir + "/dmdesk.sqlite", reason: "a restore is replacing it; try again once `dmdesk restore` has finished")
+            throw .cannotOpen(path: Self.databasePath(in: dataDir), reason: "a restore is replacing it; try again once `dmdesk restore` has finished")
         }
         directoryLock = Mutex(lock)
         directory = dataDir
-        path = dataDir + "/dmdesk.sqlite"
+        path = Self.databasePath(in: dataDir)
         var config = Configuration()
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in
