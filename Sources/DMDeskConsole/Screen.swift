@@ -13,6 +13,10 @@ final class Screen {
     private let hyperlinks: Bool
     private var frameLinks: [DrawnLink] = []
     private var shownLinks: [DrawnLink] = []
+    /// Frame lines as Unicode box characters (a UTF-8 locale), else curses' ACS. ACS is drawn by switching the
+    /// terminal's character set, which terminfo must describe right: with `TERM=xterm-256color` inside tmux, or
+    /// in PuTTY, it comes out as `qqqq` and `xxxx`, while Unicode is right whatever TERM says.
+    let unicodeLines: Bool
 
     struct DrawnLink: Equatable {
         var y: Int
@@ -29,6 +33,7 @@ final class Screen {
             // Terminals are UTF-8 nowadays even when LANG was not forwarded over SSH.
             _ = setlocale(LC_CTYPE, "C.UTF-8")
         }
+        unicodeLines = String(cString: nl_langinfo(nl_item(CODESET))) == "UTF-8"
         _ = initscr()
         window = dm_stdscr()!
         _ = cbreak()
@@ -201,14 +206,24 @@ final class Screen {
 
     func horizontalLine(y: Int, x: Int, width: Int, role: UIRole) {
         guard y >= 0, y < rows, x < cols, width > 0 else { return }
+        let n = min(width, cols - x)
+        if unicodeLines {
+            put(String(repeating: "─", count: n), y: y, x: x, width: n, role: role)
+            return
+        }
         _ = dm_attrset(window, roleAttributes[role] ?? 0)
-        _ = dm_hline(window, Int32(y), Int32(x), Int32(min(width, cols - x)))
+        _ = dm_hline(window, Int32(y), Int32(x), Int32(n))
     }
 
     func verticalLine(y: Int, x: Int, height: Int, role: UIRole) {
         guard x >= 0, x < cols, y < rows, height > 0 else { return }
+        let n = min(height, rows - y)
+        if unicodeLines {
+            for row in max(y, 0)..<(y + n) { put("│", y: row, x: x, width: 1, role: role) }
+            return
+        }
         _ = dm_attrset(window, roleAttributes[role] ?? 0)
-        _ = dm_vline(window, Int32(y), Int32(x), Int32(min(height, rows - y)))
+        _ = dm_vline(window, Int32(y), Int32(x), Int32(n))
     }
 
     // MARK: - Input

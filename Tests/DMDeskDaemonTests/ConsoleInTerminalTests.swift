@@ -99,6 +99,18 @@ struct ConsoleInTerminalTests {
         try await rig.stop()
     }
 
+    @Test("TERM=xterm-256color inside tmux: the frame is Unicode box lines, never ACS letters (qqq, xxx)", .enabled(if: enabled))
+    func frameLinesWhateverTerm() async throws {
+        let rig = try await Rig.start(terminalEnv: ["TERM": "xterm-256color"])
+        try await rig.customerSays("Does the frame look right?")
+        #expect(await rig.terminal.waitAsync("frame look right").0)
+        try await rig.terminal.pressAsync("Enter")
+        let (framed, screen) = await rig.terminal.waitAsync { $0.contains("│") && $0.contains("───") }
+        #expect(framed, "the list/conversation divider and the composer rule are drawn:\n\(screen)")
+        #expect(!screen.contains("qqq") && !screen.contains("xxx"), "no line-drawing characters sent as ACS:\n\(screen)")
+        try await rig.stop()
+    }
+
     @Test("escape sequences in a message are drawn visibly and never reach the terminal", .enabled(if: enabled))
     func hostileText() async throws {
         let rig = try await Rig.start()
