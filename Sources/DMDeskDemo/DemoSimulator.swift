@@ -94,20 +94,39 @@ public struct DemoSimulator: Sendable {
         self.speed = max(speed, 0.01)
     }
 
-    /// Runs the script once; returns how many deliveries were answered 200.
+    /// Runs the script once, then, with a `crowd`, its customers until cancelled (`introduce` is told of each new
+    /// one before it writes, so the Graph stand-in can answer its profile). Returns how many deliveries were
+    /// answered 200.
     @discardableResult
-    public func run(steps: [DemoScript.Step] = DemoScript.steps) async -> Int {
+    public func run(
+        steps: [DemoScript.Step] = DemoScript.steps, crowd: DemoCrowd? = nil,
+        introduce: @Sendable (DemoScript.Customer) -> Void = { _ in }
+    ) async -> Int {
         var accepted = 0
         var mids: [String] = []
         for (index, step) in steps.enumerated() {
-            try? await Task.sleep(for: .milliseconds(Int(step.after * 1000 / speed)))
-            if Task.isCancelled { break }
+            guard await pause(step.after) else { return accepted }
             let mid = "demo.\(index).\(UUID().uuidString.prefix(8))"
             let body = DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis(), earlier: mids)
             mids.append(mid)
             if await post(body) { accepted += 1 }
         }
-        return accepted
+        guard var crowd else { return accepted }
+        var index = steps.count
+        while true {
+            let (step, newCustomer) = crowd.next()
+            guard await pause(step.after) else { return accepted }
+            if let newCustomer { introduce(newCustomer) }
+            let mid = "demo.\(index).\(UUID().uuidString.prefix(8))"
+            if await post(DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis())) { accepted += 1 }
+            index += 1
+        }
+    }
+
+    /// Waits `seconds` at speed 1; false once the simulation is cancelled.
+    private func pause(_ seconds: Double) async -> Bool {
+        try? await Task.sleep(for: .milliseconds(Int(seconds * 1000 / speed)))
+        return !Task.isCancelled
     }
 
     public func post(_ body: Data) async -> Bool {

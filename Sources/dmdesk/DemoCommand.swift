@@ -12,7 +12,8 @@ struct DemoCommand: AsyncParsableCommand {
         discussion: """
             Starts a daemon on a temporary data directory, a local stand-in for Instagram's Graph API and \
             WhatsApp, starter reply rules, its own redis-server when one is installed, and a simulator that \
-            posts signed webhooks from several customers. With --agent a local stand-in model answers through \
+            posts signed webhooks from several customers: a short script, then new customers every few seconds for as \
+            long as it runs (--no-crowd: the script only). With --agent a local stand-in model answers through \
             the agent responder's tools, and its steps show in the conversation. Everything you do in the console (take over, reply, \
             react, notify the manager) really happens against the stand-in. Press ? in the console for keys. \
             The demo configures itself: --config is not read.
@@ -24,6 +25,14 @@ struct DemoCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Run without the console: print what happens (for scripts and screenshots).")
     var headless = false
 
+    @Flag(name: .customLong("crowd"), inversion: .prefixedNo,
+          help: "After the script, keep new customers coming (a new conversation every few seconds at --speed 1).")
+    var crowd = true
+
+    @Option(help: ArgumentHelp("With --headless: stop after this many seconds (default: when the script has played, or never with the crowd).",
+                               valueName: "seconds"))
+    var duration: Double?
+
     @Flag(name: .long, help: "Let the agent responder answer (a local stand-in model) instead of the keyword rules.")
     var agent = false
 
@@ -34,6 +43,10 @@ struct DemoCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard speed > 0 && speed <= 1000 else { throw ValidationError("--speed must be between 0 and 1000") }
+        if let duration {
+            guard headless else { throw ValidationError("--duration needs --headless (in the console, q stops the demo)") }
+            guard duration > 0 else { throw ValidationError("--duration must be a positive number of seconds") }
+        }
     }
 
     func run() async throws {
@@ -87,11 +100,19 @@ struct DemoCommand: AsyncParsableCommand {
             accountId: WebhookBuilder.accountId))
         await DemoSetup.seedRules(embedded.daemon.runtime)
         let simulator = DemoSimulator(listenerURL: "http://127.0.0.1:\(embedded.port)", appSecret: secret, speed: speed)
-        let simulation = Task { await simulator.run() }
+        let simulation = Task {
+            await simulator.run(crowd: crowd ? DemoCrowd() : nil) { customer in
+                fake.setProfile(customer.id, name: customer.name, username: customer.username)
+            }
+        }
 
         let status: Int32
         if headless {
             print("demo daemon on 127.0.0.1:\(embedded.port), socket \(config.socketPath); Ctrl-C stops")
+            if let duration {
+                try? await Task.sleep(for: .milliseconds(Int(duration * 1000)))
+                simulation.cancel()
+            }
             _ = await simulation.value
             try? await Task.sleep(for: .milliseconds(Int(Double(delayMax) * 1.5)))
             status = 0

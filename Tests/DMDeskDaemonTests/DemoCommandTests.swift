@@ -9,11 +9,11 @@ import Testing
 struct DemoCommandTests {
     static var enabled: Bool { dmdeskExecutable() != nil }
 
-    /// Runs the whole demo script quickly and returns its data directory.
+    /// Runs the whole demo script quickly (without the crowd, unless `extra` asks) and returns its data directory.
     func runDemo(_ extra: [String]) async throws -> String {
         let dir = try makeTempDirectory(prefix: "dmdesk-demo-test")
         let (code, out, err) = try await onThread {
-            try runDmdesk(["demo", "--headless", "--speed", "50", "--data-dir", dir] + extra, cwd: dir)
+            try runDmdesk(["demo", "--headless", "--speed", "50", "--data-dir", dir] + (extra.contains("--duration") ? [] : ["--no-crowd"]) + extra, cwd: dir)
         }
         #expect(code == 0, "stdout: \(out)\nstderr: \(err)")
         #expect(out.contains("socket \(dir)/dmdesk.sock"), "--data-dir is honoured: \(out)")
@@ -62,5 +62,47 @@ struct DemoCommandTests {
         let sent = try await sentTexts(store, thread: DemoScript.aiko.id)
         #expect(sent.contains { $0.contains("Japan") }, "\(sent)")
         try await store.close()
+    }
+
+    @Test("the crowd: after the script new customers keep writing, with names, and are answered", .enabled(if: enabled))
+    func crowd() async throws {
+        let dir = try await runDemo(["--duration", "6"])
+        let store = try SQLiteStore(dataDir: dir)
+        let scripted = Set(DemoScript.customers.map(\.id))
+        let threads = try await store.pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT t.id, p.name FROM threads t JOIN profiles p ON p.id = t.id").map { (id: $0["id"] as String, name: $0["name"] as String?) }
+        }
+        let newcomers = threads.filter { !scripted.contains($0.id) }
+        #expect(newcomers.count >= 5, "new conversations kept coming after the script: \(threads.count) threads")
+        var crowd = DemoCrowd()
+        var expected: [String: String] = [:]
+        while expected.count < newcomers.count {
+            if let customer = crowd.next().newCustomer { expected[customer.id] = customer.name }
+        }
+        for thread in newcomers {
+            #expect(thread.name == expected[thread.id], "the Graph stand-in answered the newcomer's profile: \(thread)")
+        }
+        let openings = try await store.pool.read { db in
+            try String.fetchAll(db, sql: "SELECT DISTINCT text FROM messages WHERE direction = 'in' AND text IS NOT NULL AND thread_id NOT IN (\(scripted.map { "'\($0)'" }.joined(separator: ",")))")
+        }
+        #expect(openings.count >= 4, "varied: \(openings)")
+        let answered = try await count(store, "SELECT COUNT(DISTINCT thread_id) FROM outbound_messages WHERE kind = 'auto_reply' AND status = 'sent'")
+        #expect(answered >= DemoScript.customers.count + newcomers.count - 2, "the bot answers newcomers too (the last may still be waiting)")
+        try await store.close()
+    }
+
+    @Test("the crowd is bounded: past its limit only returning customers write")
+    func crowdIsBounded() {
+        var crowd = DemoCrowd(seed: 7)
+        var ids = Set<String>()
+        for _ in 0..<(DemoCrowd.maxNewCustomers * 4) {
+            let (step, newCustomer) = crowd.next()
+            if let newCustomer { #expect(newCustomer.id == step.customer.id) }
+            ids.insert(step.customer.id)
+            #expect(step.after > 0)
+        }
+        #expect(ids.count == DemoCrowd.maxNewCustomers)
+        #expect(crowd.customers.count == DemoCrowd.maxNewCustomers)
+        #expect(!ids.contains { Set(DemoScript.customers.map(\.id)).contains($0) }, "never a scripted customer's id")
     }
 }
