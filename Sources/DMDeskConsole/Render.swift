@@ -541,6 +541,10 @@ extension ConsoleController {
             add(" │ token ")
             add(status.token, ["ok", "valid", "set"].contains(status.token) ? .statusGood : .statusBad)
             if status.pendingOutbound > 0 { add(" │ \(status.pendingOutbound) sending") }
+            if let hours = status.businessHours {
+                add(" │ ")
+                add(hours == "open" ? "open" : "closed · away text", hours == "open" ? .statusGood : .statusBad)
+            }
         }
         let unread = model.inbox.unreadThreadCount
         let counts = " \(model.inbox.threads.count) threads · \(unread) unread "

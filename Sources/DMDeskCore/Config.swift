@@ -86,6 +86,13 @@ enum ConfigChecks {
     static func periodOrOff(_ v: String) -> String? {
         v.lowercased() == "off" ? nil : period(v).map { $0 + ", or off" }
     }
+    static func businessHours(_ v: String) -> String? {
+        if case .failure(let e) = BusinessHours.parse(v, timeZone: TimeZone(identifier: "UTC")!) { return e.message }
+        return nil
+    }
+    static func timeZone(_ v: String) -> String? {
+        TimeZone(identifier: v) == nil ? "'\(v)' is not an IANA time zone name (like Europe/Lisbon or America/New_York)" : nil
+    }
     static func logLevel(_ v: String) -> String? {
         oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"])(v)
     }
@@ -149,6 +156,10 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error", validate: ConfigChecks.logLevel),
         ConfigKey("DMDESK_REPLY_DELAY_MS", default: "5000-15000", help: "debounce window before the bot answers a burst", validate: ConfigChecks.millisRange),
         ConfigKey("DMDESK_FALLBACK_REPLY", default: "Thanks for your message! We'll get back to you soon.", help: "reply when no rule matches"),
+        ConfigKey("DMDESK_FALLBACK_COOLDOWN", default: "24h", help: "the fallback reply goes to a thread at most once in this long (off: every unmatched message); matched rules answer every time", validate: ConfigChecks.periodOrOff),
+        ConfigKey("DMDESK_BUSINESS_HOURS", help: "when the shop answers, e.g. 'Mon-Fri 09:00-18:00; Sat 10:00-14:00'; outside them the away text replaces the fallback (unset: always open)", validate: ConfigChecks.businessHours),
+        ConfigKey("DMDESK_TIMEZONE", help: "IANA time zone of the business hours, e.g. Europe/Lisbon (default: the machine's, or UTC)", validate: ConfigChecks.timeZone),
+        ConfigKey("DMDESK_AWAY_TEXT", default: "Thanks for your message! We're closed right now and will answer as soon as we're back.", help: "sent once per thread in each closed period instead of the fallback"),
         ConfigKey("DMDESK_HANDOVER_TEXT", default: "Thanks — a person will reply shortly.", help: "sent when a thread is handed to a person"),
         ConfigKey("DMDESK_ONBOARDING", default: "off", help: "off or verify-link (account-linking flow)", validate: ConfigChecks.oneOf(["off", "verify-link"])),
         ConfigKey("DMDESK_VERIFY_URL", default: "http://127.0.0.1:8080/verify?token={token}&ig_id={ig_id}", help: "verification link; {token} and {ig_id} are filled in"),
@@ -409,6 +420,11 @@ public struct DMDeskConfig: Sendable {
     public var logLevel: String
     public var replyDelay: MillisRange
     public var fallbackReply: String
+    /// `DMDESK_FALLBACK_COOLDOWN`; nil: off (the fallback answers every unmatched message).
+    public var fallbackCooldown: RetentionPeriod?
+    /// `DMDESK_BUSINESS_HOURS` in `DMDESK_TIMEZONE`; nil: always open.
+    public var businessHours: BusinessHours?
+    public var awayText: String
     public var handoverText: String
     public var onboardingVerifyLink: Bool
     public var verifyURL: String
@@ -464,6 +480,11 @@ public struct DMDeskConfig: Sendable {
         logLevel = req("DMDESK_LOG_LEVEL").lowercased()
         replyDelay = MillisRange(req("DMDESK_REPLY_DELAY_MS")) ?? MillisRange(min: 5000, max: 15000)
         fallbackReply = req("DMDESK_FALLBACK_REPLY")
+        let cooldownText = req("DMDESK_FALLBACK_COOLDOWN")
+        fallbackCooldown = cooldownText.lowercased() == "off" ? nil : try? RetentionPeriod.parse(cooldownText).get()
+        let zone = opt("DMDESK_TIMEZONE").flatMap(TimeZone.init(identifier:)) ?? TimeZone.current
+        businessHours = opt("DMDESK_BUSINESS_HOURS").flatMap { try? BusinessHours.parse($0, timeZone: zone).get() }
+        awayText = req("DMDESK_AWAY_TEXT")
         handoverText = req("DMDESK_HANDOVER_TEXT")
         onboardingVerifyLink = req("DMDESK_ONBOARDING").lowercased() == "verify-link"
         verifyURL = req("DMDESK_VERIFY_URL")

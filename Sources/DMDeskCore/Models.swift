@@ -289,11 +289,14 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var messages: Int
     public var pendingOutbound: Int
     public var uptimeSeconds: Int
+    /// "open" or "closed" under `DMDESK_BUSINESS_HOURS`; nil when none are set.
+    public var businessHours: String?
 
     public init(
         listener: String, sqlite: String, redis: String, redisError: String?, token: String, threads: Int,
-        messages: Int, pendingOutbound: Int, uptimeSeconds: Int
+        messages: Int, pendingOutbound: Int, uptimeSeconds: Int, businessHours: String? = nil
     ) {
+        self.businessHours = businessHours
         self.listener = listener
         self.sqlite = sqlite
         self.redis = redis

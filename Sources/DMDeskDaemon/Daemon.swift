@@ -17,10 +17,16 @@ public struct DaemonOptions: Sendable {
     public var graphRetryPolicy: RetryPolicy
     /// Serve the control socket (tests of the listener alone may skip it).
     public var controlSocket: Bool
-    public init(allowUnsigned: Bool = false, graphRetryPolicy: RetryPolicy = .default, controlSocket: Bool = true) {
+    /// The time business hours and the fallback cooldown are judged at (tests move it; real time otherwise).
+    public var clock: @Sendable () -> EpochMillis
+    public init(
+        allowUnsigned: Bool = false, graphRetryPolicy: RetryPolicy = .default, controlSocket: Bool = true,
+        clock: @escaping @Sendable () -> EpochMillis = nowMillis
+    ) {
         self.allowUnsigned = allowUnsigned
         self.graphRetryPolicy = graphRetryPolicy
         self.controlSocket = controlSocket
+        self.clock = clock
     }
 }
 
@@ -61,7 +67,8 @@ public final class Daemon: Service, Sendable {
         }
         let processor = Processor(
             store: store, config: config, logger: logger, committer: runtime.outbox.committer, fanOut: fanOut,
-            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.milliseconds), agent: makeAgent)
+            backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.milliseconds), clock: options.clock,
+            agent: makeAgent)
         self.processor = processor
         let bus = runtime.bus
         let profiles = runtime.profiles

@@ -52,7 +52,7 @@ public final class DaemonRuntime: Sendable {
         fanOut = FanOut(bus: bus, redis: redis, outbox: outbox)
         health = HealthReporter(
             config: config, store: store, redis: redis, bus: bus, token: token, connectionLimiter: connectionLimiter,
-            logger: logger)
+            clock: options.clock, logger: logger)
     }
 
     /// Tasks that may call the Graph API: the outbox's senders, sender actions and the profile lookups (none after a

@@ -15,13 +15,15 @@ final class HealthReporter: Sendable {
     let token: TokenState
     let connectionLimiter: ConnectionLimiter
     let logger: Logger
+    let clock: @Sendable () -> EpochMillis
     let startedAt = Date()
     private let listenerAddress = Mutex<String>("")
 
     init(
         config: DMDeskConfig, store: any InboxStore, redis: RedisContextStore, bus: EventBus, token: TokenState,
-        connectionLimiter: ConnectionLimiter, logger: Logger
+        connectionLimiter: ConnectionLimiter, clock: @escaping @Sendable () -> EpochMillis = nowMillis, logger: Logger
     ) {
+        self.clock = clock
         self.config = config
         self.store = store
         self.redis = redis
@@ -54,6 +56,11 @@ final class HealthReporter: Sendable {
     }
 
     public var listenerStats: ListenerStats? { connectionLimiter.stats }
+
+    /// "open" or "closed" with `DMDESK_BUSINESS_HOURS` set, else nil.
+    public var businessHours: String? {
+        config.businessHours.map { $0.isOpen(at: clock()) ? "open" : "closed" }
+    }
 
     /// The store's own view: a read, the last write, the last quick_check, free disk.
     public func storeHealth() async -> StoreHealthReport {
@@ -102,6 +109,7 @@ final class HealthReporter: Sendable {
             "uptime_s": .number(Double(Int(Date().timeIntervalSince(startedAt)))),
             "counts": countsJSON,
             "connections": listenerStats.map(Self.json) ?? .null,
+            "business_hours": businessHours.map { .string($0) } ?? .null,
         ]
         return HealthReport(unavailable: sqlite.unusable, json: json)
     }
@@ -159,6 +167,6 @@ final class HealthReporter: Sendable {
             listener: listener, sqlite: sqlite.verdict.label, redis: redisState.up ? "up" : "down",
             redisError: redisState.lastError, token: tokenState, threads: counts?.threads ?? 0,
             messages: counts?.messages ?? 0, pendingOutbound: counts?.pendingOutbound ?? 0,
-            uptimeSeconds: Int(Date().timeIntervalSince(startedAt)))
+            uptimeSeconds: Int(Date().timeIntervalSince(startedAt)), businessHours: businessHours)
     }
 }

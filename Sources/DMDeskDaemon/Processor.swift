@@ -58,14 +58,15 @@ public final class Processor: @unchecked Sendable {
     /// `agentPrompt`: the agent's system prompt when it answers (`DMDESK_RESPONDER=agent`), else nil.
     init(
         store: any InboxStore, config: DMDeskConfig, logger: Logger, committer: OutboxCommitter, fanOut: FanOut,
-        backoffBaseMillis: EpochMillis = 1000, agent makeAgent: ((Responder, @escaping AgentRunner.Finished) -> AgentRunner)? = nil
+        backoffBaseMillis: EpochMillis = 1000, clock: @escaping @Sendable () -> EpochMillis = nowMillis,
+        agent makeAgent: ((Responder, @escaping AgentRunner.Finished) -> AgentRunner)? = nil
     ) {
         self.store = store
         self.config = config
         self.committer = committer
         self.fanOut = fanOut
         self.backoffBaseMillis = max(backoffBaseMillis, 1)
-        self.responder = Responder(config: config)
+        self.responder = Responder(config: config, clock: clock)
         self.logger = logger
         agent = makeAgent?(responder) { [weak self] thread, again in self?.agentFinished(thread, again: again) }
     }

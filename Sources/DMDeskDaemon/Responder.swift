@@ -11,7 +11,8 @@ import Foundation
 ///    a connected one gets `DMDESK_ACK_TEXT` first;
 /// 4. keyword rules: the rule a tapped button names (`ButtonPayload.rule`, ice breakers and menu entries), else the
 ///    first match by priority;
-/// 5. the fallback reply.
+/// 5. the fallback reply, at most once per thread per `DMDESK_FALLBACK_COOLDOWN`; outside `DMDESK_BUSINESS_HOURS` the
+///    away text instead, once per thread in each closed period.
 /// It only decides; the store (`claimAndComplete`, `completeBatches`) applies the plan atomically.
 ///
 /// With the agent responder (`agentAnswers`), steps 1, the buttons (take over, a named rule) and the verification
@@ -20,6 +21,11 @@ import Foundation
 struct Responder: Sendable {
 
     var fallbackReply: String
+    var fallbackCooldown: EpochMillis?
+    var businessHours: BusinessHours?
+    var awayText: String
+    /// The time the polite bot's rules are judged at (tests set it).
+    var clock: @Sendable () -> EpochMillis
     var handoverText: String
     var onboarding: Bool
     var verifyURL: String
@@ -27,8 +33,12 @@ struct Responder: Sendable {
     /// Where manager notifications go; nil when WhatsApp is not configured (the handover still happens).
     var managerNumber: String?
 
-    init(config: DMDeskConfig) {
+    init(config: DMDeskConfig, clock: @escaping @Sendable () -> EpochMillis = nowMillis) {
         fallbackReply = config.fallbackReply
+        fallbackCooldown = config.fallbackCooldown?.milliseconds
+        businessHours = config.businessHours
+        awayText = config.awayText
+        self.clock = clock
         handoverText = config.handoverText
         onboarding = config.onboardingVerifyLink
         verifyURL = config.verifyURL
@@ -97,10 +107,37 @@ struct Responder: Sendable {
             plan.drafts += replies(reply, thread: batch.thread)
             plan.reason = "rule \(rule.record.id ?? 0)"
         } else {
-            plan.drafts += replies(fallbackReply, thread: batch.thread)
-            plan.reason = "fallback"
+            politeFallback(batch, into: &plan)
         }
         return plan
+    }
+
+    /// The away text once per closed period, else the fallback once per cooldown; otherwise nothing (the customer
+    /// was already told, and the thread is still in the inbox for a person).
+    private func politeFallback(_ batch: ClaimedBatch, into plan: inout BatchPlan) {
+        let now = clock()
+        if let closedSince = businessHours?.closedSince(now) {
+            if let last = batch.lastAwayAt, last >= closedSince {
+                plan.reason = "closed (away text already sent in this closed period)"
+                return
+            }
+            plan.drafts += replies(awayText, thread: batch.thread)
+            plan.awayAt = now
+            plan.reason = "closed: away text"
+            return
+        }
+        if let cooldown = fallbackCooldown, let last = batch.lastFallbackAt, now - last < cooldown {
+            plan.reason = "fallback already sent \((now - last) / 1000) s ago (cooldown)"
+            return
+        }
+        plan.drafts += replies(fallbackReply, thread: batch.thread)
+        plan.fallbackAt = now
+        plan.reason = "fallback"
+    }
+
+    /// "open" or "closed" when business hours are set, else nil.
+    func businessHoursState() -> String? {
+        businessHours.map { $0.isOpen(at: clock()) ? "open" : "closed" }
     }
 
     /// The customer gets `DMDESK_HANDOVER_TEXT`; the manager, when WhatsApp is configured, gets `managerText`.

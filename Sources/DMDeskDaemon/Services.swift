@@ -51,6 +51,7 @@ struct StatusWatchService: Service {
         var wasUp = redis.state.up
         var announcedStore = StoreHealthReport.Verdict.up
         var loggedStore = StoreHealthReport.Verdict.up
+        var announcedHours = health.businessHours
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(1))
             if Task.isCancelled { break }
@@ -60,8 +61,12 @@ struct StatusWatchService: Service {
                 health.logStoreChange(store, from: loggedStore)
                 loggedStore = store.verdict
             }
-            if isUp != wasUp || store.verdict != announcedStore {
-                if await health.publishStatus() { announcedStore = store.verdict }
+            let hours = health.businessHours
+            if isUp != wasUp || store.verdict != announcedStore || hours != announcedHours {
+                if await health.publishStatus() {
+                    announcedStore = store.verdict
+                    announcedHours = hours
+                }
             }
             wasUp = isUp
         }

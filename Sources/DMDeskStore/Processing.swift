@@ -20,6 +20,9 @@ public struct ClaimedBatch: Sendable {
     public var connected: Bool
     public var username: String?
     public var name: String?
+    /// When the bot last sent this thread its fallback reply, and its away text (the polite bot's memory).
+    public var lastFallbackAt: EpochMillis? = nil
+    public var lastAwayAt: EpochMillis? = nil
 
     public var mids: [String] { messages.map(\.mid) }
     public var displayName: String {
@@ -66,6 +69,9 @@ public struct BatchPlan: Sendable {
     /// The agent responder answers this batch after the tick: its messages stay `processing` until it completes
     /// them (`completeBatches`), and nothing else of the plan is applied now.
     public var handOff = false
+    /// The plan sends the fallback reply, or the away text, at this time (remembered on the thread when applied).
+    public var fallbackAt: EpochMillis? = nil
+    public var awayAt: EpochMillis? = nil
 
     public init(
         thread: String, mids: [String], plannedMode: ThreadMode, verification: Verification? = nil, drafts: [OutboundDraft] = [],
@@ -237,19 +243,22 @@ extension SQLiteStore {
             var connected: Bool
             var username: String?
             var name: String?
+            var lastFallbackAt: EpochMillis?
+            var lastAwayAt: EpochMillis?
         }
         var info: [String: Info] = [:]
         let rows = try Row.fetchCursor(
             db.cachedStatement(
                 sql: """
-                    SELECT t.id, t.mode, p.connected, p.username, p.name FROM threads t LEFT JOIN profiles p ON p.id = t.id
+                    SELECT t.id, t.mode, p.connected, p.username, p.name, t.last_fallback_at, t.last_away_at FROM threads t LEFT JOIN profiles p ON p.id = t.id
                     WHERE t.id IN (SELECT value FROM json_each(?1))
                     """),
             arguments: [JSONValue.array(byThread.keys.map { .string($0) }).compactString])
         while let row = try rows.next() {
             info[try row.decode(forColumn: "id")] = Info(
                 mode: try row.decode(forColumn: "mode"), connected: try row.decode(Bool?.self, forColumn: "connected") ?? false,
-                username: try row.decode(forColumn: "username"), name: try row.decode(forColumn: "name"))
+                username: try row.decode(forColumn: "username"), name: try row.decode(forColumn: "name"),
+                lastFallbackAt: try row.decode(forColumn: "last_fallback_at"), lastAwayAt: try row.decode(forColumn: "last_away_at"))
         }
         for thread in threads {
             guard let rows = byThread[thread] else { continue }
@@ -258,7 +267,7 @@ extension SQLiteStore {
             result.batches.append(
                 ClaimedBatch(
                     thread: thread, messages: messages, mode: t?.mode ?? .auto, connected: t?.connected ?? false,
-                    username: t?.username, name: t?.name))
+                    username: t?.username, name: t?.name, lastFallbackAt: t?.lastFallbackAt, lastAwayAt: t?.lastAwayAt))
         }
         return result
     }
@@ -305,6 +314,14 @@ extension SQLiteStore {
             if draft.channel == .instagram, draft.kind != .verification, draft.kind != .reaction, let text = draft.text, !text.isEmpty {
                 completion.context.append(ContextTurn(customer: plan.thread, role: .assistant, text: text))
             }
+        }
+        if !completion.suppressed, plan.fallbackAt != nil || plan.awayAt != nil {
+            try db.cachedStatement(
+                sql: """
+                    UPDATE threads SET last_fallback_at = coalesce(?1, last_fallback_at), last_away_at = coalesce(?2, last_away_at)
+                    WHERE id = ?3
+                    """
+            ).execute(arguments: [plan.fallbackAt, plan.awayAt, plan.thread])
         }
         if handover || awaitOperator {
             try db.cachedStatement(

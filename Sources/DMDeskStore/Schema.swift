@@ -180,6 +180,14 @@ enum Schema {
             // What a received message is (MessageKind); NULL rows from before are derived from their columns.
             try db.execute(sql: "ALTER TABLE messages ADD COLUMN kind TEXT")
         }
+        m.registerMigration("v6: the polite bot (last fallback and away text per thread)") { db in
+            // DMDESK_FALLBACK_COOLDOWN and the away text once per closed period need to know when each last went out.
+            try db.execute(
+                sql: """
+                    ALTER TABLE threads ADD COLUMN last_fallback_at INTEGER;
+                    ALTER TABLE threads ADD COLUMN last_away_at INTEGER;
+                    """)
+        }
         return m
     }
 }

@@ -111,6 +111,17 @@ struct ConsoleInTerminalTests {
         try await rig.stop()
     }
 
+    @Test("business hours: the status bar says the shop is closed (hours only on another day)", .enabled(if: enabled))
+    func businessHoursInStatusBar() async throws {
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let tomorrow = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][utc.component(.weekday, from: Date()) % 7]
+        let rig = try await Rig.start(env: ["DMDESK_BUSINESS_HOURS": "\(tomorrow) 00:00-24:00", "DMDESK_TIMEZONE": "UTC"])
+        let (closed, screen) = await rig.terminal.waitAsync("closed · away text")
+        #expect(closed, "status bar:\n\(screen)")
+        try await rig.stop()
+    }
+
     @Test("escape sequences in a message are drawn visibly and never reach the terminal", .enabled(if: enabled))
     func hostileText() async throws {
         let rig = try await Rig.start()

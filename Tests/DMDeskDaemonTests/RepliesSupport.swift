@@ -6,7 +6,8 @@ import Foundation
 import GRDB
 import Testing
 
-/// A daemon wired to a Graph API stand-in (Instagram and WhatsApp) and its own redis-server, answering at once.
+/// A daemon wired to a Graph API stand-in (Instagram and WhatsApp) and its own redis-server, answering at once and
+/// every time (no fallback cooldown: tests of the outbox send one customer several unmatched messages).
 struct ReplyRig {
     static let token = "test-graph-token"
     static let manager = "15550001111"
@@ -19,7 +20,7 @@ struct ReplyRig {
     static func env(_ fake: FakeGraphAPI, _ extra: [String: String]) -> [String: String] {
         var env = [
             "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL, "INSTAGRAM_ACCESS_TOKEN": token,
-            "DMDESK_REPLY_DELAY_MS": "0", "WHATSAPP_API_BASE_URL": fake.whatsappBaseURL,
+            "DMDESK_REPLY_DELAY_MS": "0", "DMDESK_FALLBACK_COOLDOWN": "off", "WHATSAPP_API_BASE_URL": fake.whatsappBaseURL,
             "WHATSAPP_PHONE_NUMBER_ID": phoneNumberId, "WHATSAPP_ACCESS_TOKEN": token, "MANAGER_WHATSAPP_NUMBER": manager,
         ]
         env.merge(extra) { _, new in new }
@@ -29,7 +30,8 @@ struct ReplyRig {
     /// Runs `body` with a fresh rig and always shuts it down.
     static func with(
         env extra: [String: String] = [:], dataDir: String? = nil, prepare: ((String) throws -> Void)? = nil,
-        fakeLatency: Duration = .zero, _ body: (ReplyRig) async throws -> Void
+        fakeLatency: Duration = .zero, clock: @escaping @Sendable () -> EpochMillis = nowMillis,
+        _ body: (ReplyRig) async throws -> Void
     ) async throws {
         try await withRedis { redis in
             let fake = FakeGraphAPI(expectedToken: token, latency: fakeLatency)
@@ -37,7 +39,7 @@ struct ReplyRig {
             let dir = try dataDir ?? makeTempDirectory(prefix: "dmdesk-replies")
             try prepare?(dir)
             let d = try await DaemonHarness(
-                redisURL: redis.url, dataDir: dir, env: env(fake, extra), options: DaemonOptions(graphRetryPolicy: .immediate))
+                redisURL: redis.url, dataDir: dir, env: env(fake, extra), options: DaemonOptions(graphRetryPolicy: .immediate, clock: clock))
             let rig = ReplyRig(d: d, fake: fake, redis: redis)
             do {
                 try await body(rig)
