@@ -93,6 +93,10 @@ enum ConfigChecks {
     static func timeZone(_ v: String) -> String? {
         TimeZone(identifier: v) == nil ? "'\(v)' is not an IANA time zone name (like Europe/Lisbon or America/New_York)" : nil
     }
+    static func metricsAddress(_ v: String) -> String? {
+        if v.lowercased() == "off" { return nil }
+        return HostPort.parse(v) == nil ? "must be off or HOST:PORT (like 127.0.0.1:9464), got '\(v)'" : nil
+    }
     static func logLevel(_ v: String) -> String? {
         oneOf(["trace", "debug", "info", "notice", "warning", "error", "critical"])(v)
     }
@@ -150,6 +154,7 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_JOURNAL_RETENTION", default: "30d", help: "events older than this leave the journal (a console resuming from before gets resync); e.g. 30d, 12h, 90m", validate: ConfigChecks.period),
         ConfigKey("DMDESK_MESSAGE_RETENTION", default: "off", help: "off, or delete whole conversations whose last message is older than this (SQLite and Redis)", validate: ConfigChecks.periodOrOff),
         ConfigKey("DMDESK_PRUNE_INTERVAL", default: "10m", help: "how often the retention pass runs (in bounded batches)", validate: ConfigChecks.period),
+        ConfigKey("DMDESK_METRICS_ADDR", default: "off", help: "off, or HOST:PORT where Prometheus metrics are served at /metrics (its own listener, never the webhook port), e.g. 127.0.0.1:9464", validate: ConfigChecks.metricsAddress),
         ConfigKey("INTERNAL_SERVICE_TOKEN", secret: true, help: "x-service-token for /api/internal/*; unset disables them"),
         ConfigKey("DMDESK_DATA_DIR", help: "where the SQLite database lives (default $XDG_STATE_HOME/dmdesk or ~/.local/state/dmdesk)"),
         ConfigKey("DMDESK_SOCKET", help: "control socket path (default $XDG_RUNTIME_DIR/dmdesk/dmdesk.sock, else <data dir>/dmdesk.sock)"),
@@ -414,6 +419,8 @@ public struct DMDeskConfig: Sendable {
     public var messageRetention: RetentionPeriod?
     /// `DMDESK_PRUNE_INTERVAL`.
     public var pruneInterval: RetentionPeriod
+    /// `DMDESK_METRICS_ADDR`; nil: off.
+    public var metricsAddress: HostPort?
     public var internalServiceToken: String?
     public var dataDir: String
     public var socketPath: String
@@ -474,6 +481,7 @@ public struct DMDeskConfig: Sendable {
         let messageRetentionText = req("DMDESK_MESSAGE_RETENTION")
         messageRetention = messageRetentionText.lowercased() == "off" ? nil : try? RetentionPeriod.parse(messageRetentionText).get()
         pruneInterval = (try? RetentionPeriod.parse(req("DMDESK_PRUNE_INTERVAL")).get()) ?? RetentionPeriod(seconds: 600)
+        metricsAddress = HostPort.parse(req("DMDESK_METRICS_ADDR"))
         internalServiceToken = opt("INTERNAL_SERVICE_TOKEN")
         dataDir = opt("DMDESK_DATA_DIR") ?? Self.defaultDataDir(environment: environment)
         socketPath = opt("DMDESK_SOCKET") ?? Self.defaultSocketPath(dataDir: dataDir, environment: environment)
@@ -553,4 +561,21 @@ extension String {
         while s.hasSuffix(suffix) { s.removeLast(suffix.count) }
         return s
     }
+}
+
+/// `HOST:PORT` (`[::1]:9464` for IPv6); the port 0-65535 (0 picks a free one).
+public struct HostPort: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public static func parse(_ text: String) -> HostPort? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty, !host.contains(" "), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port)
+        else { return nil }
+        return HostPort(host: host, port: port)
+    }
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 }

@@ -30,6 +30,7 @@ final class AgentRunner: Sendable {
     private let graph: GraphClient
     private let fanOut: FanOut
     private let responder: Responder
+    private let metrics: DaemonMetrics
     private let loop: AgentLoop
     private let prompt: String
     private let logger: Logger
@@ -41,8 +42,10 @@ final class AgentRunner: Sendable {
 
     init(
         store: any InboxStore, redis: RedisContextStore, graph: GraphClient, fanOut: FanOut, config: DMDeskConfig,
-        logger: Logger, responder: Responder, prompt: String, onFinished: @escaping Finished
+        logger: Logger, responder: Responder, prompt: String, metrics: DaemonMetrics = DaemonMetrics(enabled: false),
+        onFinished: @escaping Finished
     ) {
+        self.metrics = metrics
         self.store = store
         self.redis = redis
         self.graph = graph
@@ -133,7 +136,8 @@ final class AgentRunner: Sendable {
             }
             return again
         }
-        let env = DaemonAgentEnvironment(store: store, graph: graph, fanOut: fanOut, logger: logger, responder: responder, batch: batch)
+        let env = DaemonAgentEnvironment(
+            store: store, graph: graph, fanOut: fanOut, logger: logger, responder: responder, batch: batch, metrics: metrics)
         let started = ContinuousClock.now
         let outcome = await loop.run(await input(for: batch), in: env)
         // Stopping: leave the batch `processing`; the next start looks at it again.
@@ -141,6 +145,7 @@ final class AgentRunner: Sendable {
         var plan: BatchPlan
         switch outcome {
         case .fallback(let why):
+            metrics.agentRequest(ok: false, promptTokens: nil, completionTokens: nil)
             logger.warning("agent endpoint failed; the rules answered", metadata: ["thread": "\(batch.thread)", "error": "\(why)"])
             plan = responder.plan(batch, rules: job.rules)
             plan.reason = "agent fallback (\(plan.reason))"
@@ -198,6 +203,7 @@ struct DaemonAgentEnvironment: AgentEnvironment {
     let logger: Logger
     let responder: Responder
     let batch: ClaimedBatch
+    var metrics: DaemonMetrics? = nil
     var thread: String { batch.thread }
 
     func stopReason() async -> String? {
@@ -209,6 +215,9 @@ struct DaemonAgentEnvironment: AgentEnvironment {
     func record(_ step: AgentStepDraft) async {
         guard !Task.isCancelled else { return }
         var step = step
+        if step.promptTokens != nil || step.completionTokens != nil {
+            metrics?.agentRequest(ok: step.ok, promptTokens: step.promptTokens, completionTokens: step.completionTokens)
+        }
         // A request step keeps the ids it answers: after a restart they are not answered twice.
         if step.kind == .request && step.arguments == nil {
             step.arguments = JSONValue.array(batch.mids.map { .string($0) }).compactString

@@ -41,6 +41,7 @@ public final class Daemon: Service, Sendable {
     public let processor: Processor
     let ingest: IngestPipeline
     private let readiness = ListenerReadiness()
+    private let metricsReadiness = ListenerReadiness()
     /// Start order; the group stops them in reverse. See docs/ARCHITECTURE.md.
     let services: [(name: String, service: any Service)]
 
@@ -62,13 +63,13 @@ public final class Daemon: Service, Sendable {
             { responder, finished in
                 AgentRunner(
                     store: store, redis: runtime.redis, graph: runtime.graph, fanOut: fanOut, config: config, logger: logger,
-                    responder: responder, prompt: prompt, onFinished: finished)
+                    responder: responder, prompt: prompt, metrics: runtime.metrics, onFinished: finished)
             }
         }
         let processor = Processor(
             store: store, config: config, logger: logger, committer: runtime.outbox.committer, fanOut: fanOut,
             backoffBaseMillis: EpochMillis(options.graphRetryPolicy.baseDelay.milliseconds), clock: options.clock,
-            agent: makeAgent)
+            metrics: runtime.metrics, agent: makeAgent)
         self.processor = processor
         let bus = runtime.bus
         let profiles = runtime.profiles
@@ -92,7 +93,8 @@ public final class Daemon: Service, Sendable {
 
         let router = Router()
         router.add(middleware: BodyCodingCheck())
-        WebhookRoutes(config: config, logger: logger, health: runtime.health, ingest: ingest).register(on: router)
+        WebhookRoutes(config: config, logger: logger, health: runtime.health, ingest: ingest, metrics: runtime.metrics)
+            .register(on: router)
         InternalRoutes(store: store, config: config, logger: logger, fanOut: fanOut, ingest: ingest).register(on: router)
         let readiness = self.readiness
         let health = runtime.health
@@ -114,6 +116,15 @@ public final class Daemon: Service, Sendable {
         var services: [(name: String, service: any Service)] = [
             ("store", StoreService(store: runtime.store, quickCheckInterval: .milliseconds(config.quickCheckIntervalMs), logger: logger)),
             ("status", StatusWatchService(redis: runtime.redis, token: runtime.token, health: health)),
+        ]
+        if let address = config.metricsAddress {
+            services.append(("metrics", MetricsService(
+                address: address, metrics: runtime.metrics, health: health, store: store, processor: processor,
+                control: control, readiness: metricsReadiness, logger: logger)))
+        } else {
+            metricsReadiness.set(.failure(DaemonError.configuration("metrics are off (DMDESK_METRICS_ADDR)")))
+        }
+        services += [
             ("retention", RetentionService(
                 pruner: RetentionPruner(config: config, store: store, redis: runtime.redis, bus: bus, logger: logger),
                 interval: config.pruneInterval.duration)),
@@ -125,6 +136,11 @@ public final class Daemon: Service, Sendable {
         services.append(("listener", ListenerService(
                     app: app, host: config.host, port: config.port, readiness: readiness, partsStarted: processorStarted)))
         self.services = services
+    }
+
+    /// Waits until the metrics listener is bound and returns its port (with `DMDESK_METRICS_ADDR`; throws when off).
+    public func waitUntilMetricsListening() async throws -> Int {
+        try await metricsReadiness.wait()
     }
 
     /// Waits until the listener is bound and returns its port (useful with PORT=0).

@@ -26,9 +26,13 @@ public final class DaemonRuntime: Sendable {
     let connectionLimiter: ConnectionLimiter
     let fanOut: FanOut
     let health: HealthReporter
+    /// Prometheus metrics (`DMDESK_METRICS_ADDR`); counting does nothing when they are off.
+    public let metrics: DaemonMetrics
 
     init(config: DMDeskConfig, options: DaemonOptions, logger: Logger) throws {
         self.config = config
+        let metrics = DaemonMetrics(enabled: config.metricsAddress != nil)
+        self.metrics = metrics
         self.logger = logger
         let store: any InboxStore
         do { store = try SQLiteStore(dataDir: config.dataDir) } catch { throw DaemonError.configuration("\(error)") }
@@ -47,7 +51,7 @@ public final class DaemonRuntime: Sendable {
         token = TokenState()
         outbox = OutboxWorker(
             store: store, graph: graph, config: config, policy: options.graphRetryPolicy, tokenState: token,
-            logger: logger, publish: { bus.publish($0) })
+            metrics: metrics, logger: logger, publish: { bus.publish($0) })
         connectionLimiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
         fanOut = FanOut(bus: bus, redis: redis, outbox: outbox)
         health = HealthReporter(

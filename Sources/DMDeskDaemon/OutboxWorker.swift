@@ -44,6 +44,7 @@ public final class OutboxWorker: Sendable {
     private let logger: Logger
     private let publish: @Sendable ([JournalEvent]) -> Void
     private let tokenState: TokenState
+    private let metrics: DaemonMetrics
     private let queues = Mutex<[String: [Item]]>([:])
     /// Rows queued, being sent, or sent with their result not yet recorded: never submitted again meanwhile.
     private let inFlight = Mutex<Set<Int64>>([])
@@ -82,8 +83,9 @@ public final class OutboxWorker: Sendable {
 
     init(
         store: any InboxStore, graph: GraphClient, config: DMDeskConfig, policy: RetryPolicy, tokenState: TokenState,
-        logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void
+        metrics: DaemonMetrics = DaemonMetrics(enabled: false), logger: Logger, publish: @escaping @Sendable ([JournalEvent]) -> Void
     ) {
+        self.metrics = metrics
         self.store = store
         self.graph = graph
         self.config = config
@@ -250,6 +252,7 @@ public final class OutboxWorker: Sendable {
             logger.notice("not sending again: the row's echo proved an earlier attempt sent", metadata: ["outbound": "\(id)"])
             return
         }
+        metrics.send(channel: record.channel.rawValue, error: result.failure)
         switch result {
         case .success(let sent):
             await recordResult(OutboundResult(id: id, status: .sent, attempts: attempts.withLock { $0 } + 1, remoteId: sent.messageId))

@@ -22,6 +22,7 @@ public final class Processor: @unchecked Sendable {
     private let committer: OutboxCommitter
     private let fanOut: FanOut
     private let responder: Responder
+    private let metrics: DaemonMetrics
     /// Set with `DMDESK_RESPONDER=agent`: answers the batches the responder hands off.
     private var agent: AgentRunner?
     private let logger: Logger
@@ -59,7 +60,7 @@ public final class Processor: @unchecked Sendable {
     init(
         store: any InboxStore, config: DMDeskConfig, logger: Logger, committer: OutboxCommitter, fanOut: FanOut,
         backoffBaseMillis: EpochMillis = 1000, clock: @escaping @Sendable () -> EpochMillis = nowMillis,
-        agent makeAgent: ((Responder, @escaping AgentRunner.Finished) -> AgentRunner)? = nil
+        metrics: DaemonMetrics = DaemonMetrics(enabled: false), agent makeAgent: ((Responder, @escaping AgentRunner.Finished) -> AgentRunner)? = nil
     ) {
         self.store = store
         self.config = config
@@ -67,6 +68,7 @@ public final class Processor: @unchecked Sendable {
         self.fanOut = fanOut
         self.backoffBaseMillis = max(backoffBaseMillis, 1)
         self.responder = Responder(config: config, clock: clock)
+        self.metrics = metrics
         self.logger = logger
         agent = makeAgent?(responder) { [weak self] thread, again in self?.agentFinished(thread, again: again) }
     }
@@ -207,6 +209,7 @@ public final class Processor: @unchecked Sendable {
         let hook = faultHook.withLock { $0 }
         let responder = self.responder
         let agentAnswers = agent != nil
+        let metrics = self.metrics
         // Claim, plan and complete in one transaction: planning is pure computation (no I/O), so it may run while
         // the writer is held, and the tick commits once.
         let tick: ReplyTick
@@ -215,7 +218,9 @@ public final class Processor: @unchecked Sendable {
                 threads: threads, finishing: writes.finishes.map(\.result), marking: writes.marks.map(\.id)
             ) { batch, rules in
                 try hook?(batch)
-                return responder.plan(batch, rules: rules, agentAnswers: agentAnswers)
+                let plan = responder.plan(batch, rules: rules, agentAnswers: agentAnswers)
+                metrics.batch(outcome: plan.outcome, latencyMillis: batch.messages.map(\.timestamp).max().map { nowMillis() - $0 })
+                return plan
             }
         } catch {
             // Nothing of the tick was committed: its batches are claimed again later, the outbox retries its writes.

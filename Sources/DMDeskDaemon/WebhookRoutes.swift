@@ -15,6 +15,7 @@ struct WebhookRoutes: Sendable {
     let logger: Logger
     let health: HealthReporter
     let ingest: IngestPipeline
+    let metrics: DaemonMetrics
 
     func register(on router: Router<BasicRequestContext>) {
         for path in Self.paths {
@@ -41,15 +42,23 @@ struct WebhookRoutes: Sendable {
     }
 
     func receive(_ request: Request, context: BasicRequestContext) async throws -> Response {
+        let started = ContinuousClock.now
+        let (response, result) = try await answer(request, context: context)
+        metrics.webhook(result)
+        if result == .accepted { metrics.ingested(after: started.duration(to: .now)) }
+        return response
+    }
+
+    private func answer(_ request: Request, context: BasicRequestContext) async throws -> (Response, DaemonMetrics.WebhookResult) {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > Self.maxBodyBytes {
-            return Self.text(.contentTooLarge, "body over 1 MiB")
+            return (Self.text(.contentTooLarge, "body over 1 MiB"), .tooLarge)
         }
         var request = request
         let body: ByteBuffer
         do {
             body = try await request.collectBody(upTo: Self.maxBodyBytes)
         } catch is NIOTooManyBytesError {
-            return Self.text(.contentTooLarge, "body over 1 MiB")
+            return (Self.text(.contentTooLarge, "body over 1 MiB"), .tooLarge)
         }
         if let secret = config.appSecret {
             do {
@@ -58,7 +67,7 @@ struct WebhookRoutes: Sendable {
                 }
             } catch {
                 logger.warning("webhook rejected", metadata: ["reason": "\(error)"])
-                return Self.text(.unauthorized, "\(error)")
+                return (Self.text(.unauthorized, "\(error)"), .badSignature)
             }
         }
         let delivery: WebhookDelivery
@@ -66,20 +75,20 @@ struct WebhookRoutes: Sendable {
             delivery = try body.withUnsafeReadableBytes { bytes throws(WebhookParseError) in try WebhookParser.parse(bytes: bytes) }
         } catch {
             logger.warning("webhook body rejected", metadata: ["reason": "\(error)"])
-            return Self.text(.badRequest, "\(error)")
+            return (Self.text(.badRequest, "\(error)"), .badBody)
         }
         guard delivery.object == "instagram" else {
             logger.info("ignored a webhook for another object", metadata: ["object": "\(delivery.object ?? "none")"])
-            return Self.text(.ok, "EVENT_RECEIVED")
+            return (Self.text(.ok, "EVENT_RECEIVED"), .ignored)
         }
-        if delivery.events.isEmpty { return Self.text(.ok, "EVENT_RECEIVED") }
+        if delivery.events.isEmpty { return (Self.text(.ok, "EVENT_RECEIVED"), .ignored) }
         do {
             _ = try await ingest.submit(delivery.events)
         } catch {
             // Not stored: Meta must retry, so anything but a 200.
-            return Self.text(.internalServerError, "could not store the delivery; Meta will retry")
+            return (Self.text(.internalServerError, "could not store the delivery; Meta will retry"), .storeFailed)
         }
-        return Self.text(.ok, "EVENT_RECEIVED")
+        return (Self.text(.ok, "EVENT_RECEIVED"), .accepted)
     }
 
     func health() async -> Response {
