@@ -478,8 +478,11 @@ public struct DMDeskConfig: Sendable {
         minFreeDiskMB = Int(req("DMDESK_MIN_FREE_DISK_MB")) ?? 256
         quickCheckIntervalMs = Int(req("DMDESK_QUICK_CHECK_INTERVAL_MS")) ?? 300000
         journalRetention = (try? RetentionPeriod.parse(req("DMDESK_JOURNAL_RETENTION")).get()) ?? RetentionPeriod(seconds: 30 * 86400)
-        let messageRetentionText = req("DMDESK_MESSAGE_RETENTION")
-        messageRetention = messageRetentionText.lowercased() == "off" ? nil : try? RetentionPeriod.parse(messageRetentionText).get()
+        func periodOrOff(_ k: String) -> RetentionPeriod? {
+            let text = req(k)
+            return text.lowercased() == "off" ? nil : try? RetentionPeriod.parse(text).get()
+        }
+        messageRetention = periodOrOff("DMDESK_MESSAGE_RETENTION")
         pruneInterval = (try? RetentionPeriod.parse(req("DMDESK_PRUNE_INTERVAL")).get()) ?? RetentionPeriod(seconds: 600)
         metricsAddress = HostPort.parse(req("DMDESK_METRICS_ADDR"))
         internalServiceToken = opt("INTERNAL_SERVICE_TOKEN")
@@ -488,8 +491,7 @@ public struct DMDeskConfig: Sendable {
         logLevel = req("DMDESK_LOG_LEVEL").lowercased()
         replyDelay = MillisRange(req("DMDESK_REPLY_DELAY_MS")) ?? MillisRange(min: 5000, max: 15000)
         fallbackReply = req("DMDESK_FALLBACK_REPLY")
-        let cooldownText = req("DMDESK_FALLBACK_COOLDOWN")
-        fallbackCooldown = cooldownText.lowercased() == "off" ? nil : try? RetentionPeriod.parse(cooldownText).get()
+        fallbackCooldown = periodOrOff("DMDESK_FALLBACK_COOLDOWN")
         let zone = opt("DMDESK_TIMEZONE").flatMap(TimeZone.init(identifier:)) ?? TimeZone.current
         businessHours = opt("DMDESK_BUSINESS_HOURS").flatMap { try? BusinessHours.parse($0, timeZone: zone).get() }
         awayText = req("DMDESK_AWAY_TEXT")

@@ -88,23 +88,23 @@ public final class DaemonMetrics: Sendable {
     /// Sets a gauge (read at scrape time from state the daemon keeps anyway).
     func gauge(_ name: String, _ labels: [(String, String)] = [], _ value: Double) {
         guard enabled else { return }
-        let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-        let gauge = gauges.withLock { all in
-            if let g = all[key] { return g }
-            let g = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
-            all[key] = g
-            return g
-        }
-        gauge.record(value)
+        Self.cached(gauges, name, labels) { CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory) }.record(value)
     }
 
     private func counter(_ name: String, _ labels: [(String, String)]) -> CoreMetrics.Counter {
+        Self.cached(counters, name, labels) { CoreMetrics.Counter(label: name, dimensions: labels, factory: factory) }
+    }
+
+    /// The metric for a name and its labels, made the first time it is asked for.
+    private static func cached<Metric>(
+        _ cache: borrowing Mutex<[String: Metric]>, _ name: String, _ labels: [(String, String)], make: () -> Metric
+    ) -> Metric {
         let key = name + labels.map { "|\($0.0)=\($0.1)" }.joined()
-        return counters.withLock { all in
-            if let c = all[key] { return c }
-            let c = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
-            all[key] = c
-            return c
+        return cache.withLock { all in
+            if let metric = all[key] { return metric }
+            let metric = make()
+            all[key] = metric
+            return metric
         }
     }
 

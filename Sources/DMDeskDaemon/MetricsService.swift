@@ -11,16 +11,12 @@ import ServiceLifecycle
 /// `GET /metrics` in Prometheus text format on `DMDESK_METRICS_ADDR`: a listener of its own, so metrics never reach
 /// the public webhook port. Before each scrape the gauges that mirror the daemon's state are read.
 struct MetricsService: Service {
-    let app: any Service
-    let address: HostPort
-    let readiness: ListenerReadiness
+    private let listener: any Service
 
     init(
         address: HostPort, metrics: DaemonMetrics, health: HealthReporter, store: any InboxStore, processor: Processor,
         control: ControlServer?, readiness: ListenerReadiness, logger: Logger
     ) {
-        self.address = address
-        self.readiness = readiness
         let router = Router()
         router.get("/metrics") { _, _ -> Response in
             await Self.refreshGauges(metrics: metrics, health: health, store: store, processor: processor, control: control)
@@ -28,7 +24,7 @@ struct MetricsService: Service {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: metrics.exposition() ?? "")))
         }
-        app = Application(
+        let app = Application(
             router: router, configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port
@@ -36,15 +32,10 @@ struct MetricsService: Service {
                 readiness.set(.success(port))
             },
             logger: logger)
+        listener = ListenerService(app: app, host: address.host, port: address.port, readiness: readiness, partsStarted: nil)
     }
 
-    func run() async throws {
-        do { try await app.run() } catch {
-            let described = Daemon.describeListenError(error, host: address.host, port: address.port)
-            readiness.set(.failure(described))
-            throw described
-        }
-    }
+    func run() async throws { try await listener.run() }
 
     static func refreshGauges(
         metrics: DaemonMetrics, health: HealthReporter, store: any InboxStore, processor: Processor, control: ControlServer?

@@ -135,11 +135,6 @@ struct Responder: Sendable {
         plan.reason = "fallback"
     }
 
-    /// "open" or "closed" when business hours are set, else nil.
-    func businessHoursState() -> String? {
-        businessHours.map { $0.isOpen(at: clock()) ? "open" : "closed" }
-    }
-
     /// The customer gets `DMDESK_HANDOVER_TEXT`; the manager, when WhatsApp is configured, gets `managerText`.
     func handoverDrafts(thread: String, managerText: String) -> [OutboundDraft] {
         var drafts = replies(handoverText, thread: thread)

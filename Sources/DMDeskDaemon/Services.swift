@@ -202,11 +202,11 @@ struct ListenerService<App: Service>: Service {
     let host: String
     let port: Int
     let readiness: ListenerReadiness
-    /// The parts behind the listener are running (the processor, and so the outbox before it).
-    let partsStarted: StartupGate
+    /// The parts behind the listener are running (the processor, and so the outbox before it); nil: nothing to wait for.
+    let partsStarted: StartupGate?
 
     func run() async throws {
-        await partsStarted.opened()
+        await partsStarted?.opened()
         do {
             try await app.run()
         } catch {

@@ -106,7 +106,7 @@ public struct DemoSimulator: Sendable {
         var mids: [String] = []
         for (index, step) in steps.enumerated() {
             guard await pause(step.after) else { return accepted }
-            let mid = "demo.\(index).\(UUID().uuidString.prefix(8))"
+            let mid = Self.mid(index)
             let body = DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis(), earlier: mids)
             mids.append(mid)
             if await post(body) { accepted += 1 }
@@ -117,11 +117,13 @@ public struct DemoSimulator: Sendable {
             let (step, newCustomer) = crowd.next()
             guard await pause(step.after) else { return accepted }
             if let newCustomer { introduce(newCustomer) }
-            let mid = "demo.\(index).\(UUID().uuidString.prefix(8))"
-            if await post(DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis())) { accepted += 1 }
+            if await post(DemoScript.body(for: step, account: account, mid: Self.mid(index), timestamp: nowMillis())) { accepted += 1 }
             index += 1
         }
     }
+
+    /// A new message id for the `index`th step (unique across runs on one data directory).
+    private static func mid(_ index: Int) -> String { "demo.\(index).\(UUID().uuidString.prefix(8))" }
 
     /// Waits `seconds` at speed 1; false once the simulation is cancelled.
     private func pause(_ seconds: Double) async -> Bool {
