@@ -102,6 +102,11 @@ enum ConfigChecks {
     }
 }
 
+/// How log lines are written (`DMDESK_LOG_FORMAT`).
+public enum LogFormat: String, CaseIterable, Sendable {
+    case text, json
+}
+
 public func parseBool(_ v: String) -> Bool? {
     switch v.lowercased() {
     case "1", "true", "yes", "on": return true
@@ -159,6 +164,7 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_DATA_DIR", help: "where the SQLite database lives (default $XDG_STATE_HOME/dmdesk or ~/.local/state/dmdesk)"),
         ConfigKey("DMDESK_SOCKET", help: "control socket path (default $XDG_RUNTIME_DIR/dmdesk/dmdesk.sock, else <data dir>/dmdesk.sock)"),
         ConfigKey("DMDESK_LOG_LEVEL", default: "info", help: "trace, debug, info, notice, warning, error", validate: ConfigChecks.logLevel),
+        ConfigKey("DMDESK_LOG_FORMAT", default: "text", help: "text (one readable line an event), or json (one JSON object a line: level, time, label, message, metadata)", validate: ConfigChecks.oneOf(LogFormat.allCases.map(\.rawValue))),
         ConfigKey("DMDESK_REPLY_DELAY_MS", default: "5000-15000", help: "debounce window before the bot answers a burst", validate: ConfigChecks.millisRange),
         ConfigKey("DMDESK_FALLBACK_REPLY", default: "Thanks for your message! We'll get back to you soon.", help: "reply when no rule matches"),
         ConfigKey("DMDESK_FALLBACK_COOLDOWN", default: "24h", help: "the fallback reply goes to a thread at most once in this long (off: every unmatched message); matched rules answer every time", validate: ConfigChecks.periodOrOff),
@@ -425,6 +431,8 @@ public struct DMDeskConfig: Sendable {
     public var dataDir: String
     public var socketPath: String
     public var logLevel: String
+    /// `DMDESK_LOG_FORMAT`.
+    public var logFormat: LogFormat
     public var replyDelay: MillisRange
     public var fallbackReply: String
     /// `DMDESK_FALLBACK_COOLDOWN`; nil: off (the fallback answers every unmatched message).
@@ -489,6 +497,7 @@ public struct DMDeskConfig: Sendable {
         dataDir = opt("DMDESK_DATA_DIR") ?? Self.defaultDataDir(environment: environment)
         socketPath = opt("DMDESK_SOCKET") ?? Self.defaultSocketPath(dataDir: dataDir, environment: environment)
         logLevel = req("DMDESK_LOG_LEVEL").lowercased()
+        logFormat = LogFormat(rawValue: req("DMDESK_LOG_FORMAT").lowercased()) ?? .text
         replyDelay = MillisRange(req("DMDESK_REPLY_DELAY_MS")) ?? MillisRange(min: 5000, max: 15000)
         fallbackReply = req("DMDESK_FALLBACK_REPLY")
         fallbackCooldown = periodOrOff("DMDESK_FALLBACK_COOLDOWN")

@@ -32,7 +32,7 @@ enum ConsoleLauncher {
         }
         try? FileManager.default.createDirectory(atPath: config.dataDir, withIntermediateDirectories: true)
         let logPath = config.dataDir + "/dmdesk.log"
-        let logger = bootstrapFileLogging(path: logPath, level: config.logLevel)
+        let logger = bootstrapFileLogging(path: logPath, level: config.logLevel, format: config.logFormat)
         let embedded: EmbeddedDaemon
         do {
             embedded = try await EmbeddedDaemon(

@@ -37,6 +37,9 @@ struct DMDesk: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("trace, debug, info, notice, warning or error (DMDESK_LOG_LEVEL).", valueName: "level"))
     var logLevel: String?
 
+    @Option(name: .long, help: ArgumentHelp("text, or json for one JSON object a line (DMDESK_LOG_FORMAT).", valueName: "format"))
+    var logFormat: String?
+
     @Flag(name: .long, help: "Accept webhooks without checking signatures when no app secret is set (local testing only).")
     var allowUnsigned = false
 
@@ -51,6 +54,7 @@ struct DMDesk: AsyncParsableCommand {
         do {
             config = try global.load(extra: [
                 ("PORT", port.map(String.init), "--port"), ("HOST", host, "--host"), ("DMDESK_LOG_LEVEL", logLevel, "--log-level"),
+                ("DMDESK_LOG_FORMAT", logFormat, "--log-format"),
             ])
         } catch { fail("\(error)") }
         if daemon {
@@ -62,7 +66,7 @@ struct DMDesk: AsyncParsableCommand {
     }
 
     func runDaemon(_ config: DMDeskConfig) async {
-        let logger = bootstrapLogging(level: config.logLevel)
+        let logger = bootstrapLogging(level: config.logLevel, format: config.logFormat)
         let daemon: Daemon
         do {
             daemon = try Daemon(config: config, options: DaemonOptions(allowUnsigned: allowUnsigned), logger: logger)

@@ -1,44 +1,19 @@
+import DMDeskCore
 import Foundation
 import Logging
 
 /// Appends log lines to a file: an embedded daemon must never write over the console's screen.
 struct FileLogHandler: LogHandler {
-    private final class Sink: @unchecked Sendable {
-        let handle: FileHandle?
-        let lock = NSLock()
-        init(path: String) {
-            if !FileManager.default.fileExists(atPath: path) {
-                _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
-            }
-            handle = FileHandle(forWritingAtPath: path)
-            _ = try? handle?.seekToEnd()
-        }
-        func write(_ line: String) {
-            lock.lock()
-            defer { lock.unlock() }
-            // A full disk must not stop the daemon: FileHandle.write(_:) traps on ENOSPC; this one throws.
-            try? handle?.write(contentsOf: Data(line.utf8))
-        }
-    }
-
-    private let sink: Sink
+    private let sink: LogLineSink
     private let label: String
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
 
-    init(label: String, path: String, level: Logger.Level) {
-        self.label = label
-        self.sink = Sink(path: path)
-        self.logLevel = level
-    }
-
-    private init(label: String, sink: Sink, level: Logger.Level) {
+    init(label: String, sink: LogLineSink, level: Logger.Level) {
         self.label = label
         self.sink = sink
         self.logLevel = level
     }
-
-    func with(label: String) -> FileLogHandler { FileLogHandler(label: label, sink: sink, level: logLevel) }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -55,9 +30,14 @@ struct FileLogHandler: LogHandler {
 }
 
 /// Logging for a console process: the daemon inside it logs to `<data dir>/dmdesk.log`.
-func bootstrapFileLogging(path: String, level: String) -> Logger {
+func bootstrapFileLogging(path: String, level: String, format: LogFormat = .text) -> Logger {
     let parsed = Logger.Level(rawValue: level) ?? .info
-    let root = FileLogHandler(label: "dmdesk", path: path, level: parsed)
-    LoggingSystem.bootstrap { label in URLMaskingLogHandler(root.with(label: label)) }
+    let sink = LogLineSink(appendingTo: path)
+    LoggingSystem.bootstrap { label -> any LogHandler in
+        switch format {
+        case .text: return URLMaskingLogHandler(FileLogHandler(label: label, sink: sink, level: parsed))
+        case .json: return URLMaskingLogHandler(JSONLogHandler(label: label, sink: sink, level: parsed))
+        }
+    }
     return Logger(label: "dmdesk")
 }

@@ -34,12 +34,17 @@ func fail(_ message: String, code: Int32 = 1) -> Never {
     exit(code)
 }
 
-func bootstrapLogging(level: String) -> Logger {
+func bootstrapLogging(level: String, format: LogFormat) -> Logger {
     let parsed = Logger.Level(rawValue: level) ?? .info
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = parsed
-        return URLMaskingLogHandler(handler)
+    LoggingSystem.bootstrap { label -> any LogHandler in
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = parsed
+            return URLMaskingLogHandler(handler)
+        case .json:
+            return URLMaskingLogHandler(JSONLogHandler(label: label, sink: .standardError, level: parsed))
+        }
     }
     var logger = Logger(label: "dmdesk")
     logger.logLevel = parsed

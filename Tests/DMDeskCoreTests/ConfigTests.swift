@@ -28,6 +28,7 @@ struct ConfigTests {
         #expect(c.dataDir == "/home/x/.local/state/dmdesk")
         #expect(c.socketPath == "/home/x/.local/state/dmdesk/dmdesk.sock")
         #expect(c.replyDelay == MillisRange(min: 5000, max: 15000))
+        #expect(c.logFormat == .text)
     }
 
     @Test("XDG directories are honoured")
@@ -67,6 +68,7 @@ struct ConfigTests {
         (["PORT": "80a"], "PORT"), (["PORT": "70000"], "PORT"), (["REDIS_URL": "http://x"], "REDIS_URL"),
         (["INSTAGRAM_API_BASE_URL": "not a url"], "INSTAGRAM_API_BASE_URL"), (["DMDESK_REPLY_DELAY_MS": "9-3"], "DMDESK_REPLY_DELAY_MS"),
         (["DMDESK_ONBOARDING": "maybe"], "DMDESK_ONBOARDING"), (["DMDESK_LOG_LEVEL": "loud"], "DMDESK_LOG_LEVEL"),
+        (["DMDESK_LOG_FORMAT": "xml"], "DMDESK_LOG_FORMAT"),
     ])
     func invalid(env: [String: String], name: String) throws {
         let r = try load(env)

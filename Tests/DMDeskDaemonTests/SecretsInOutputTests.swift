@@ -76,6 +76,63 @@ struct SecretsInOutputTests {
         }
     }
 
+    @Test("DMDESK_LOG_FORMAT=json: every log line is one JSON object with level, time, label, message and metadata, and no secret")
+    func jsonLog() async throws {
+        try await withRedis { redis in
+            try redis.command(["CONFIG", "SET", "requirepass", "s3cret-redis-pw"])
+            let fake = FakeGraphAPI(expectedToken: "another-token")
+            try await fake.start()
+            let graphPort = try #require(fake.port)
+            let dir = try makeTempDirectory()
+            let daemon = try DaemonProcessTests.DaemonProcess(
+                redisURL: "redis://:s3cret-redis-pw@127.0.0.1:\(redis.port)/0", dataDir: dir,
+                extraEnv: [
+                    "DMDESK_LOG_FORMAT": "json", "INTERNAL_SERVICE_TOKEN": "s3cret-internal-token",
+                    "INSTAGRAM_VERIFY_TOKEN": "s3cret-verify-token",
+                    "INSTAGRAM_API_BASE_URL": "http://ig-proxy:s3cret-graph-pw@127.0.0.1:\(graphPort)/\(FakeGraphAPI.apiVersion)",
+                ])
+            #expect(await daemon.waitForHealth())
+            // A stored message (its profile fetch is refused and logged), a forged signature, a refused verify.
+            #expect(try await daemon.post(WebhookBuilder.textMessage(from: "4343", text: "hi", mid: "jsonlog.1")) == 200)
+            var forged = HTTPClientRequest(url: "http://127.0.0.1:\(daemon.port)/webhooks/instagram")
+            forged.method = .POST
+            forged.body = .bytes(ByteBuffer(bytes: WebhookBuilder.textMessage(from: "4343", text: "x", mid: "jsonlog.2")))
+            forged.headers.add(name: "X-Hub-Signature-256", value: "sha256=" + String(repeating: "0", count: 64))
+            let refused = try await HTTPClient.shared.execute(forged, timeout: .seconds(5))
+            #expect(refused.status.code == 401 || refused.status.code == 403)
+            _ = try await refused.body.collect(upTo: 1 << 16)
+            #expect(try await daemon.get("/webhooks/instagram?hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=7") == 403)
+            var log = ""
+            #expect(await eventually { log += daemon.log(); return log.contains("graph call refused") }, "\(log)")
+            #expect(try await daemon.signalAndWait(SIGTERM) == .exited(0))
+            log += daemon.log()
+            await fake.stop()
+
+            let lines = log.split(separator: "\n", omittingEmptySubsequences: true)
+            #expect(lines.count >= 5, "\(log)")
+            var messages: [String: JSONValue] = [:]
+            for line in lines {
+                let object = try JSONValue.parse(Data(line.utf8))
+                let level = try #require(object["level"]?.stringValue, "\(line)")
+                #expect(["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(level), "\(line)")
+                let time = try #require(object["time"]?.stringValue, "\(line)")
+                #expect((try? Date(time, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))) != nil, "\(line)")
+                let label = object["label"]?.stringValue ?? ""
+                #expect(label.hasPrefix("dmdesk"), "\(line)")
+                let message = try #require(object["message"]?.stringValue, "\(line)")
+                let metadata = try #require(object["metadata"], "\(line)")
+                guard case .object = metadata else { Issue.record("metadata is not an object: \(line)"); continue }
+                messages[message] = metadata
+            }
+            #expect(messages["dmdesk daemon starting"]?["redis"]?.stringValue == "redis://:****@127.0.0.1:\(redis.port)/0", "\(log)")
+            #expect(messages["webhook rejected"]?["reason"] != nil, "the forged signature is logged with its reason:\n\(log)")
+            #expect(messages["webhook verification refused"] != nil, "\(log)")
+            for secret in ["s3cret", "secret-token-value-xyz", WebhookFixture.appSecret] {
+                #expect(!log.contains(secret), "\(secret) leaked:\n\(log)")
+            }
+        }
+    }
+
     private func redisStatus(_ port: Int) async throws -> String? {
         let response = try await HTTPClient.shared.execute(
             HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(5))
