@@ -57,6 +57,23 @@ public final class FakeGraphAPI: Sendable {
         var senderActionFailures: [InjectedFailure] = []
         /// The account's messenger profile as set: `ice_breakers`, `persistent_menu` (FakeGraphAPI+Profile.swift).
         var messengerProfile: [String: JSONValue] = [:]
+        /// Whose token the expected one is: what `GET /me` answers.
+        var account = Account()
+        /// Added to the time in every answer's `Date` header: a Meta whose clock (or ours) is off.
+        var clockSkew: TimeInterval = 0
+    }
+
+    /// The business account `GET /me` describes.
+    public struct Account: Sendable, Equatable {
+        public var id: String
+        public var username: String
+        public var name: String
+
+        public init(id: String = WebhookBuilder.accountId, username: String = "dmdesk_demo_shop", name: String = "Demo Shop") {
+            self.id = id
+            self.username = username
+            self.name = name
+        }
     }
 
     /// `is_echo` webhooks for the texts the stand-in accepts, as Meta sends them for every message an app sends:
@@ -229,6 +246,17 @@ public final class FakeGraphAPI: Sendable {
     /// Echo webhooks the daemon answered 200.
     public var echoesDelivered: Int { state.withLock { $0.echoesDelivered } }
 
+    /// What `GET /me` answers for the expected token (by default `WebhookBuilder.accountId`, @dmdesk_demo_shop).
+    public func setAccount(_ account: Account) {
+        state.withLock { $0.account = account }
+    }
+
+    /// Every answer's `Date` header is this far from the real time from now on (positive: Meta's clock is ahead,
+    /// as when ours is behind). 0, the default, sends the true time.
+    public func setClockSkew(_ seconds: TimeInterval) {
+        state.withLock { $0.clockSkew = seconds }
+    }
+
     /// Forgets requests, sent messages and queued failures; profiles and the server stay.
     public func reset() {
         state.withLock { state in
@@ -271,7 +299,15 @@ public final class FakeGraphAPI: Sendable {
 
     // MARK: Answering
 
+    /// Every answer, with Meta's `Date` header (skewed as set).
     private func respond(to request: Request) async throws -> Response {
+        var response = try await answer(request)
+        let skew = state.withLock { $0.clockSkew }
+        response.headers[.date] = LocalHTTPServer.httpDate(Date().addingTimeInterval(skew))
+        return response
+    }
+
+    private func answer(_ request: Request) async throws -> Response {
         var request = request
         let bodyBuffer = try await request.collectBody(upTo: 4 << 20)
         let bodyData = Data(bodyBuffer.readableBytesView)
@@ -321,6 +357,8 @@ public final class FakeGraphAPI: Sendable {
                 .first(where: { $0.name == "user_id" })?.value ?? ""
             guard let messages = state.withLock({ $0.conversations[user] }) else { return Self.json(["data": []]) }
             return Self.json(["data": [["id": .string("conv_" + user), "messages": ["data": .array(messages)]]]])
+        case (.get, 1) where segments == ["me"]:
+            return me(query: request.uri.query ?? "")
         case (_, 2) where segments == ["me", "messenger_profile"]:
             return messengerProfile(method: request.method, query: request.uri.query ?? "", body: json)
         case (.get, 1) where segments[0] != "me":
@@ -537,6 +575,28 @@ public final class FakeGraphAPI: Sendable {
         ]
         if let name { answer["name"] = .string(name) }
         if let username { answer["username"] = .string(username) }
+        return Self.json(.object(answer))
+    }
+
+    /// GET /me?fields=…: the account the token belongs to, as Meta answers it: `id` always, and of `user_id`,
+    /// `username`, `name` the ones asked for (`username` alone when no fields are asked for).
+    private func me(query: String) -> Response {
+        let account = state.withLock { $0.account }
+        let asked = URLComponents(string: "http://x/?" + query)?.queryItems?.first { $0.name == "fields" }?.value?
+            .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? ["username"]
+        var answer: [String: JSONValue] = ["id": .string(account.id)]
+        for field in asked {
+            switch field {
+            case "id": break
+            case "user_id": answer["user_id"] = .string(account.id)
+            case "username": answer["username"] = .string(account.username)
+            case "name": answer["name"] = .string(account.name)
+            default:
+                return Self.metaError(
+                    status: 400, code: 100, message: "(#100) Tried accessing nonexisting field (\(field)) on node type (User)",
+                    type: "IGApiException")
+            }
+        }
         return Self.json(.object(answer))
     }
 

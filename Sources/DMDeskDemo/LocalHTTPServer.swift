@@ -1,10 +1,18 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
 import Synchronization
 
-/// A Hummingbird server on 127.0.0.1 and an ephemeral port, answering with one closure: the base of the local
-/// stand-ins for remote APIs (Meta's Graph API, a chat-completions endpoint).
+/// A Hummingbird (HTTP/1.1) server on 127.0.0.1 and an ephemeral port, answering with one closure: the base of the
+/// local stand-ins for remote APIs (Meta's Graph API, a chat-completions endpoint).
+///
+/// Built on HummingbirdCore's server rather than `Application`, because `Application` overwrites every answer's
+/// `Date` header with its own clock, and a stand-in must be able to send another (a remote clock that is off).
+/// Answers without a `Date` get the current time, as every HTTP server sends.
 final class LocalHTTPServer: Sendable {
     struct FailedToStart: Error, CustomStringConvertible {
         var name: String
@@ -36,21 +44,33 @@ final class LocalHTTPServer: Sendable {
     func start(respond: @escaping @Sendable (Request) async throws -> Response) async throws -> Int {
         if let port { return port }
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let responder = CallbackResponder<BasicRequestContext> { request, _ in try await respond(request) }
-        let app = Application(
-            responder: responder,
+        let name = self.name
+        let logger = self.logger
+        let server = try HTTPServerBuilder.http1().buildServer(
             configuration: .init(address: .hostname("127.0.0.1", port: 0), serverName: name),
+            eventLoopGroup: MultiThreadedEventLoopGroup.singleton,
+            logger: logger,
+            responder: { request, responseWriter, _ in
+                var response: Response
+                do {
+                    response = try await respond(request)
+                } catch {
+                    logger.debug("\(name) answer failed: \(error)")
+                    response = Response(status: .internalServerError)
+                }
+                if response.headers[.date] == nil { response.headers[.date] = Self.httpDate(Date()) }
+                response.headers[.server] = name
+                try await responseWriter.write(response: response.head, body: response.body)
+            },
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)
                 portContinuation.finish()
-            },
-            logger: logger)
-        let logger = self.logger
-        let name = self.name
+            })
+        let group = ServiceGroup(configuration: .init(services: [server], logger: logger))
         let task = Task {
             do {
                 // No signal handling: the process that embeds us owns SIGINT/SIGTERM; we stop on cancellation.
-                try await app.runService(gracefulShutdownSignals: [])
+                try await group.run()
             } catch {
                 logger.error("\(name) stopped: \(error)")
             }
@@ -87,5 +107,18 @@ final class LocalHTTPServer: Sendable {
         }
         task?.cancel()
         await task?.value
+    }
+
+    /// An HTTP date (RFC 9110 IMF-fixdate), e.g. `Thu, 03 Dec 2026 06:15:00 GMT`. Written by hand (no DateFormatter):
+    /// every answer carries one, and the stand-ins serve benchmarks.
+    static func httpDate(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        return "\(days[Int(t.tm_wday)]), \(two(t.tm_mday)) \(months[Int(t.tm_mon)]) \(t.tm_year + 1900) "
+            + "\(two(t.tm_hour)):\(two(t.tm_min)):\(two(t.tm_sec)) GMT"
     }
 }

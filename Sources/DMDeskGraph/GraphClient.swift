@@ -196,6 +196,20 @@ public final class GraphClient: Sendable {
     private func execute(
         _ method: HTTPMethod, url: String, token: String, body: JSONValue?, api: String, timeout: Duration? = nil
     ) async throws(GraphError) -> JSONValue {
+        let answer = try await exchange(method, url: url, token: token, body: body, api: api, timeout: timeout)
+        return try answer.result.get()
+    }
+
+    /// What one call got back: the answer (or Meta's refusal, classified) and the `Date` header Meta sent with it.
+    struct Answer: Sendable {
+        var result: Result<JSONValue, GraphError>
+        var serverDate: Date?
+    }
+
+    /// One attempt: a transport failure throws; any answer is returned, a refusal as `.failure`, with its headers' date.
+    func exchange(
+        _ method: HTTPMethod, url: String, token: String, body: JSONValue?, api: String, timeout: Duration? = nil
+    ) async throws(GraphError) -> Answer {
         var request = HTTPClientRequest(url: url)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
@@ -226,6 +240,7 @@ public final class GraphClient: Sendable {
             throw failure
         }
         let elapsed = ContinuousClock.now - started
+        let serverDate = headers.first(name: "Date").flatMap(Self.parseHTTPDate)
 
         guard (200..<300).contains(status) else {
             var failure = GraphError.fromResponse(
@@ -237,14 +252,15 @@ public final class GraphClient: Sendable {
                     "url": "\(shownURL)", "status": "\(status)", "error": "\(failure)", "elapsed": "\(elapsed)",
                     "retryable": "\(failure.isRetryable)",
                 ])
-            throw failure
+            return Answer(result: .failure(failure), serverDate: serverDate)
         }
         logger.debug("graph call ok", metadata: ["url": "\(shownURL)", "status": "\(status)", "elapsed": "\(elapsed)"])
-        if data.isEmpty { return .null }
+        if data.isEmpty { return Answer(result: .success(.null), serverDate: serverDate) }
         do {
-            return try JSONValue.parse(data)
+            return Answer(result: .success(try JSONValue.parse(data)), serverDate: serverDate)
         } catch {
-            throw GraphError(kind: .invalidResponse("answer is not JSON"), status: status)
+            return Answer(
+                result: .failure(GraphError(kind: .invalidResponse("answer is not JSON"), status: status)), serverDate: serverDate)
         }
     }
 
@@ -283,12 +299,17 @@ public final class GraphClient: Sendable {
     static func parseRetryAfter(_ value: String) -> Double? {
         let value = value.trimmingCharacters(in: .whitespaces)
         if let seconds = Double(value), seconds.isFinite { return max(0, seconds) }
+        guard let date = parseHTTPDate(value) else { return nil }
+        return max(0, date.timeIntervalSinceNow)
+    }
+
+    /// An HTTP date (RFC 9110 IMF-fixdate), e.g. `Thu, 03 Dec 2026 06:15:00 GMT`; nil when it is not one.
+    public static func parseHTTPDate(_ value: String) -> Date? {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: value) else { return nil }
-        return max(0, date.timeIntervalSinceNow)
+        return formatter.date(from: value.trimmingCharacters(in: .whitespaces))
     }
 }
 
