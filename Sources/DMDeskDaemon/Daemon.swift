@@ -19,10 +19,14 @@ public struct DaemonOptions: Sendable {
     public var controlSocket: Bool
     /// The time business hours and the fallback cooldown are judged at (tests move it; real time otherwise).
     public var clock: @Sendable () -> EpochMillis
+    /// systemd's readiness and watchdog notifications ($NOTIFY_SOCKET; nothing is sent without it).
+    public var systemd: SystemdNotify
     public init(
         allowUnsigned: Bool = false, graphRetryPolicy: RetryPolicy = .default, controlSocket: Bool = true,
-        clock: @escaping @Sendable () -> EpochMillis = nowMillis
+        clock: @escaping @Sendable () -> EpochMillis = nowMillis,
+        systemd: SystemdNotify = SystemdNotify(environment: ProcessInfo.processInfo.environment)
     ) {
+        self.systemd = systemd
         self.allowUnsigned = allowUnsigned
         self.graphRetryPolicy = graphRetryPolicy
         self.controlSocket = controlSocket
@@ -98,6 +102,7 @@ public final class Daemon: Service, Sendable {
         InternalRoutes(store: store, config: config, logger: logger, fanOut: fanOut, ingest: ingest).register(on: router)
         let readiness = self.readiness
         let health = runtime.health
+        let systemd = options.systemd
         let app = Application(
             router: router,
             server: GuardedHTTP1Channel.builder(limiter: runtime.connectionLimiter),
@@ -107,6 +112,8 @@ public final class Daemon: Service, Sendable {
                 health.listener = "\(config.host):\(port)"
                 logger.info("webhook listener ready", metadata: ["address": "\(config.host):\(port)"])
                 readiness.set(.success(port))
+                // The store is open (init) and the control socket claimed (run, before the group): all parts are up.
+                systemd.send("READY=1")
             },
             logger: logger)
 
@@ -135,6 +142,8 @@ public final class Daemon: Service, Sendable {
         if let control { services.append(("control", ControlSocketService(server: control))) }
         services.append(("listener", ListenerService(
                     app: app, host: config.host, port: config.port, readiness: readiness, partsStarted: processorStarted)))
+        // Last, so the first told to stop: STOPPING=1 as soon as the graceful shutdown begins.
+        services.append(("systemd", SystemdWatchdogService(notify: systemd, logger: logger)))
         self.services = services
     }
 
