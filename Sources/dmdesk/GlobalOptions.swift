@@ -43,7 +43,7 @@ func bootstrapLogging(level: String, format: LogFormat) -> Logger {
             handler.logLevel = parsed
             return URLMaskingLogHandler(handler)
         case .json:
-            return URLMaskingLogHandler(JSONLogHandler(label: label, sink: .standardError, level: parsed))
+            return URLMaskingLogHandler(LineLogHandler(label: label, sink: .standardError, format: .json, level: parsed))
         }
     }
     var logger = Logger(label: "dmdesk")

@@ -2,18 +2,21 @@ import DMDeskCore
 import Foundation
 import Logging
 
-/// `DMDESK_LOG_FORMAT=json`: one JSON object a line (level, time, label, message, metadata), for log shippers that
-/// parse rather than grep. Wrapped in URLMaskingLogHandler like the text format, so passwords in URLs are masked.
-struct JSONLogHandler: LogHandler {
+/// Writes whole lines to a sink in either format: text (a console's `dmdesk.log`), or `DMDESK_LOG_FORMAT=json`, one
+/// JSON object a line (level, time, label, message, metadata) for shippers that parse rather than grep. Always
+/// wrapped in URLMaskingLogHandler, so passwords in URLs are masked in both.
+struct LineLogHandler: LogHandler {
     let label: String
     let sink: LogLineSink
+    let format: LogFormat
     var logLevel: Logger.Level
     var metadata: Logger.Metadata = [:]
     var metadataProvider: Logger.MetadataProvider?
 
-    init(label: String, sink: LogLineSink, level: Logger.Level) {
+    init(label: String, sink: LogLineSink, format: LogFormat, level: Logger.Level) {
         self.label = label
         self.sink = sink
+        self.format = format
         self.logLevel = level
     }
 
@@ -26,14 +29,21 @@ struct JSONLogHandler: LogHandler {
         var all = metadata
         if let provided = metadataProvider?.get() { all.merge(provided) { _, new in new } }
         if let explicit { all.merge(explicit) { _, new in new } }
-        let object: JSONValue = .object([
-            "level": .string(level.rawValue),
-            "time": .string(Self.timestamp(Date())),
-            "label": .string(label),
-            "message": .string(message.description),
-            "metadata": .object(all.mapValues(Self.json)),
-        ])
-        sink.write(object.compactString + "\n")
+        let time = Self.timestamp(Date())
+        switch format {
+        case .text:
+            let meta = all.isEmpty ? "" : " " + all.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+            sink.write("\(time) \(level)\(meta) [\(source)] \(message)\n")
+        case .json:
+            let object: JSONValue = .object([
+                "level": .string(level.rawValue),
+                "time": .string(time),
+                "label": .string(label),
+                "message": .string(message.description),
+                "metadata": .object(all.mapValues(Self.json)),
+            ])
+            sink.write(object.compactString + "\n")
+        }
     }
 
     static func json(_ value: Logger.Metadata.Value) -> JSONValue {
@@ -76,4 +86,14 @@ final class LogLineSink: @unchecked Sendable {
         // A full disk or a closed stderr must not stop the daemon: FileHandle.write(_:) traps; this one throws.
         try? handle?.write(contentsOf: Data(line.utf8))
     }
+}
+
+/// Logging for a console process: the daemon inside it logs to `<data dir>/dmdesk.log`, never over the screen.
+func bootstrapFileLogging(path: String, level: String, format: LogFormat = .text) -> Logger {
+    let parsed = Logger.Level(rawValue: level) ?? .info
+    let sink = LogLineSink(appendingTo: path)
+    LoggingSystem.bootstrap { label in
+        URLMaskingLogHandler(LineLogHandler(label: label, sink: sink, format: format, level: parsed))
+    }
+    return Logger(label: "dmdesk")
 }
