@@ -57,6 +57,10 @@ public final class FakeGraphAPI: Sendable {
         var senderActionFailures: [InjectedFailure] = []
         /// The account's messenger profile as set: `ice_breakers`, `persistent_menu` (FakeGraphAPI+Profile.swift).
         var messengerProfile: [String: JSONValue] = [:]
+        /// Tokens handed out by `/refresh_access_token`, accepted beside `expectedToken`.
+        var refreshedTokens: Set<String> = []
+        var refreshTokenLifetime = 5_184_000
+        var refreshCount = 0
         /// Whose token the expected one is: what `GET /me` answers.
         var account = Account()
         /// Added to the time in every answer's `Date` header: a Meta whose clock (or ours) is off.
@@ -112,7 +116,7 @@ public final class FakeGraphAPI: Sendable {
     public static let maxTextBytes = maxMessageBytes
     public static let apiVersion = "v24.0"
 
-    private let expectedToken: String?
+    let expectedToken: String?
     private let latency: Duration
     private let logger: Logger
     let state: Mutex<State>
@@ -335,7 +339,13 @@ public final class FakeGraphAPI: Sendable {
                 status: .init(code: failure.status), headers: headers,
                 body: .init(byteBuffer: ByteBuffer(string: failure.body)))
         }
-        if let expectedToken, authorization != "Bearer \(expectedToken)" {
+        var segments = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        if request.method == .get, segments == ["refresh_access_token"] {
+            return refreshAccessToken(query: request.uri.query ?? "")
+        }
+        if let expectedToken, authorization != "Bearer \(expectedToken)",
+            !state.withLock({ s in authorization.map { s.refreshedTokens.contains(String($0.dropFirst("Bearer ".count))) } ?? false })
+        {
             return Self.metaError(
                 status: 401, code: 190, subcode: authorization == nil ? nil : 463,
                 message: authorization == nil
@@ -344,7 +354,6 @@ public final class FakeGraphAPI: Sendable {
                 type: "OAuthException")
         }
 
-        var segments = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
         if let first = segments.first, Self.isVersionSegment(first) { segments.removeFirst() }
 
         switch (request.method, segments.count) {

@@ -33,7 +33,7 @@ extension GraphClient {
 
     /// `me()` with the answer's `Date` header. Throws only when there was no answer at all (network, not configured).
     public func meAnswer(timeout: Duration? = nil) async throws(GraphError) -> GraphMeAnswer {
-        guard let token = settings.instagramToken else {
+        guard let token = instagramToken else {
             throw .notConfigured("Instagram access token (INSTAGRAM_ACCESS_TOKEN)")
         }
         let url = try Self.url(base: settings.instagramBaseURL, path: "/me", query: [("fields", "id,user_id,username,name")])

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Synchronization
 
 /// What Meta answered to a send: who got it and the id it gave the message.
 public struct SendResult: Sendable, Equatable {
@@ -39,6 +40,7 @@ public struct InstagramProfile: Sendable, Equatable {
 public final class GraphClient: Sendable {
     public let settings: GraphSettings
     private let httpClient: HTTPClient
+    private let refreshedToken = Mutex<String?>(nil)
     private let logger: Logger
 
     /// Answers bigger than this are cut off; Graph answers for these calls are a few hundred bytes.
@@ -60,6 +62,14 @@ public final class GraphClient: Sendable {
         self.settings = settings
         self.httpClient = httpClient
         self.logger = logger
+    }
+
+    /// The Instagram token calls carry: a refreshed one once `useInstagramToken` swapped it in, else the configured one.
+    public var instagramToken: String? { refreshedToken.withLock { $0 } ?? settings.instagramToken }
+
+    /// Swaps in a refreshed long-lived token: every later call carries it.
+    public func useInstagramToken(_ token: String) {
+        refreshedToken.withLock { $0 = GraphSettings.nonEmpty(token) }
     }
 
     // MARK: Instagram
@@ -186,7 +196,7 @@ public final class GraphClient: Sendable {
     func instagram(
         _ method: HTTPMethod, path: String, query: [(String, String)] = [], body: JSONValue? = nil, timeout: Duration? = nil
     ) async throws(GraphError) -> JSONValue {
-        guard let token = settings.instagramToken else {
+        guard let token = instagramToken else {
             throw .notConfigured("Instagram access token (INSTAGRAM_ACCESS_TOKEN)")
         }
         let url = try Self.url(base: settings.instagramBaseURL, path: path, query: query)
@@ -221,7 +231,8 @@ public final class GraphClient: Sendable {
         }
         // The URL holds ids but never the token; a password in a configured base URL is masked.
         let logger = self.logger.with(["graph.api": "\(api)", "graph.method": "\(method.rawValue)"])
-        let shownURL = URLSecrets.maskingPasswords(in: url)  // a well-formed URL: RFC 3986 authority
+        // A well-formed URL (RFC 3986 authority); a token in the query (Meta's refresh endpoint takes one) is redacted.
+        let shownURL = redacting(token, in: URLSecrets.maskingPasswords(in: url))
         let started = ContinuousClock.now
 
         let status: Int
