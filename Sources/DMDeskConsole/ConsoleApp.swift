@@ -115,7 +115,9 @@ final class ConsoleController {
         self.model = ConsoleModel(historyPageSize: options.historyPageSize)
     }
 
-    var screenSize: ScreenSize { ScreenSize(rows: screen.rows, cols: screen.cols) }
+    var screenSize: ScreenSize {
+        ScreenSize(rows: screen.rows, cols: screen.cols, hasBanner: Self.banner(for: model.inbox.status) != nil)
+    }
 
     // MARK: Main loop
 

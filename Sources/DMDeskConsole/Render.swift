@@ -191,8 +191,13 @@ extension ConsoleController {
             return nil
         }
         drawTitleBar(width: cols)
-        let bodyTop = 1
-        let bodyHeight = rows - 3
+        let banner = Self.banner(for: model.inbox.status)
+        if let banner {
+            screen.fill(y: 1, x: 0, width: cols, role: .error)
+            screen.put(banner, y: 1, x: 0, width: cols, role: .error)
+        }
+        let bodyTop = banner == nil ? 1 : 2
+        let bodyHeight = screenSize.bodyHeight
         if isTwoPane {
             let listWidth = screenSize.listWidth
             drawThreadList(x: 0, y: bodyTop, width: listWidth, height: bodyHeight)
@@ -211,6 +216,14 @@ extension ConsoleController {
         }
         screen.endFrame(cursor: cursor)
         return placement
+    }
+
+    /// A line under the title bar on every console while something stops replies from reaching customers.
+    static func banner(for status: DaemonStatus?) -> String? {
+        guard let status, status.token == "invalid" else { return nil }
+        let why = status.tokenError.map { " (" + Sanitizer.visible($0, newlines: .space) + ")" } ?? ""
+        return " ⚠ Instagram refused the access token\(why): replies are not being sent. "
+            + "Fix: `dmdesk token refresh`, or set a new INSTAGRAM_ACCESS_TOKEN and restart the daemon."
     }
 
     private func drawTitleBar(width: Int) {

@@ -3,12 +3,14 @@
 struct ScreenSize: Equatable, Sendable {
     var rows: Int
     var cols: Int
+    /// A warning line under the title bar (an invalid token), which the body gives a row to.
+    var hasBanner = false
 
     /// Below 80×24 the console shows one pane at a time.
     var isTwoPane: Bool { cols >= 80 && rows >= 24 }
 
     /// Rows between the title bar and the notice and status lines.
-    var bodyHeight: Int { rows - 3 }
+    var bodyHeight: Int { rows - 3 - (hasBanner ? 1 : 0) }
 
     /// The thread list's width beside the conversation (two-pane mode).
     var listWidth: Int { min(52, max(34, cols * 2 / 5)) }

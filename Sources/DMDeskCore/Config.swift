@@ -103,6 +103,11 @@ enum ConfigChecks {
 }
 
 /// How log lines are written (`DMDESK_LOG_FORMAT`).
+/// `DMDESK_TOKEN_REFRESH`: `auto` refreshes an Instagram-login long-lived token ten days before it expires.
+public enum TokenRefreshMode: String, CaseIterable, Sendable {
+    case off, auto
+}
+
 public enum LogFormat: String, CaseIterable, Sendable {
     case text, json
 }
@@ -183,6 +188,7 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_HUMAN_AGENT_TAG", default: "false", help: "allow manual sends up to 7 days with the HUMAN_AGENT tag", validate: ConfigChecks.bool),
         ConfigKey("DMDESK_TYPING", default: "true", help: "show the customer typing_on once per batch the bot or the agent answers", validate: ConfigChecks.bool),
         ConfigKey("DMDESK_MARK_SEEN", default: "false", help: "send mark_seen when an operator opens a thread", validate: ConfigChecks.bool),
+        ConfigKey("DMDESK_TOKEN_REFRESH", default: "off", help: "off, or auto: refresh an Instagram-login long-lived token ten days before it expires and keep the new one in the data directory (access-token.json, mode 0600)", validate: ConfigChecks.oneOf(TokenRefreshMode.allCases.map(\.rawValue))),
         ConfigKey("WHATSAPP_API_BASE_URL", default: "https://graph.facebook.com/v24.0", help: "WhatsApp Cloud API base URL", validate: ConfigChecks.url),
         ConfigKey("WHATSAPP_PHONE_NUMBER_ID", help: "WhatsApp sender phone number id"),
         ConfigKey("WHATSAPP_ACCESS_TOKEN", secret: true, help: "WhatsApp Cloud API token (default: the Instagram token)"),
@@ -452,6 +458,8 @@ public struct DMDeskConfig: Sendable {
     public var typingIndicator: Bool
     /// `DMDESK_MARK_SEEN`: opening a thread in a console tells the customer it was seen.
     public var markSeen: Bool
+    /// `DMDESK_TOKEN_REFRESH`: whether the daemon refreshes the Instagram token before it expires.
+    public var tokenRefresh: TokenRefreshMode
     public var whatsappBaseURL: String
     public var whatsappPhoneNumberId: String?
     public var whatsappToken: String?
@@ -513,6 +521,7 @@ public struct DMDeskConfig: Sendable {
         humanAgentTag = parseBool(req("DMDESK_HUMAN_AGENT_TAG")) ?? false
         typingIndicator = parseBool(req("DMDESK_TYPING")) ?? true
         markSeen = parseBool(req("DMDESK_MARK_SEEN")) ?? false
+        tokenRefresh = TokenRefreshMode(rawValue: req("DMDESK_TOKEN_REFRESH").lowercased()) ?? .off
         whatsappBaseURL = req("WHATSAPP_API_BASE_URL").trimmingSuffix("/")
         whatsappPhoneNumberId = opt("WHATSAPP_PHONE_NUMBER_ID")
         whatsappToken = opt("WHATSAPP_ACCESS_TOKEN")
@@ -589,4 +598,15 @@ public struct HostPort: Sendable, Equatable, CustomStringConvertible {
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// Printing a configuration — a log line, a ServiceLifecycle description of a service that holds one — must never
+/// print a secret, so it names where things are and leaves the tokens out.
+extension DMDeskConfig: CustomStringConvertible, CustomDebugStringConvertible {
+    public var description: String {
+        "DMDeskConfig(dataDir: \(dataDir), socket: \(socketPath), listener: \(host):\(port), account: \(accountId ?? "-"), "
+            + "api: \(URLSecrets.masking(url: apiBaseURL)), redis: \(redis), responder: \(responder), secrets not shown)"
+    }
+
+    public var debugDescription: String { description }
 }

@@ -13,6 +13,9 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     case notify, subscribe, status, retry, backup
     /// An operator opened the thread in a console (with `DMDESK_MARK_SEEN`, the customer is told it was seen).
     case open
+    /// The Instagram token: source, expiry, last check (`dmdesk token status`); and a refresh now (`token refresh`).
+    case tokenStatus = "token_status"
+    case tokenRefresh = "token_refresh"
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.

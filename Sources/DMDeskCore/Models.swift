@@ -285,6 +285,8 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var redis: String
     public var redisError: String?
     public var token: String
+    /// Meta's refusal while the token is invalid (the console's banner).
+    public var tokenError: String?
     public var threads: Int
     public var messages: Int
     public var pendingOutbound: Int
@@ -293,9 +295,10 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var businessHours: String?
 
     public init(
-        listener: String, sqlite: String, redis: String, redisError: String?, token: String, threads: Int,
-        messages: Int, pendingOutbound: Int, uptimeSeconds: Int, businessHours: String? = nil
+        listener: String, sqlite: String, redis: String, redisError: String?, token: String, tokenError: String? = nil,
+        threads: Int, messages: Int, pendingOutbound: Int, uptimeSeconds: Int, businessHours: String? = nil
     ) {
+        self.tokenError = tokenError
         self.businessHours = businessHours
         self.listener = listener
         self.sqlite = sqlite

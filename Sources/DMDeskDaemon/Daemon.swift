@@ -21,11 +21,15 @@ public struct DaemonOptions: Sendable {
     public var clock: @Sendable () -> EpochMillis
     /// systemd's readiness and watchdog notifications ($NOTIFY_SOCKET; nothing is sent without it).
     public var systemd: SystemdNotify
+    /// How long after a failed token refresh the next one is tried (`DMDESK_TOKEN_REFRESH=auto`).
+    public var tokenRetryDelay: Duration
     public init(
         allowUnsigned: Bool = false, graphRetryPolicy: RetryPolicy = .default, controlSocket: Bool = true,
         clock: @escaping @Sendable () -> EpochMillis = nowMillis,
-        systemd: SystemdNotify = SystemdNotify(environment: ProcessInfo.processInfo.environment)
+        systemd: SystemdNotify = SystemdNotify(environment: ProcessInfo.processInfo.environment),
+        tokenRetryDelay: Duration = .seconds(3600)
     ) {
+        self.tokenRetryDelay = tokenRetryDelay
         self.systemd = systemd
         self.allowUnsigned = allowUnsigned
         self.graphRetryPolicy = graphRetryPolicy
@@ -86,12 +90,13 @@ public final class Daemon: Service, Sendable {
             },
             notifyThreads: { threads in processor.notify(threads) })
         self.ingest = ingest
+        let notifier = ManagerNotifier(config: config, store: store, fanOut: fanOut)
         let control =
             options.controlSocket
             ? ControlServer(
                 path: config.socketPath, service: DaemonControlService(
-                    store: store, config: config, fanOut: fanOut, health: runtime.health,
-                    notifier: ManagerNotifier(config: config, store: store, fanOut: fanOut)), bus: bus, logger: logger)
+                    store: store, config: config, fanOut: fanOut, health: runtime.health, notifier: notifier,
+                    tokenRefresher: runtime.tokenRefresher), bus: bus, logger: logger)
             : nil
         self.control = control
 
@@ -122,7 +127,9 @@ public final class Daemon: Service, Sendable {
         let senderGrace: Duration = .seconds(2)
         var services: [(name: String, service: any Service)] = [
             ("store", StoreService(store: runtime.store, quickCheckInterval: .milliseconds(config.quickCheckIntervalMs), logger: logger)),
-            ("status", StatusWatchService(redis: runtime.redis, token: runtime.token, health: health)),
+            ("status", StatusWatchService(
+                redis: runtime.redis, token: runtime.token, health: health,
+                tokenAlert: TokenAlert(notifier: notifier, config: config, logger: logger))),
         ]
         if let address = config.metricsAddress {
             services.append(("metrics", MetricsService(
@@ -135,6 +142,7 @@ public final class Daemon: Service, Sendable {
             ("retention", RetentionService(
                 pruner: RetentionPruner(config: config, store: store, redis: runtime.redis, bus: bus, logger: logger),
                 interval: config.pruneInterval.duration)),
+            ("token", TokenRefreshService(refresher: runtime.tokenRefresher)),
             ("outbox", OutboxService(outbox: runtime.outbox, profiles: profiles, resumed: outboxResumed, grace: senderGrace)),
             ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed, started: processorStarted)),
             ("ingest", IngestService(ingest: ingest)),

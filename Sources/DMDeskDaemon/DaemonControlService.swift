@@ -11,6 +11,7 @@ struct DaemonControlService: ControlService {
     let fanOut: FanOut
     let health: HealthReporter
     let notifier: ManagerNotifier
+    let tokenRefresher: TokenRefresher
 
     func helloLine() -> ServerLine {
         .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener, humanAgentTag: config.humanAgentTag)
@@ -105,6 +106,13 @@ struct DaemonControlService: ControlService {
             return try await notify(r)
         case .status:
             return ["status": .from(await health.status())]
+        case .tokenStatus:
+            return ["token": .from(tokenRefresher.report)]
+        case .tokenRefresh:
+            switch await tokenRefresher.refresh(trigger: "operator") {
+            case .success(let report): return ["token": .from(report)]
+            case .failure(let error): throw error
+            }
         case .retry:
             guard let id = r.outbound else { throw ControlError.badRequest("retry needs `outbound` (an outbox id)") }
             let change = try await store.retryOutbound(id: id)

@@ -20,6 +20,8 @@ public final class DaemonRuntime: Sendable {
     public let outbox: OutboxWorker
     public let logger: Logger
     let token: TokenState
+    /// Refreshes the Instagram token (`DMDESK_TOKEN_REFRESH`, `dmdesk token refresh`); made before any Graph call.
+    let tokenRefresher: TokenRefresher
     /// Looks up new customers' names (Graph calls of its own: stopped with the senders, before the store closes).
     let profiles: ProfileFetcher
     /// The listener's connection bookkeeping (made here: /health reports it).
@@ -48,7 +50,11 @@ public final class DaemonRuntime: Sendable {
             logger: logger)
         profiles = ProfileFetcher(
             store: store, graph: graph, enabled: config.accessToken != nil, logger: logger, publish: { bus.publish($0) })
-        token = TokenState()
+        let token = TokenState(source: config.accessToken == nil ? nil : "configured")
+        self.token = token
+        tokenRefresher = TokenRefresher(
+            graph: graph, token: token, config: config, clock: options.clock, retryDelay: options.tokenRetryDelay,
+            logger: logger)
         outbox = OutboxWorker(
             store: store, graph: graph, config: config, policy: options.graphRetryPolicy, tokenState: token,
             metrics: metrics, logger: logger, publish: { bus.publish($0) })

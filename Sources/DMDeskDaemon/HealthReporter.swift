@@ -57,6 +57,11 @@ final class HealthReporter: Sendable {
 
     public var listenerStats: ListenerStats? { connectionLimiter.stats }
 
+    /// `dmdesk token status`: source, expiry, the last check (never the token).
+    public var tokenReport: TokenReport {
+        token.report(configured: config.accessToken != nil, refresh: config.tokenRefresh)
+    }
+
     /// "open" or "closed" with `DMDESK_BUSINESS_HOURS` set, else nil.
     public var businessHours: String? {
         config.businessHours.map { $0.isOpen(at: clock()) ? "open" : "closed" }
@@ -105,7 +110,7 @@ final class HealthReporter: Sendable {
                 "status": .string(redisState.up ? "up" : "down"), "last_error": redisState.lastError.map { .string($0) } ?? .null,
                 "endpoint": .string(config.redis.description),
             ],
-            "token": ["status": .string(tokenState), "error": tokenInvalid.map { .string($0) } ?? .null],
+            "token": Self.json(tokenReport, status: tokenState),
             "uptime_s": .number(Double(Int(Date().timeIntervalSince(startedAt)))),
             "counts": countsJSON,
             "connections": listenerStats.map(Self.json) ?? .null,
@@ -150,6 +155,15 @@ final class HealthReporter: Sendable {
         ]
     }
 
+    static func json(_ t: TokenReport, status: String) -> JSONValue {
+        func time(_ millis: EpochMillis?) -> JSONValue { millis.map { .string(iso8601UTC(millis: $0)) } ?? .null }
+        return [
+            "status": .string(status), "error": t.error.map { .string($0) } ?? .null,
+            "source": t.source.map { .string($0) } ?? .null, "refresh": .string(t.refresh),
+            "expires_at": time(t.expiresAt), "next_refresh_at": time(t.nextRefreshAt), "last_check_at": time(t.lastCheckAt),
+        ]
+    }
+
     static func json(_ s: ListenerStats) -> JSONValue {
         [
             "open": .number(Double(s.open)), "idle": .number(Double(s.idle)), "max": .number(Double(s.maxConnections)),
@@ -165,7 +179,7 @@ final class HealthReporter: Sendable {
         let redisState = redis.state
         return DaemonStatus(
             listener: listener, sqlite: sqlite.verdict.label, redis: redisState.up ? "up" : "down",
-            redisError: redisState.lastError, token: tokenState, threads: counts?.threads ?? 0,
+            redisError: redisState.lastError, token: tokenState, tokenError: token.invalidReason, threads: counts?.threads ?? 0,
             messages: counts?.messages ?? 0, pendingOutbound: counts?.pendingOutbound ?? 0,
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)), businessHours: businessHours)
     }

@@ -255,9 +255,11 @@ public final class OutboxWorker: Sendable {
         metrics.send(channel: record.channel.rawValue, error: result.failure)
         switch result {
         case .success(let sent):
+            if record.channel == .instagram { tokenState.clear() }
             await recordResult(OutboundResult(id: id, status: .sent, attempts: attempts.withLock { $0 } + 1, remoteId: sent.messageId))
         case .failure(let error):
-            if error.isTokenInvalid { tokenState.markInvalid("\(error)") }
+            // WhatsApp has a token of its own: only Instagram's 190 says the Instagram token is bad.
+            if error.isTokenInvalid && record.channel == .instagram { tokenState.markInvalid("\(error)") }
             logger.error("send failed", metadata: ["outbound": "\(id)", "reason": "\(error)"])
             await recordResult(OutboundResult(id: id, status: .failed, attempts: max(attempts.withLock { $0 }, 1), error: "\(error)"))
         }

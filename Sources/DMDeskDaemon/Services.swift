@@ -32,6 +32,7 @@ struct StatusWatchService: Service {
     let redis: RedisContextStore
     let token: TokenState
     let health: HealthReporter
+    let tokenAlert: TokenAlert
 
     func run() async throws {
         await redis.connectAsync()
@@ -39,7 +40,10 @@ struct StatusWatchService: Service {
             await withDiscardingTaskGroup { group in
                 group.addTask {
                     // Ends when the task is cancelled (the shutdown).
-                    for await _ in token.changes { await health.publishStatus() }
+                    for await _ in token.changes {
+                        await health.publishStatus()
+                        if let reason = token.invalidReason { await tokenAlert.tell(reason) }
+                    }
                 }
                 group.addTask { await watch() }
             }

@@ -6,6 +6,24 @@ extension FakeGraphAPI {
     /// How long tokens from `/refresh_access_token` live (`expires_in`); Meta's is 60 days.
     public func setRefreshTokenLifetime(seconds: Int) { state.withLock { $0.refreshTokenLifetime = seconds } }
 
+    /// Accepts `token` beside `expectedToken` (e.g. a WhatsApp token of its own).
+    public func acceptToken(_ token: String) { _ = state.withLock { $0.refreshedTokens.insert(token) } }
+
+    /// Meta invalidates `token` (the user changed their password, removed the app): calls with it answer 190 with
+    /// subcode 460 until `restoreToken`.
+    public func revokeToken(_ token: String) { _ = state.withLock { $0.revokedTokens.insert(token) } }
+    public func restoreToken(_ token: String) { _ = state.withLock { $0.revokedTokens.remove(token) } }
+
+    func revokedTokenAnswer(authorization: String?, query: String) -> Response? {
+        let inQuery = URLComponents(string: "http://x/?" + query)?.queryItems?.first { $0.name == "access_token" }?.value
+        let token = authorization.map { String($0.dropFirst("Bearer ".count)) } ?? inQuery
+        guard let token, state.withLock({ $0.revokedTokens.contains(token) }) else { return nil }
+        return Self.metaError(
+            status: 400, code: 190, subcode: 460,
+            message: "Error validating access token: The session has been invalidated because the user changed their password or Facebook has changed the session for security reasons.",
+            type: "OAuthException")
+    }
+
     /// How many refreshes the stand-in granted.
     public var refreshCount: Int { state.withLock { $0.refreshCount } }
 

@@ -59,6 +59,8 @@ public final class FakeGraphAPI: Sendable {
         var messengerProfile: [String: JSONValue] = [:]
         /// Tokens handed out by `/refresh_access_token`, accepted beside `expectedToken`.
         var refreshedTokens: Set<String> = []
+        /// Tokens Meta has invalidated (`revokeToken`): every call with one, a refresh included, answers 190.
+        var revokedTokens: Set<String> = []
         var refreshTokenLifetime = 5_184_000
         var refreshCount = 0
         /// Whose token the expected one is: what `GET /me` answers.
@@ -340,6 +342,7 @@ public final class FakeGraphAPI: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: failure.body)))
         }
         var segments = path.split(separator: "/").map { String($0).removingPercentEncoding ?? String($0) }
+        if let revoked = revokedTokenAnswer(authorization: authorization, query: request.uri.query ?? "") { return revoked }
         if request.method == .get, segments == ["refresh_access_token"] {
             return refreshAccessToken(query: request.uri.query ?? "")
         }

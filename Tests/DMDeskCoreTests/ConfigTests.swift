@@ -31,6 +31,24 @@ struct ConfigTests {
         #expect(c.logFormat == .text)
     }
 
+    @Test("printing a configuration, or anything holding one, shows no secret")
+    func describedWithoutSecrets() throws {
+        let env = [
+            "HOME": "/home/x", "INSTAGRAM_ACCESS_TOKEN": "IGAAsecret-access", "INSTAGRAM_APP_SECRET": "app-secret-value",
+            "INSTAGRAM_VERIFY_TOKEN": "verify-secret", "WHATSAPP_ACCESS_TOKEN": "wa-secret", "DMDESK_LLM_API_KEY": "llm-secret",
+            "REDIS_URL": "redis://:redis-password@127.0.0.1:6379/0", "DMDESK_TOKEN_REFRESH": "auto",
+        ]
+        let c = try DMDeskConfig(load(env), environment: env)
+        #expect(c.tokenRefresh == .auto)
+        struct Holder { let config: DMDeskConfig }
+        for text in [String(describing: c), String(reflecting: c), String(describing: Holder(config: c)), "\(c)"] {
+            for secret in ["IGAAsecret-access", "app-secret-value", "verify-secret", "wa-secret", "llm-secret", "redis-password"] {
+                #expect(!text.contains(secret), "\(secret) in \(text)")
+            }
+            #expect(text.contains("/home/x/.local/state/dmdesk"))
+        }
+    }
+
     @Test("XDG directories are honoured")
     func xdg() throws {
         let env = ["XDG_STATE_HOME": "/s", "XDG_RUNTIME_DIR": "/run/user/1000", "HOME": "/h"]
@@ -68,7 +86,7 @@ struct ConfigTests {
         (["PORT": "80a"], "PORT"), (["PORT": "70000"], "PORT"), (["REDIS_URL": "http://x"], "REDIS_URL"),
         (["INSTAGRAM_API_BASE_URL": "not a url"], "INSTAGRAM_API_BASE_URL"), (["DMDESK_REPLY_DELAY_MS": "9-3"], "DMDESK_REPLY_DELAY_MS"),
         (["DMDESK_ONBOARDING": "maybe"], "DMDESK_ONBOARDING"), (["DMDESK_LOG_LEVEL": "loud"], "DMDESK_LOG_LEVEL"),
-        (["DMDESK_LOG_FORMAT": "xml"], "DMDESK_LOG_FORMAT"),
+        (["DMDESK_LOG_FORMAT": "xml"], "DMDESK_LOG_FORMAT"), (["DMDESK_TOKEN_REFRESH": "sometimes"], "DMDESK_TOKEN_REFRESH"),
     ])
     func invalid(env: [String: String], name: String) throws {
         let r = try load(env)
