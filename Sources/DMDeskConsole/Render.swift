@@ -221,9 +221,10 @@ extension ConsoleController {
     /// A line under the title bar on every console while something stops replies from reaching customers.
     static func banner(for status: DaemonStatus?) -> String? {
         guard let status, status.token == "invalid" else { return nil }
-        let why = status.tokenError.map { " (" + Sanitizer.visible($0, newlines: .space) + ")" } ?? ""
-        return " ⚠ Instagram refused the access token\(why): replies are not being sent. "
-            + "Fix: `dmdesk token refresh`, or set a new INSTAGRAM_ACCESS_TOKEN and restart the daemon."
+        let why = status.tokenError.map { " · Meta: " + Sanitizer.visible($0, newlines: .space) } ?? ""
+        // What, what it means, the fix first: on a narrow terminal the end is cut.
+        return " ⚠ Instagram refused the access token: replies stopped. Run dmdesk token refresh, "
+            + "or set a new INSTAGRAM_ACCESS_TOKEN and restart" + why
     }
 
     private func drawTitleBar(width: Int) {

@@ -289,7 +289,7 @@ enum DoctorNetwork {
     static func tokenAndClock(_ config: DMDeskConfig, timeout: Int, maxSkew: Int) async -> (DoctorCheck, DoctorCheck) {
         let client = GraphClient(
             settings: GraphSettings(
-                instagramBaseURL: config.apiBaseURL, accessToken: config.accessToken, requestTimeout: .seconds(timeout)),
+                instagramBaseURL: config.apiBaseURL, accessToken: config.currentAccessToken(), requestTimeout: .seconds(timeout)),
             logger: quiet)
         let base = URLSecrets.masking(url: config.apiBaseURL)
         let sent = Date()

@@ -76,7 +76,7 @@ struct ProfileOptions: ParsableArguments {
         guard config.accessToken != nil else {
             fail("INSTAGRAM_ACCESS_TOKEN is not set: the messenger profile is changed through Meta's API with the account's token")
         }
-        return GraphClient(settings: GraphSettings(instagramBaseURL: config.apiBaseURL, accessToken: config.accessToken))
+        return GraphClient(settings: GraphSettings(instagramBaseURL: config.apiBaseURL, accessToken: config.currentAccessToken()))
     }
 
     /// Runs one Graph call; Meta's refusal is printed (what it said, and what to check) and exits 1.

@@ -181,4 +181,54 @@ struct TokenLifecycleTests {
             try await d.stop()
         }
     }
+
+    @Test("`dmdesk token status|refresh`: without a daemon from the data directory, with one over the socket", .enabled(if: dmdeskExecutable() != nil))
+    func tokenCommand() async throws {
+        try await withRedis { redis in
+            let fake = FakeGraphAPI(expectedToken: Self.token)
+            try await fake.start()
+            defer { Task { await fake.stop() } }
+            let dir = try makeTempDirectory(prefix: "dmdesk-token-cli")
+            let env = [
+                "INSTAGRAM_ACCESS_TOKEN": Self.token, "INSTAGRAM_API_BASE_URL": fake.instagramBaseURL, "DMDESK_DATA_DIR": dir,
+                "REDIS_URL": redis.url,
+            ]
+            func dmdesk(_ args: String...) async throws -> (Int32, String, String) {
+                try await onThread { try runDmdesk(["token"] + args, cwd: dir, env: env) }
+            }
+
+            var (code, out, err) = try await dmdesk("status")
+            #expect(code == 0, "\(err)")
+            #expect(out.contains("INSTAGRAM_ACCESS_TOKEN") && out.contains("unknown until the first refresh") && out.contains("not running"), "\(out)")
+
+            (code, out, err) = try await dmdesk("refresh")
+            #expect(code == 0 && out.contains("refreshed: the new token expires"), "\(out)\(err)")
+            #expect(fake.refreshCount == 1)
+            let stored = try #require(AccessTokenFile.load(dataDir: dir, configured: Self.token))
+            #expect(!(out + err).contains(stored.accessToken) && !(out + err).contains(Self.token), "no token printed")
+
+            (code, out, _) = try await dmdesk("status", "--json")
+            var json = try JSONValue.parse(Data(out.utf8))
+            #expect(code == 0 && json["source"]?.stringValue == "refreshed" && json["daemon"] == .bool(false), "\(out)")
+            #expect(json["expiresAt"]?.integer(in: 0...Int64.max) == stored.expiresAt)
+
+            // With a daemon running, the commands go through it.
+            let d = try await DaemonHarness(redisURL: redis.url, dataDir: dir, env: Self.env(fake), options: DaemonOptions(graphRetryPolicy: .immediate))
+            do {
+                (code, out, err) = try await dmdesk("refresh", "--json")
+                json = try JSONValue.parse(Data(out.utf8))
+                #expect(code == 0 && json["daemon"] == .bool(true) && json["lastCheck"]?.stringValue == "refreshed", "\(out)\(err)")
+                #expect(fake.refreshCount == 2)
+                fake.revokeToken(try #require(AccessTokenFile.load(dataDir: dir, configured: Self.token)).accessToken)
+                (code, _, err) = try await dmdesk("refresh")
+                #expect(code == 1 && err.contains("Meta refused the token") && err.contains("INSTAGRAM_ACCESS_TOKEN"), "\(err)")
+                (code, out, _) = try await dmdesk("status")
+                #expect(code == 1 && out.contains("token      invalid"), "\(out)")
+            } catch {
+                try? await d.stop()
+                throw error
+            }
+            try await d.stop()
+        }
+    }
 }
