@@ -16,6 +16,8 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     /// The Instagram token: source, expiry, last check (`dmdesk token status`); and a refresh now (`token refresh`).
     case tokenStatus = "token_status"
     case tokenRefresh = "token_refresh"
+    /// Full-text search over messages: `text` (the user's words), optional `thread` and `limit`.
+    case search
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.

@@ -106,6 +106,12 @@ struct DaemonControlService: ControlService {
             return try await notify(r)
         case .status:
             return ["status": .from(await health.status())]
+        case .search:
+            guard let text = r.text, MessageSearch.fts5(text) != nil else {
+                throw ControlError.badRequest("search needs `text`: the words to look for")
+            }
+            let query = MessageSearch(text: text, thread: r.thread, limit: min(max(r.limit ?? 50, 1), 500))
+            return ["hits": .array(try await store.search(query).map { .from($0) })]
         case .tokenStatus:
             return ["token": .from(tokenRefresher.report)]
         case .tokenRefresh:

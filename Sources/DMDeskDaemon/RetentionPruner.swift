@@ -15,6 +15,8 @@ final class RetentionPruner: Sendable {
     struct Pass: Sendable, Equatable {
         var events = 0
         var conversations = 0
+        /// Words of edited, unsent or deleted messages were merged out of the search index.
+        var searchPurged = false
     }
 
     let store: any InboxStore
@@ -61,13 +63,15 @@ final class RetentionPruner: Sendable {
                     try await Task.sleep(for: Self.pause)
                 }
             }
+            if !Task.isCancelled, try await store.purgeRemovedFromSearch() { done.searchPurged = true }
         } catch is CancellationError {
         } catch {
             logger.warning("retention pass failed; trying again next time", metadata: ["error": "\(error)"])
         }
         if done != Pass() {
             logger.info(
-                "retention pass", metadata: ["events_pruned": "\(done.events)", "conversations_deleted": "\(done.conversations)"])
+                "retention pass", metadata: ["events_pruned": "\(done.events)", "conversations_deleted": "\(done.conversations)",
+                "search_index_purged": "\(done.searchPurged)"])
         }
         return done
     }

@@ -60,6 +60,11 @@ public protocol InboxStore: AnyObject, Sendable {
     func history(thread: String, before: EpochMillis?, limit: Int) async throws -> [MessageView]
     /// One stored message by its `mid` (ours are `out:<outbox id>`), or nil.
     func message(mid: String) async throws -> MessageRecord?
+    /// Messages whose text has every word of `query.text` (the last as a prefix), newest first.
+    func search(_ query: MessageSearch) async throws -> [SearchHit]
+    /// Removes from the search index's storage the words of messages edited, unsent or deleted since the last call
+    /// (the index stops finding them at once; their bytes go here). True when there was something to remove.
+    func purgeRemovedFromSearch() async throws -> Bool
     /// Those of `ids` whose Instagram profile has not been fetched yet.
     func profilesToFetch(_ ids: [String]) async throws -> [String]
     /// Stores fetched profiles (each alone, one commit) and journals each thread's `thread.updated`; answers per

@@ -342,6 +342,17 @@ public final class SQLiteStore: InboxStore, Sendable {
     public func message(mid: String) async throws -> MessageRecord? {
         try await read { db in try MessageRecord.fetchOne(db, key: mid) }
     }
+
+    public func search(_ query: MessageSearch) async throws -> [SearchHit] {
+        try await read { db in try FullTextIndex.search(query, db: db) }
+    }
+
+    public func purgeRemovedFromSearch() async throws -> Bool {
+        let purged = try await write(.other) { db in try FullTextIndex.mergeAway(db) }
+        // The old index pages are overwritten in the database (secure_delete); the WAL's copies go with a checkpoint.
+        if purged { _ = try? await writeWithoutTransaction(.other, Self.truncateWAL) }
+        return purged
+    }
 }
 
 /// `SQLiteStore.blocking`: the same work on the calling thread.

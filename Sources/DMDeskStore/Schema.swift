@@ -188,6 +188,9 @@ enum Schema {
                     ALTER TABLE threads ADD COLUMN last_away_at INTEGER;
                     """)
         }
+        m.registerMigration("v7: full-text search of messages") { db in
+            try FullTextIndex.create(db)
+        }
         return m
     }
 }

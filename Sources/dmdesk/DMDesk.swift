@@ -17,7 +17,7 @@ struct DMDesk: AsyncParsableCommand {
         version: DaemonRuntime.version,
         subcommands: [
             AttachCommand.self, DemoCommand.self, ConfigCommand.self,
-            ThreadsCommand.self, HistoryCommand.self, SendCommand.self,
+            ThreadsCommand.self, HistoryCommand.self, SearchCommand.self, SendCommand.self,
             ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
             ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
             RulesCommand.self, ProfileCommand.self, TokenCommand.self, BackupCommand.self, RestoreCommand.self, DoctorCommand.self,
