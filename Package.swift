@@ -119,6 +119,7 @@ let package = Package(
                 "DMDeskCore", "DMDeskStore", "DMDeskGraph", "DMDeskDaemon", "DMDeskConsole", "DMDeskDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],
