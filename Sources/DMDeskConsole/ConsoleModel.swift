@@ -16,6 +16,8 @@ struct ConsoleModel: Sendable {
     var refusedAttachURL: String?
     /// The first help row shown.
     var helpScroll = 0
+    /// The last search (`S`): what was asked, what came back, which result is highlighted.
+    var search = SearchResults()
     /// Conversation lines hidden below the bottom edge (0 = following the newest message).
     var conversationScroll = 0
     /// Set when the highlighted message moved: the next frame scrolls it into view.
@@ -29,6 +31,7 @@ struct ConsoleModel: Sendable {
     /// JSON for the daemon to encode) follows.
     static let firstThreadPage = 200
     static let notConnected = "not connected to the daemon — reconnecting…"
+    static let searchLimit = 100
 
     init(historyPageSize: Int = 200) {
         self.historyPageSize = historyPageSize
@@ -153,6 +156,15 @@ struct ConsoleModel: Sendable {
         case .opened: break
         case .react: inbox.notice = Notice("reaction sent", isError: false)
         case .retry: inbox.notice = Notice("retrying…", isError: false)
+        case .search(let text):
+            let hits = (try? result["hits"]?.decode([SearchHit].self)) ?? []
+            guard !hits.isEmpty else {
+                inbox.notice = Notice("no messages match “\(text)” — S to search again", isError: false)
+                return []
+            }
+            search = SearchResults(query: text, hits: hits)
+            inbox.notice = nil
+            if mode == .browse { mode = .searchResults }
         }
         return []
     }
@@ -170,6 +182,7 @@ struct ConsoleModel: Sendable {
         case .notify: inbox.notice = Notice("notify refused: \(message)", isError: true)
         case .react: inbox.notice = Notice("reaction refused: \(message)", isError: true)
         case .retry: inbox.notice = Notice("retry refused: \(message)", isError: true)
+        case .search: inbox.notice = Notice("search failed: \(message)", isError: true)
         case .subscribe: inbox.notice = Notice("subscribe failed: \(message)", isError: true)
         case .threads: inbox.notice = Notice("could not list threads: \(message)", isError: true)
         case .status, .markRead, .opened: break

@@ -17,6 +17,8 @@ enum DaemonRequest: Equatable, Sendable {
     case notify(thread: String?, text: String)
     case react(thread: String, mid: String, reaction: ReactionChoice)
     case retry(outbound: Int64)
+    /// Full-text search across every conversation.
+    case search(text: String)
 
     /// The line on the socket (the client gives it its `id`).
     var controlRequest: ControlRequest {
@@ -35,6 +37,7 @@ enum DaemonRequest: Equatable, Sendable {
         case .react(let thread, let mid, let reaction):
             return ControlRequest(id: .null, type: .react, thread: thread, mid: mid, reaction: reaction.rawValue)
         case .retry(let outbound): return ControlRequest(id: .null, type: .retry, outbound: outbound)
+        case .search(let text): return ControlRequest(id: .null, type: .search, text: text, limit: ConsoleModel.searchLimit)
         }
     }
 }

@@ -147,6 +147,22 @@ extension ConsoleModel {
         case .help:
             helpScroll = 0
             mode = .help
+        case .searchMessages, .searchAgain:
+            prompt = LineEditor(search.query)
+            mode = .prompt(.search)
+
+        // Search results
+        case .resultDown, .resultUp:
+            search.move(by: command == .resultDown ? 1 : -1)
+        case .openResult:
+            mode = .browse
+            guard let hit = search.selectedHit else { return [] }
+            let actions = openThread(hit.thread, screen: screen)
+            inbox.focus = .conversation
+            inbox.selectedMessageID = hit.mid
+            keepSelectedMessageVisible = true
+            return actions
+        case .closeResults: mode = .browse
         case .quit:
             if hasUnsentDraft { mode = .confirmQuit } else { return [.quit(status: 0)] }
         case .back:
@@ -265,6 +281,12 @@ extension ConsoleModel {
         case .prompt(.filter):
             mode = .browse
             inbox.selectThread(at: 0)
+        case .prompt(.search):
+            mode = .browse
+            let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard MessageSearch.fts5(text) != nil else { return [] }
+            inbox.notice = Notice("searching for “\(text)”…", isError: false)
+            return ask(.search(text: text))
         case .prompt(.notify(let thread)):
             let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { mode = .browse; return [] }

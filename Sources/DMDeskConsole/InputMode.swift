@@ -6,6 +6,8 @@ enum InputMode: Equatable, Sendable {
     case compose
     case prompt(PromptKind)
     case reactPicker
+    /// `S`: the results of a search across conversations (`ConsoleModel.search`).
+    case searchResults
     case confirmQuit
     case help
 
@@ -15,6 +17,7 @@ enum InputMode: Equatable, Sendable {
         case .browse: return .inbox
         case .compose, .prompt: return .editor
         case .reactPicker: return .reactionPicker
+        case .searchResults: return .searchResults
         case .confirmQuit: return .confirmQuit
         case .help: return .help
         }
@@ -23,6 +26,7 @@ enum InputMode: Equatable, Sendable {
 
 enum PromptKind: Equatable, Sendable {
     case filter
+    case search
     case notify(thread: String?)
     /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Ctrl-O` again picks one).
     case attach(thread: String, type: AttachmentKind?)
@@ -31,6 +35,7 @@ enum PromptKind: Equatable, Sendable {
     func label(for text: String) -> String {
         switch self {
         case .filter: return "Filter: "
+        case .search: return "Search messages: "
         case .notify: return "Notify manager: "
         case .attach(_, let type):
             let kind = type ?? .guess(fromURL: text)

@@ -38,6 +38,9 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     // browsing
     case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
     case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
+    case searchMessages
+    // search results (`S`)
+    case resultDown, resultUp, openResult, closeResults, searchAgain
     // editing (compose line and prompts)
     case send, newline, cancel, attach
     case cursorSideways, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
@@ -53,13 +56,14 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
 /// Which table applies: one per thing the keys can be for (see `InputMode.keyContext`). The help overlay lists
 /// them in this order.
 public enum KeyContext: String, CaseIterable, Sendable {
-    case inbox, reactionPicker, editor, help, confirmQuit
+    case inbox, reactionPicker, editor, searchResults, help, confirmQuit
 
     public var title: String {
         switch self {
         case .inbox: return "Inbox"
         case .reactionPicker: return "Reaction picker"
         case .editor: return "Compose and prompts"
+        case .searchResults: return "Search results"
         case .help: return "This help"
         case .confirmQuit: return "Quit with a draft"
         }
@@ -165,6 +169,7 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("e")], .react, "react to the selected message"),
         KeyBinding(.inbox, [.char("u")], .nextUnread, "jump to the next unread thread"),
         KeyBinding(.inbox, [.char("/")], .filter, "filter threads (Esc clears)"),
+        KeyBinding(.inbox, [.char("S"), .ctrl("r")], .searchMessages, "search every conversation's messages"),
         KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
         KeyBinding(.inbox, [.char("R")], .retryFailed, "retry a failed send"),
         KeyBinding(.inbox, [.pageUp, .ctrl("b")], .pageUp, "scroll up a page"),
@@ -195,6 +200,12 @@ public struct KeyMap: Sendable {
         KeyBinding(.editor, [.ctrl("w")], .deleteWord, "delete the word before"),
         KeyBinding(.editor, [.ctrl("u")], .deleteToStart, "delete to start of line"),
         KeyBinding(.editor, [.ctrl("k")], .deleteToEnd, "delete to end of line"),
+
+        KeyBinding(.searchResults, [.char("j"), .down], .resultDown, "next result"),
+        KeyBinding(.searchResults, [.char("k"), .up], .resultUp, "previous result"),
+        KeyBinding(.searchResults, [.enter, .char("o")], .openResult, "open the conversation at that message"),
+        KeyBinding(.searchResults, [.char("S"), .ctrl("r"), .char("/")], .searchAgain, "change the search"),
+        .anyOtherKey(.searchResults, .closeResults, "close the results"),
 
         KeyBinding(.help, [.char("j"), .down], .helpLineDown, "scroll down a line"),
         KeyBinding(.help, [.char("k"), .up], .helpLineUp, "scroll up a line"),

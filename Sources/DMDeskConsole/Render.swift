@@ -213,6 +213,9 @@ extension ConsoleController {
         if model.mode == .help {
             drawHelp()
             cursor = nil
+        } else if model.mode == .searchResults {
+            drawSearchResults(top: bodyTop, height: bodyHeight)
+            cursor = nil
         }
         screen.endFrame(cursor: cursor)
         return placement
@@ -565,6 +568,63 @@ extension ConsoleController {
         let countsWidth = TextWidth.width(counts)
         if x + countsWidth < width {
             screen.put(counts, y: y, x: width - countsWidth, width: countsWidth, role: .statusbar)
+        }
+    }
+
+    /// `S`'s results over the body: a framed box, one line a message (when, who, the words around the match with the
+    /// matches marked), the highlighted one in the selection colour, scrolled to keep it in view.
+    private func drawSearchResults(top: Int, height: Int) {
+        let results = model.search
+        let width = screen.cols, left = 0
+        guard height >= 3 else { return }
+        for row in 0..<height { screen.fill(y: top + row, x: left, width: width, role: .help) }
+        let horizontal = String(repeating: "─", count: max(0, width - 2))
+        screen.put("┌" + horizontal + "┐", y: top, x: left, width: width, role: .help)
+        screen.put("└" + horizontal + "┘", y: top + height - 1, x: left, width: width, role: .help)
+        for row in 1..<(height - 1) {
+            screen.put("│", y: top + row, x: left, width: 1, role: .help)
+            screen.put("│", y: top + row, x: left + width - 1, width: 1, role: .help)
+        }
+        let title = " \(results.hits.count) message\(results.hits.count == 1 ? "" : "s") with “\(Sanitizer.visible(results.query, newlines: .space))” "
+        screen.put(title, y: top, x: left + 2, width: width - 4, role: .title)
+        let footer = " Enter opens · j/k move · S searches again · any other key closes "
+        let footerWidth = TextWidth.width(footer)
+        if footerWidth + 4 < width {
+            screen.put(footer, y: top + height - 1, x: width - footerWidth - 2, width: footerWidth, role: .help)
+        }
+        let rows = height - 2
+        let first = max(0, min(results.selected - rows + 1, results.hits.count - rows))
+        let now = nowMillis()
+        for row in 0..<rows {
+            let index = first + row
+            guard index < results.hits.count else { break }
+            let hit = results.hits[index]
+            let y = top + 1 + row
+            let selected = index == results.selected
+            let base: UIRole = selected ? .selection : .help
+            if selected { screen.fill(y: y, x: left + 1, width: width - 2, role: .selection) }
+            var x = left + 2
+            let limit = left + width - 2
+            func add(_ text: String, _ role: UIRole) {
+                guard x < limit else { return }
+                x += screen.put(text, y: y, x: x, width: limit - x, role: role)
+            }
+            let who = hit.direction == .inbound
+                ? (hit.name ?? hit.username.map { "@" + $0 } ?? hit.thread)
+                : (hit.author == "operator" ? "you" : hit.author) + " → " + (hit.name ?? hit.thread)
+            add(TextWidth.fit(TimeFormat.relative(hit.timestamp, now: now), to: 6) + " ", selected ? .selection : .helpKey)
+            add(TextWidth.fit(Sanitizer.visible(who, newlines: .space), to: 22) + "  ", selected ? .selection : .helpKey)
+            let scalars = Array(hit.snippet.unicodeScalars)
+            var at = 0
+            func piece(_ from: Int, _ to: Int) -> String {
+                Sanitizer.visible(String(String.UnicodeScalarView(scalars[from..<to])), newlines: .space)
+            }
+            for range in hit.highlights where range.start >= at && range.start + range.length <= scalars.count {
+                add(piece(at, range.start), base)
+                add(piece(range.start, range.start + range.length), .helpHeading)
+                at = range.start + range.length
+            }
+            add(piece(at, scalars.count), base)
         }
     }
 
