@@ -351,7 +351,9 @@ public final class OutboxWorker: Sendable {
     }
 
     private static func isProvable(_ row: OutboundRecord) -> Bool {
-        row.channel == .instagram && row.kind != .reaction && !(row.text ?? "").isEmpty
+        // A public reply has no echo; a private reply's echo names the commenter (matched by its thread on ingest),
+        // but the Conversations API is asked by recipient, here a comment id: it waits for the echo only.
+        row.channel == .instagram && row.kind != .reaction && row.kind != .commentReply && !(row.text ?? "").isEmpty
     }
 
     /// The rows still `sending` (an echo may have proven the others meanwhile).
@@ -472,6 +474,16 @@ public final class OutboxWorker: Sendable {
             let reaction = payload["reaction"]?.stringValue
             return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
                 try await graph.react(recipient: recipient, messageId: mid, reaction: reaction)
+            }
+        case (.instagram, .privateReply), (.instagram, .commentReply):
+            // The recipient is the comment id; the limits (one private reply, 7 days) were checked when queued.
+            let text = record.text ?? ""
+            let privately = record.kind == .privateReply
+            return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
+                guard await beforeAttempt() else { return skipped }
+                return privately
+                    ? try await graph.sendPrivateReply(commentId: recipient, text: text)
+                    : try await graph.replyToComment(commentId: recipient, text: text)
             }
         case (.instagram, _):
             let text = record.text ?? ""

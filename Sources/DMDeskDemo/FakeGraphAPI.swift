@@ -57,6 +57,9 @@ public final class FakeGraphAPI: Sendable {
         var senderActionFailures: [InjectedFailure] = []
         /// The account's messenger profile as set: `ice_breakers`, `persistent_menu` (FakeGraphAPI+Profile.swift).
         var messengerProfile: [String: JSONValue] = [:]
+        /// Comments the stand-in knows, by id (FakeGraphAPI+Comments.swift).
+        var comments: [String: KnownComment] = [:]
+        var commentCalls = CommentCalls()
         /// Whose token the expected one is: what `GET /me` answers.
         var account = Account()
         /// Added to the time in every answer's `Date` header: a Meta whose clock (or ours) is off.
@@ -348,6 +351,10 @@ public final class FakeGraphAPI: Sendable {
         if let first = segments.first, Self.isVersionSegment(first) { segments.removeFirst() }
 
         switch (request.method, segments.count) {
+        case (.post, 2) where segments == ["me", "messages"] && json?["recipient"]?["comment_id"] != nil:
+            return await privateReply(json)  // FakeGraphAPI+Comments.swift
+        case (.post, 2) where segments[1] == "replies":
+            return commentReply(segments[0], query: request.uri.query ?? "", body: json)
         case (.post, 2) where segments == ["me", "messages"]:
             let (response, accepted) = instagramSend(json)
             guard let accepted else { return response }
@@ -435,7 +442,7 @@ public final class FakeGraphAPI: Sendable {
 
     /// Records a message taken: in the sent list, in the recipient's conversation (texts, as the Conversations API
     /// shows them), with the id its answer and echo carry.
-    private func accept(_ body: JSONValue, recipient: String, text: String?, attachmentType: String?) -> AcceptedText {
+    func accept(_ body: JSONValue, recipient: String, text: String?, attachmentType: String?) -> AcceptedText {
         let now = Date()
         return state.withLock { state -> AcceptedText in
             state.instagramMessages.append(body)
@@ -498,7 +505,7 @@ public final class FakeGraphAPI: Sendable {
     }
 
     /// The answer to a text that was taken, with its echo before or after it as configured.
-    private func answerAccepted(_ accepted: AcceptedText, response: Response) async -> Response {
+    func answerAccepted(_ accepted: AcceptedText, response: Response) async -> Response {
         let answer = accepted.loseAnswer
             ? Self.metaError(status: 500, code: 1, message: "An unknown error occurred", type: "OAuthException") : response
         guard let echo = accepted.echo else { return answer }

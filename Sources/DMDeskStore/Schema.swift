@@ -188,6 +188,7 @@ enum Schema {
                     ALTER TABLE threads ADD COLUMN last_away_at INTEGER;
                     """)
         }
+        m.registerMigration("v7: comments") { db in try CommentSchema.create(db) }
         return m
     }
 }
