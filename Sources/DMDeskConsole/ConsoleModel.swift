@@ -92,6 +92,7 @@ struct ConsoleModel: Sendable {
             .request(.subscribe(since: inbox.lastSeq > 0 ? inbox.lastSeq : nil)),
             .request(.threads(limit: Self.firstThreadPage)),
             .request(.status),
+            .request(.comments),
         ]
         if let open = inbox.openThreadID, inbox.history[open] == nil { actions += requestHistory(open) }
         return actions
@@ -153,6 +154,11 @@ struct ConsoleModel: Sendable {
         case .opened: break
         case .react: inbox.notice = Notice("reaction sent", isError: false)
         case .retry: inbox.notice = Notice("retrying…", isError: false)
+        case .comments:
+            if let list = try? result["comments"]?.decode([CommentView].self) { inbox.loadComments(list) }
+        case .commentReply(_, _, let publicly):
+            if let comment = try? result["comment"]?.decode(CommentView.self) { inbox.upsertComment(comment) }
+            inbox.notice = Notice(publicly ? "public reply queued" : "private reply queued — it continues as a DM thread", isError: false)
         }
         return []
     }
@@ -170,6 +176,8 @@ struct ConsoleModel: Sendable {
         case .notify: inbox.notice = Notice("notify refused: \(message)", isError: true)
         case .react: inbox.notice = Notice("reaction refused: \(message)", isError: true)
         case .retry: inbox.notice = Notice("retry refused: \(message)", isError: true)
+        case .comments: inbox.notice = Notice("could not list comments: \(message)", isError: true)
+        case .commentReply: inbox.notice = Notice("reply refused: \(message)", isError: true)
         case .subscribe: inbox.notice = Notice("subscribe failed: \(message)", isError: true)
         case .threads: inbox.notice = Notice("could not list threads: \(message)", isError: true)
         case .status, .markRead, .opened: break

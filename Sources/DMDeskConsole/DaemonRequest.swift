@@ -17,6 +17,9 @@ enum DaemonRequest: Equatable, Sendable {
     case notify(thread: String?, text: String)
     case react(thread: String, mid: String, reaction: ReactionChoice)
     case retry(outbound: Int64)
+    /// The comments under the account's posts, and a reply to one (private: a DM; public: under the comment).
+    case comments
+    case commentReply(comment: String, text: String, publicly: Bool)
 
     /// The line on the socket (the client gives it its `id`).
     var controlRequest: ControlRequest {
@@ -35,6 +38,12 @@ enum DaemonRequest: Equatable, Sendable {
         case .react(let thread, let mid, let reaction):
             return ControlRequest(id: .null, type: .react, thread: thread, mid: mid, reaction: reaction.rawValue)
         case .retry(let outbound): return ControlRequest(id: .null, type: .retry, outbound: outbound)
+        case .comments: return ControlRequest(id: .null, type: .comments)
+        case .commentReply(let comment, let text, let publicly):
+            var request = ControlRequest(id: .null, type: .commentReply, text: text)
+            request.comment = comment
+            request.public = publicly
+            return request
         }
     }
 }

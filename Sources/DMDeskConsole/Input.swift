@@ -49,7 +49,9 @@ extension ConsoleModel {
         // Inbox
         case .moveDown, .moveUp:
             let delta = command == .moveDown ? 1 : -1
-            if inbox.focus == .list {
+            if inbox.showingComments {
+                inbox.moveCommentSelection(by: delta)
+            } else if inbox.focus == .list {
                 inbox.moveThreadSelection(by: delta)
             } else {
                 inbox.moveMessageSelection(by: delta)
@@ -144,6 +146,11 @@ extension ConsoleModel {
                 inbox.selectMessage(at: inbox.openMessages.count - 1)
                 conversationScroll = 0
             }
+        case .toggleComments:
+            inbox.showingComments.toggle()
+            if inbox.showingComments { return ask(.comments) }
+        case .replyCommentPrivately, .replyCommentPublicly:
+            return startCommentReply(publicly: command == .replyCommentPublicly)
         case .help:
             helpScroll = 0
             mode = .help
@@ -265,6 +272,12 @@ extension ConsoleModel {
         case .prompt(.filter):
             mode = .browse
             inbox.selectThread(at: 0)
+        case .prompt(.commentReply(let comment, _, let publicly)):
+            let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { mode = .browse; return [] }
+            let actions = ask(.commentReply(comment: comment, text: text, publicly: publicly))
+            if !actions.isEmpty { mode = .browse }
+            return actions
         case .prompt(.notify(let thread)):
             let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { mode = .browse; return [] }

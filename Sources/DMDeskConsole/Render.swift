@@ -193,7 +193,9 @@ extension ConsoleController {
         drawTitleBar(width: cols)
         let bodyTop = 1
         let bodyHeight = rows - 3
-        if isTwoPane {
+        if model.inbox.showingComments {
+            drawComments(x: 0, y: bodyTop, width: cols, height: bodyHeight)  // Render+Comments.swift
+        } else if isTwoPane {
             let listWidth = screenSize.listWidth
             drawThreadList(x: 0, y: bodyTop, width: listWidth, height: bodyHeight)
             screen.verticalLine(y: bodyTop, x: listWidth, height: bodyHeight, role: .border)
