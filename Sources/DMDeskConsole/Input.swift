@@ -149,8 +149,9 @@ extension ConsoleModel {
         case .toggleComments:
             inbox.showingComments.toggle()
             if inbox.showingComments { return ask(.comments) }
-        case .replyCommentPrivately, .replyCommentPublicly:
-            return startCommentReply(publicly: command == .replyCommentPublicly)
+        case .replyComment:
+            // p: a private reply (one DM, within 7 days of the comment); P: a public one under it.
+            return startCommentReply(publicly: key == .char("P"))
         case .help:
             helpScroll = 0
             mode = .help

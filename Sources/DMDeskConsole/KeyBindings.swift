@@ -39,7 +39,7 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
     case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
     // the comments view (`c`)
-    case toggleComments, replyCommentPrivately, replyCommentPublicly
+    case toggleComments, replyComment
     // editing (compose line and prompts)
     case send, newline, cancel, attach
     case cursorSideways, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
@@ -174,8 +174,7 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("g"), .home], .top, "top: newest thread / oldest message"),
         KeyBinding(.inbox, [.char("G"), .end], .bottom, "bottom"),
         KeyBinding(.inbox, [.char("c")], .toggleComments, "comments under your posts ↔ threads"),
-        KeyBinding(.inbox, [.char("p")], .replyCommentPrivately, "comments: reply privately (one DM, within 7 days)"),
-        KeyBinding(.inbox, [.char("P")], .replyCommentPublicly, "comments: reply publicly under the comment"),
+        KeyBinding(.inbox, [.char("p"), .char("P")], .replyComment, "comments: reply by DM / publicly"),
         KeyBinding(.inbox, [.char("?")], .help, "show or hide this help"),
         KeyBinding(.inbox, [.char("q")], .quit, "quit (asks if a draft would be lost)"),
         KeyBinding(.inbox, [.escape], .back, "clear the filter, or back to the list"),
