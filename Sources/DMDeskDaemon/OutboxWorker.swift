@@ -371,7 +371,9 @@ public final class OutboxWorker: Sendable {
     /// Asks Meta's Conversations API: each row with a matching business message is proven sent (oldest row first,
     /// each message used once, none already accounted for). Returns the rows still in doubt.
     private func proveByConversations(_ rows: [OutboundRecord]) async -> [OutboundRecord] {
-        guard let recipient = rows.first?.recipient else { return rows }
+        guard let first = rows.first else { return rows }
+        // A private reply is addressed to a comment; its conversation is the commenter's (the row's thread).
+        let recipient = first.kind == .privateReply ? (first.thread_id ?? first.recipient) : first.recipient
         let messages: [JSONValue]
         do {
             messages = try await graph.conversationMessages(igsid: recipient, limit: 50)

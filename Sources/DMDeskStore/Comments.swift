@@ -78,15 +78,18 @@ extension SQLiteStore {
     }
 
     public func comments(_ filter: CommentFilter) async throws -> [CommentView] {
-        try await read { db in
-            let rows = try Row.fetchCursor(
-                db, sql: Self.commentSQL + " ORDER BY c.timestamp DESC, c.id LIMIT ?", arguments: [max(1, filter.limit) * (filter.unansweredOnly ? 4 : 1)])
+        // Unanswered: no reply that is queued or sent (a failed one does not count), and not the account's own
+        // comment (its public replies come back as comments too).
+        let unanswered = """
+             WHERE (c.private_reply_outbound_id IS NULL OR p.status = 'failed')
+               AND (c.public_reply_outbound_id IS NULL OR q.status = 'failed')
+               AND (c.account_id IS NULL OR c.from_id <> c.account_id)
+            """
+        let sql = Self.commentSQL + (filter.unansweredOnly ? unanswered : "") + " ORDER BY c.timestamp DESC, c.id LIMIT ?"
+        return try await read { db in
+            let rows = try Row.fetchCursor(db, sql: sql, arguments: [max(1, filter.limit)])
             var out: [CommentView] = []
-            while let row = try rows.next(), out.count < filter.limit {
-                let view = try Self.commentView(row)
-                if filter.unansweredOnly && view.answer != .none { continue }
-                out.append(view)
-            }
+            while let row = try rows.next() { out.append(try Self.commentView(row)) }
             return out
         }
     }

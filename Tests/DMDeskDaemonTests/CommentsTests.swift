@@ -156,6 +156,10 @@ struct CommentsTests {
             #expect(try await comment(rig, id: "17950000000000005", text: "nice colours").status == 200)
             try await rig.waitIdle()
             #expect(try await rig.d.store.comment(id: "17950000000000005")?.answer == CommentAnswer.none)
+            // The account's own comment (a public reply comes back as one) is neither answered nor "unanswered".
+            #expect(try await comment(rig, id: "17950000000000008", text: "price list in bio", from: WebhookBuilder.accountId, username: "dmdesk_demo_shop").status == 200)
+            try await rig.waitIdle()
+            #expect(rig.fake.commentCalls.privateReplies == 1)
             // The rule is scoped to comments: a DM saying "price" does not get its text.
             let customer = "6230000000000099"
             try await rig.say(customer, "price")
