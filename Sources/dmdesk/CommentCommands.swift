@@ -12,7 +12,7 @@ struct CommentsCommand: ParsableCommand {
             """)
     @OptionGroup var script: ScriptOptions
     @Flag(help: "Only comments with no reply yet (neither private nor public).") var unanswered = false
-    @Option(help: "How many comments at most (default 200).") var limit = 200
+    @Option(help: "How many comments at most.") var limit = 200
 
     func validate() throws {
         if !(1...5000).contains(limit) { throw ValidationError("--limit takes 1 to 5000") }
