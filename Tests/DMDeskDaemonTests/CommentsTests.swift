@@ -181,8 +181,8 @@ struct CommentsTests {
             let (listed, out, _) = try await onThread { try runDmdesk(["comments", "--unanswered", "--socket", socket], cwd: dir) }
             #expect(listed == 0 && out.contains(id) && out.contains("@ana.commenter") && out.contains("is this vegan?"), "\(out)")
             let (sent, sentOut, sentErr) = try await onThread { try runDmdesk(["comment-reply", id, "Yes, 100% 🌱", "--socket", socket], cwd: dir) }
-            #expect(sent == 0 && sentOut.contains("queued private reply"), "\(sentOut)\(sentErr)")
-            #expect(await eventually { rig.fake.privateReplies(to: id) == ["Yes, 100% 🌱"] })
+            #expect(sent == 0 && sentOut.contains("sent private reply"), "\(sentOut)\(sentErr)")
+            #expect(rig.fake.privateReplies(to: id) == ["Yes, 100% 🌱"], "--wait returned after Meta's answer")
             let (again, _, againErr) = try await onThread { try runDmdesk(["comment-reply", id, "and more", "--socket", socket], cwd: dir) }
             #expect(again == 1 && againErr.contains("already has a private reply"), "\(againErr)")
             let (json, jsonOut, _) = try await onThread { try runDmdesk(["comments", "--json", "--socket", socket], cwd: dir) }
@@ -190,6 +190,12 @@ struct CommentsTests {
             #expect(json == 0 && listedJSON?.first?.answeredPrivately == true)
             let (none, noneOut, _) = try await onThread { try runDmdesk(["comments", "--unanswered", "--socket", socket], cwd: dir) }
             #expect(none == 0 && noneOut.contains("no unanswered comments"), "\(noneOut)")
+            // Meta's own refusal (here: the comment is unknown to it) comes back in words, exit 1.
+            let stranger = "17950000000000009"
+            let body = WebhookBuilder.comment(id: stranger, text: "hello", fromId: Self.commenter, username: "ana.commenter")
+            #expect(try await rig.d.postWebhook(body, signature: WebhookBuilder.sign(body)).status == 200)
+            let (metaRefused, _, metaErr) = try await onThread { try runDmdesk(["comment-reply", stranger, "hi", "--public", "--socket", socket], cwd: dir) }
+            #expect(metaRefused == 1 && metaErr.contains("public reply not sent") && metaErr.contains("does not exist"), "\(metaErr)")
 
             let env = ["DMDESK_DATA_DIR": dir]
             let (added, _, addErr) = try await onThread {
