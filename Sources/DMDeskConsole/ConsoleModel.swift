@@ -95,6 +95,7 @@ struct ConsoleModel: Sendable {
             .request(.subscribe(since: inbox.lastSeq > 0 ? inbox.lastSeq : nil)),
             .request(.threads(limit: Self.firstThreadPage)),
             .request(.status),
+            .request(.comments),
         ]
         if let open = inbox.openThreadID, inbox.history[open] == nil { actions += requestHistory(open) }
         return actions
@@ -165,6 +166,11 @@ struct ConsoleModel: Sendable {
             search = SearchResults(query: text, hits: hits)
             inbox.notice = nil
             if mode == .browse { mode = .searchResults }
+        case .comments:
+            if let list = try? result["comments"]?.decode([CommentView].self) { inbox.loadComments(list) }
+        case .commentReply(_, _, let publicly):
+            if let comment = try? result["comment"]?.decode(CommentView.self) { inbox.upsertComment(comment) }
+            inbox.notice = Notice(publicly ? "public reply queued" : "private reply queued — it continues as a DM thread", isError: false)
         }
         return []
     }
@@ -183,6 +189,8 @@ struct ConsoleModel: Sendable {
         case .react: inbox.notice = Notice("reaction refused: \(message)", isError: true)
         case .retry: inbox.notice = Notice("retry refused: \(message)", isError: true)
         case .search: inbox.notice = Notice("search failed: \(message)", isError: true)
+        case .comments: inbox.notice = Notice("could not list comments: \(message)", isError: true)
+        case .commentReply: inbox.notice = Notice("reply refused: \(message)", isError: true)
         case .subscribe: inbox.notice = Notice("subscribe failed: \(message)", isError: true)
         case .threads: inbox.notice = Notice("could not list threads: \(message)", isError: true)
         case .status, .markRead, .opened: break

@@ -74,6 +74,11 @@ public struct ConsoleState: Sendable {
     public var lastSeq: Int64 = 0
     public var notice: Notice?
 
+    /// The comments view (`c`): comments under the account's posts, newest first (ConsoleState+Comments.swift).
+    public var showingComments = false
+    public internal(set) var comments: [CommentView] = []
+    public var selectedCommentIndex = 0
+
     public init() {}
 
     // MARK: - Reducer
@@ -144,6 +149,9 @@ public struct ConsoleState: Sendable {
         case EventType.threadDeleted:
             guard let thread = line.thread else { return ApplyOutcome() }
             removeThread(thread)
+        case EventType.commentReceived, EventType.commentUpdated:
+            guard let comment = try? data.decode(CommentView.self) else { return ApplyOutcome() }
+            upsertComment(comment)
         default:
             return ApplyOutcome()
         }

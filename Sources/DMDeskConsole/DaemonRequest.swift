@@ -19,6 +19,9 @@ enum DaemonRequest: Equatable, Sendable {
     case retry(outbound: Int64)
     /// Full-text search across every conversation.
     case search(text: String)
+    /// The comments under the account's posts, and a reply to one (private: a DM; public: under the comment).
+    case comments
+    case commentReply(comment: String, text: String, publicly: Bool)
 
     /// The line on the socket (the client gives it its `id`).
     var controlRequest: ControlRequest {
@@ -38,6 +41,12 @@ enum DaemonRequest: Equatable, Sendable {
             return ControlRequest(id: .null, type: .react, thread: thread, mid: mid, reaction: reaction.rawValue)
         case .retry(let outbound): return ControlRequest(id: .null, type: .retry, outbound: outbound)
         case .search(let text): return ControlRequest(id: .null, type: .search, text: text, limit: ConsoleModel.searchLimit)
+        case .comments: return ControlRequest(id: .null, type: .comments)
+        case .commentReply(let comment, let text, let publicly):
+            var request = ControlRequest(id: .null, type: .commentReply, text: text)
+            request.comment = comment
+            request.public = publicly
+            return request
         }
     }
 }

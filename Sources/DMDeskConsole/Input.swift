@@ -49,7 +49,9 @@ extension ConsoleModel {
         // Inbox
         case .moveDown, .moveUp:
             let delta = command == .moveDown ? 1 : -1
-            if inbox.focus == .list {
+            if inbox.showingComments {
+                inbox.moveCommentSelection(by: delta)
+            } else if inbox.focus == .list {
                 inbox.moveThreadSelection(by: delta)
             } else {
                 inbox.moveMessageSelection(by: delta)
@@ -144,6 +146,12 @@ extension ConsoleModel {
                 inbox.selectMessage(at: inbox.openMessages.count - 1)
                 conversationScroll = 0
             }
+        case .toggleComments:
+            inbox.showingComments.toggle()
+            if inbox.showingComments { return ask(.comments) }
+        case .replyComment:
+            // p: a private reply (one DM, within 7 days of the comment); P: a public one under it.
+            return startCommentReply(publicly: key == .char("P"))
         case .help:
             helpScroll = 0
             mode = .help
@@ -152,8 +160,8 @@ extension ConsoleModel {
             mode = .prompt(.search)
 
         // Search results
-        case .resultDown, .resultUp:
-            search.move(by: command == .resultDown ? 1 : -1)
+        case .moveResult:
+            search.move(by: key == .char("j") || key == .down ? 1 : -1)
         case .openResult:
             mode = .browse
             guard let hit = search.selectedHit else { return [] }
@@ -287,6 +295,12 @@ extension ConsoleModel {
             guard MessageSearch.fts5(text) != nil else { return [] }
             inbox.notice = Notice("searching for “\(text)”…", isError: false)
             return ask(.search(text: text))
+        case .prompt(.commentReply(let comment, _, let publicly)):
+            let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { mode = .browse; return [] }
+            let actions = ask(.commentReply(comment: comment, text: text, publicly: publicly))
+            if !actions.isEmpty { mode = .browse }
+            return actions
         case .prompt(.notify(let thread)):
             let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !text.isEmpty else { mode = .browse; return [] }

@@ -30,6 +30,8 @@ enum PromptKind: Equatable, Sendable {
     case notify(thread: String?)
     /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Ctrl-O` again picks one).
     case attach(thread: String, type: AttachmentKind?)
+    /// `p` / `P` in the comments view: the reply to comment `comment`, privately (a DM) or publicly.
+    case commentReply(comment: String, to: String, publicly: Bool)
 
     /// The prompt's label, given what has been typed so far.
     func label(for text: String) -> String {
@@ -37,6 +39,8 @@ enum PromptKind: Equatable, Sendable {
         case .filter: return "Filter: "
         case .search: return "Search messages: "
         case .notify: return "Notify manager: "
+        case .commentReply(_, let to, let publicly):
+            return publicly ? "Public reply to \(to): " : "Private reply (DM) to \(to): "
         case .attach(_, let type):
             let kind = type ?? .guess(fromURL: text)
             return "Attach \(kind.rawValue)\(type == nil ? " (guessed; Ctrl-O changes)" : " (Ctrl-O changes)") URL: "

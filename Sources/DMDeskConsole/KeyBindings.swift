@@ -40,7 +40,9 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
     case searchMessages
     // search results (`S`)
-    case resultDown, resultUp, openResult, closeResults, searchAgain
+    case moveResult, openResult, closeResults, searchAgain
+    // the comments view (`c`)
+    case toggleComments, replyComment
     // editing (compose line and prompts)
     case send, newline, cancel, attach
     case cursorSideways, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
@@ -169,13 +171,15 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("e")], .react, "react to the selected message"),
         KeyBinding(.inbox, [.char("u")], .nextUnread, "jump to the next unread thread"),
         KeyBinding(.inbox, [.char("/")], .filter, "filter threads (Esc clears)"),
-        KeyBinding(.inbox, [.char("S"), .ctrl("r")], .searchMessages, "search every conversation's messages"),
+        KeyBinding(.inbox, [.char("S"), .ctrl("r")], .searchMessages, "search all messages"),
         KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
         KeyBinding(.inbox, [.char("R")], .retryFailed, "retry a failed send"),
         KeyBinding(.inbox, [.pageUp, .ctrl("b")], .pageUp, "scroll up a page"),
         KeyBinding(.inbox, [.pageDown, .ctrl("f")], .pageDown, "scroll down a page"),
         KeyBinding(.inbox, [.char("g"), .home], .top, "top: newest thread / oldest message"),
         KeyBinding(.inbox, [.char("G"), .end], .bottom, "bottom"),
+        KeyBinding(.inbox, [.char("c")], .toggleComments, "comments under your posts ↔ threads"),
+        KeyBinding(.inbox, [.char("p"), .char("P")], .replyComment, "comments: reply by DM / publicly"),
         KeyBinding(.inbox, [.char("?")], .help, "show or hide this help"),
         KeyBinding(.inbox, [.char("q")], .quit, "quit (asks if a draft would be lost)"),
         KeyBinding(.inbox, [.escape], .back, "clear the filter, or back to the list"),
@@ -201,10 +205,9 @@ public struct KeyMap: Sendable {
         KeyBinding(.editor, [.ctrl("u")], .deleteToStart, "delete to start of line"),
         KeyBinding(.editor, [.ctrl("k")], .deleteToEnd, "delete to end of line"),
 
-        KeyBinding(.searchResults, [.char("j"), .down], .resultDown, "next result"),
-        KeyBinding(.searchResults, [.char("k"), .up], .resultUp, "previous result"),
-        KeyBinding(.searchResults, [.enter, .char("o")], .openResult, "open the conversation at that message"),
-        KeyBinding(.searchResults, [.char("S"), .ctrl("r"), .char("/")], .searchAgain, "change the search"),
+        KeyBinding(.searchResults, [.char("j"), .down, .char("k"), .up], .moveResult, "next / previous result"),
+        KeyBinding(.searchResults, [.enter, .char("o")], .openResult, "open it in its conversation"),
+        KeyBinding(.searchResults, [.char("S"), .ctrl("r")], .searchAgain, "change the search"),
         .anyOtherKey(.searchResults, .closeResults, "close the results"),
 
         KeyBinding(.help, [.char("j"), .down], .helpLineDown, "scroll down a line"),

@@ -198,7 +198,9 @@ extension ConsoleController {
         }
         let bodyTop = banner == nil ? 1 : 2
         let bodyHeight = screenSize.bodyHeight
-        if isTwoPane {
+        if model.inbox.showingComments {
+            drawComments(x: 0, y: bodyTop, width: cols, height: bodyHeight)  // Render+Comments.swift
+        } else if isTwoPane {
             let listWidth = screenSize.listWidth
             drawThreadList(x: 0, y: bodyTop, width: listWidth, height: bodyHeight)
             screen.verticalLine(y: bodyTop, x: listWidth, height: bodyHeight, role: .border)

@@ -63,7 +63,7 @@ public enum ControlLine {
         }
         do {
             var fields = RequestFields(members)
-            return .success(ControlRequest(
+            var request = ControlRequest(
                 id: id, type: type, thread: try fields.string("thread"), text: try fields.string("text"),
                 mid: try fields.string("mid"), reaction: try fields.string("reaction"),
                 before: try fields.wholeNumber("before"), limit: try fields.wholeNumber("limit").map { Int($0) },
@@ -71,7 +71,11 @@ public enum ControlLine {
                 status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
                 search: try fields.string("search"), outbound: try fields.wholeNumber("outbound"),
                 attachment: try fields.attachment("attachment"),
-                path: try fields.string("path")))
+                path: try fields.string("path"))
+            request.comment = try fields.string("comment")
+            request.public = try fields.bool("public")
+            request.unanswered = try fields.bool("unanswered")
+            return .success(request)
         } catch {
             return refuse(id, error.message)
         }

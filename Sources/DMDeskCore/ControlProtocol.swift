@@ -18,6 +18,9 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     case tokenRefresh = "token_refresh"
     /// Full-text search over messages: `text` (the user's words), optional `thread` and `limit`.
     case search
+    /// Comments under the account's posts (`unanswered`, `limit`); and a reply to one (`comment`, `text`, `public`).
+    case comments
+    case commentReply = "comment_reply"
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.
@@ -40,6 +43,11 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var attachment: OutgoingAttachment?
     /// `backup`: the absolute path of the file to write.
     public var path: String?
+    /// `comment_reply`: the comment id; `public`: reply publicly under it instead of privately (a DM).
+    public var comment: String? = nil
+    public var `public`: Bool? = nil
+    /// `comments`: only those without a reply.
+    public var unanswered: Bool? = nil
 
     public init(
         id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,
@@ -165,6 +173,10 @@ public enum EventType {
     public static let agentStep = "agent.step"
     /// A whole conversation was deleted by message retention (`DMDESK_MESSAGE_RETENTION`).
     public static let threadDeleted = "thread.deleted"
+    /// A comment under a post arrived (`comments` webhook field); data: a `CommentView`.
+    public static let commentReceived = "comment.received"
+    /// A comment's replies changed (queued, sent, failed); data: a `CommentView`.
+    public static let commentUpdated = "comment.updated"
 }
 
 /// Which events the journal still holds: what `subscribe since` can replay.

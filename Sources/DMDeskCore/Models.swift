@@ -34,6 +34,10 @@ public enum OutboundKind: String, Codable, Sendable, CaseIterable {
     case acknowledgement
     case reaction
     case managerNotification = "manager_notification"
+    /// A private reply to a comment: a DM sent with `recipient.comment_id` (the row's recipient is the comment id).
+    case privateReply = "private_reply"
+    /// A public reply under a comment (`POST /{comment-id}/replies`; the row's recipient is the comment id).
+    case commentReply = "comment_reply"
 }
 
 public enum OutboundStatus: String, Codable, Sendable {

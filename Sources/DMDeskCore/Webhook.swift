@@ -45,6 +45,8 @@ public enum WebhookEventKind: Sendable, Equatable {
     case read(mid: String?, watermark: EpochMillis?)
     case postback(PostbackEvent)
     case edit(MessageEdit)
+    /// A comment under one of the account's posts (`changes` with `field: comments`), see Comments.swift.
+    case comment(CommentEvent)
     /// A kind we do not understand: kept raw in the journal, never silently dropped.
     case unknown(String)
     /// An event we understand but cannot store as what it claims to be (no sender, an id with U+0000, …): kept
@@ -142,6 +144,10 @@ public enum WebhookParser {
                 }
                 if field == "messages" || field == "messaging" {
                     events.append(event(value, accountId: accountId, source: .changes, now: now))
+                } else if field == "comments" {
+                    var e = commentEvent(change, value: value, accountId: accountId, now: now)
+                    if let time = normalizeTimestamp(entry["time"], now: now), value["timestamp"] == nil { e.timestamp = time }
+                    events.append(e)
                 } else {
                     var e = event(value, accountId: accountId, source: .changes, now: now)
                     if case .invalid = e.kind {} else { e.kind = .unknown("changes." + (field.map(storable) ?? "?")) }

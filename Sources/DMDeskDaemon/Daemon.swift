@@ -88,7 +88,8 @@ public final class Daemon: Service, Sendable {
                 bus.publish(events)
                 profiles.consider(events)
             },
-            notifyThreads: { threads in processor.notify(threads) })
+            notifyThreads: { threads in processor.notify(threads) },
+            submitOutbound: { records in for record in records { fanOut.submit(record) } })
         self.ingest = ingest
         let notifier = ManagerNotifier(config: config, store: store, fanOut: fanOut)
         let control =

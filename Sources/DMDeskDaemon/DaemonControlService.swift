@@ -130,6 +130,10 @@ struct DaemonControlService: ControlService {
                 throw ControlError.badRequest("backup needs `path`, an absolute file path (the daemon's working directory is not yours)")
             }
             return .from(try await store.backup(to: path))
+        case .comments:
+            return try await comments(r)  // DaemonControlService+Comments.swift
+        case .commentReply:
+            return try await commentReply(r)
         case .subscribe:
             throw ControlError.badRequest("subscribe is handled by the server")
         }

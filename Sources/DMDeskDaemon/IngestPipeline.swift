@@ -16,6 +16,7 @@ import Logging
 public final class IngestPipeline: @unchecked Sendable {
     public typealias Publish = @Sendable ([JournalEvent]) -> Void
     public typealias NotifyThreads = @Sendable (Set<String>) -> Void
+    public typealias SubmitOutbound = @Sendable ([OutboundRecord]) -> Void
 
     private struct Pending {
         var events: [WebhookEvent]
@@ -45,11 +46,14 @@ public final class IngestPipeline: @unchecked Sendable {
     private let maxBatch = 512
     private let publish: Publish
     private let notifyThreads: NotifyThreads
+    private let submitOutbound: SubmitOutbound
 
     public init(
         store: any InboxStore, redis: RedisContextStore?, options: IngestOptions, logger: Logger,
-        publish: @escaping Publish = { _ in }, notifyThreads: @escaping NotifyThreads = { _ in }
+        publish: @escaping Publish = { _ in }, notifyThreads: @escaping NotifyThreads = { _ in },
+        submitOutbound: @escaping SubmitOutbound = { _ in }
     ) {
+        self.submitOutbound = submitOutbound
         self.store = store
         writer = store.blocking
         self.redis = redis
@@ -144,8 +148,10 @@ public final class IngestPipeline: @unchecked Sendable {
         var erasures: [ContextTurn] = []
         var events: [JournalEvent] = []
         var threads: Set<String> = []
+        var outbound: [OutboundRecord] = []
         for item in ready {
             for case .success(let outcome) in item.results {
+                outbound += outcome.outbound
                 context += outcome.context
                 erasures += outcome.contextErasures
                 events += outcome.events
@@ -156,6 +162,7 @@ public final class IngestPipeline: @unchecked Sendable {
         if let redis, !erasures.isEmpty { redis.erase(erasures) }
         if !events.isEmpty { publish(events) }
         if !threads.isEmpty { notifyThreads(threads) }
+        if !outbound.isEmpty { submitOutbound(outbound) }
         for item in ready {
             for (pending, result) in zip(item.batch, item.results) {
                 switch result {

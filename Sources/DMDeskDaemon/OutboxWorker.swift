@@ -353,7 +353,9 @@ public final class OutboxWorker: Sendable {
     }
 
     private static func isProvable(_ row: OutboundRecord) -> Bool {
-        row.channel == .instagram && row.kind != .reaction && !(row.text ?? "").isEmpty
+        // A public reply has no echo; a private reply's echo names the commenter (matched by its thread on ingest),
+        // but the Conversations API is asked by recipient, here a comment id: it waits for the echo only.
+        row.channel == .instagram && row.kind != .reaction && row.kind != .commentReply && !(row.text ?? "").isEmpty
     }
 
     /// The rows still `sending` (an echo may have proven the others meanwhile).
@@ -371,7 +373,9 @@ public final class OutboxWorker: Sendable {
     /// Asks Meta's Conversations API: each row with a matching business message is proven sent (oldest row first,
     /// each message used once, none already accounted for). Returns the rows still in doubt.
     private func proveByConversations(_ rows: [OutboundRecord]) async -> [OutboundRecord] {
-        guard let recipient = rows.first?.recipient else { return rows }
+        guard let first = rows.first else { return rows }
+        // A private reply is addressed to a comment; its conversation is the commenter's (the row's thread).
+        let recipient = first.kind == .privateReply ? (first.thread_id ?? first.recipient) : first.recipient
         let messages: [JSONValue]
         do {
             messages = try await graph.conversationMessages(igsid: recipient, limit: 50)
@@ -474,6 +478,16 @@ public final class OutboxWorker: Sendable {
             let reaction = payload["reaction"]?.stringValue
             return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
                 try await graph.react(recipient: recipient, messageId: mid, reaction: reaction)
+            }
+        case (.instagram, .privateReply), (.instagram, .commentReply):
+            // The recipient is the comment id; the limits (one private reply, 7 days) were checked when queued.
+            let text = record.text ?? ""
+            let privately = record.kind == .privateReply
+            return try await withGraphRetries(policy, onFailedAttempt: onFailure) { () async throws(GraphError) -> SendResult in
+                guard await beforeAttempt() else { return skipped }
+                return privately
+                    ? try await graph.sendPrivateReply(commentId: recipient, text: text)
+                    : try await graph.replyToComment(commentId: recipient, text: text)
             }
         case (.instagram, _):
             let text = record.text ?? ""

@@ -20,6 +20,8 @@ public enum DemoScript {
         case postback(title: String, payload: String)
         /// The customer takes back the message of the step at this index.
         case unsend(step: Int)
+        /// A comment under one of the shop's posts (the `comments` webhook field); its id is the step's mid.
+        case comment(String)
     }
 
     public struct Step: Sendable {
@@ -52,10 +54,17 @@ public enum DemoScript {
         Step(after: 5, customer: maya, action: .voiceNote(url: "https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=demo-voice")),
         Step(after: 6, customer: jonas, action: .text("ugh, my card number is 4111 1111 1111 1111")),
         Step(after: 4, customer: jonas, action: .unsend(step: 13)),
+        // A comment under a post, answered privately by the seeded comment rule ("price"): it becomes a DM thread.
+        Step(after: 5, customer: priya, action: .comment("PRICE? 😍")),
     ]
 
     /// `earlier` holds the mids given to the steps before (an unsend names one).
     public static func body(for step: Step, account: String, mid: String, timestamp: EpochMillis, earlier: [String] = []) -> Data {
+        if case .comment(let text) = step.action {
+            return WebhookBuilder.comment(
+                id: mid, text: text, fromId: step.customer.id, username: step.customer.username, mediaId: "17900000000004242",
+                at: timestamp, account: account)
+        }
         var item: JSONValue = [
             "sender": ["id": .string(step.customer.id)], "recipient": ["id": .string(account)],
             "timestamp": .number(Double(timestamp)),
@@ -74,6 +83,8 @@ public enum DemoScript {
             fields["postback"] = ["mid": .string(mid), "title": .string(title), "payload": .string(payload)]
         case .unsend(let index):
             fields["message"] = ["mid": .string(index < earlier.count ? earlier[index] : mid), "is_deleted": true]
+        case .comment:
+            break  // answered above
         }
         item = .object(fields)
         return WebhookBuilder.envelope(account: account, items: [item])
@@ -100,13 +111,16 @@ public struct DemoSimulator: Sendable {
     @discardableResult
     public func run(
         steps: [DemoScript.Step] = DemoScript.steps, crowd: DemoCrowd? = nil,
-        introduce: @Sendable (DemoScript.Customer) -> Void = { _ in }
+        introduce: @Sendable (DemoScript.Customer) -> Void = { _ in },
+        comment: @Sendable (_ id: String, _ from: String) -> Void = { _, _ in }
     ) async -> Int {
         var accepted = 0
         var mids: [String] = []
         for (index, step) in steps.enumerated() {
             guard await pause(step.after) else { return accepted }
             let mid = Self.mid(index)
+            // Meta knows the comments under the account's posts: so must the Graph stand-in, before it is answered.
+            if case .comment = step.action { comment(mid, step.customer.id) }
             let body = DemoScript.body(for: step, account: account, mid: mid, timestamp: nowMillis(), earlier: mids)
             mids.append(mid)
             if await post(body) { accepted += 1 }

@@ -63,6 +63,9 @@ public final class FakeGraphAPI: Sendable {
         var revokedTokens: Set<String> = []
         var refreshTokenLifetime = 5_184_000
         var refreshCount = 0
+        /// Comments the stand-in knows, by id (FakeGraphAPI+Comments.swift).
+        var comments: [String: KnownComment] = [:]
+        var commentCalls = CommentCalls()
         /// Whose token the expected one is: what `GET /me` answers.
         var account = Account()
         /// Added to the time in every answer's `Date` header: a Meta whose clock (or ours) is off.
@@ -360,6 +363,10 @@ public final class FakeGraphAPI: Sendable {
         if let first = segments.first, Self.isVersionSegment(first) { segments.removeFirst() }
 
         switch (request.method, segments.count) {
+        case (.post, 2) where segments == ["me", "messages"] && json?["recipient"]?["comment_id"] != nil:
+            return await privateReply(json)  // FakeGraphAPI+Comments.swift
+        case (.post, 2) where segments[1] == "replies":
+            return commentReply(segments[0], query: request.uri.query ?? "", body: json)
         case (.post, 2) where segments == ["me", "messages"]:
             let (response, accepted) = instagramSend(json)
             guard let accepted else { return response }
@@ -447,7 +454,7 @@ public final class FakeGraphAPI: Sendable {
 
     /// Records a message taken: in the sent list, in the recipient's conversation (texts, as the Conversations API
     /// shows them), with the id its answer and echo carry.
-    private func accept(_ body: JSONValue, recipient: String, text: String?, attachmentType: String?) -> AcceptedText {
+    func accept(_ body: JSONValue, recipient: String, text: String?, attachmentType: String?) -> AcceptedText {
         let now = Date()
         return state.withLock { state -> AcceptedText in
             state.instagramMessages.append(body)
@@ -510,7 +517,7 @@ public final class FakeGraphAPI: Sendable {
     }
 
     /// The answer to a text that was taken, with its echo before or after it as configured.
-    private func answerAccepted(_ accepted: AcceptedText, response: Response) async -> Response {
+    func answerAccepted(_ accepted: AcceptedText, response: Response) async -> Response {
         let answer = accepted.loseAnswer
             ? Self.metaError(status: 500, code: 1, message: "An unknown error occurred", type: "OAuthException") : response
         guard let echo = accepted.echo else { return answer }

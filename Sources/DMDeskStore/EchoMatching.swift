@@ -11,6 +11,8 @@ extension SQLiteStore {
     /// last attempt timed out after Meta had taken it) is proven sent the same way. Returns the events, or nil when
     /// no row matches.
     ///
+    /// A private reply's row is addressed to a comment id; its echo names the commenter, the row's thread.
+    ///
     /// An echo of media carries Meta's copy of it (a CDN URL, not ours), so media rows match by the attachment's type.
     static func matchEchoToInFlightSend(
         _ db: Database, recipient: String, text: String?, attachmentType: String? = nil, at: EpochMillis, mid: String
@@ -35,7 +37,7 @@ extension SQLiteStore {
             db.cachedStatement(
                 sql: """
                     SELECT id FROM outbound_messages
-                    WHERE recipient = ?1 AND status = 'sending' AND channel = 'instagram' AND kind <> 'reaction'
+                    WHERE (recipient = ?1 OR (kind = 'private_reply' AND thread_id = ?1)) AND status = 'sending' AND channel = 'instagram' AND kind <> 'reaction'
                       AND text = ?2 AND sending_at <= ?3
                     ORDER BY id LIMIT 1
                     """),
@@ -44,7 +46,7 @@ extension SQLiteStore {
                 db.cachedStatement(
                     sql: """
                         SELECT id FROM outbound_messages
-                        WHERE recipient = ?1 AND status = 'failed' AND channel = 'instagram' AND kind <> 'reaction'
+                        WHERE (recipient = ?1 OR (kind = 'private_reply' AND thread_id = ?1)) AND status = 'failed' AND channel = 'instagram' AND kind <> 'reaction'
                           AND text = ?2 AND sending_at <= ?3 AND updated_at >= ?4
                         ORDER BY id LIMIT 1
                         """),

@@ -147,6 +147,18 @@ public protocol InboxStore: AnyObject, Sendable {
     /// Outbox rows by status.
     func outboxCounts() async throws -> [OutboundRecord.Status: Int]
 
+    // MARK: Comments (Comments.swift)
+
+    /// One stored comment with its replies' states, or nil.
+    func comment(id: String) async throws -> CommentView?
+    /// Stored comments, newest first, filtered.
+    func comments(_ filter: CommentFilter) async throws -> [CommentView]
+    /// Queues a private (`publicly` false) or public reply to a comment as a pending outbox row, in one transaction
+    /// with the comment's new state (journaled `comment.updated`); refused, with nothing queued, when Meta's limits
+    /// would refuse it: a second private reply, a private reply more than 7 days after the comment.
+    func queueCommentReply(commentId: String, text: String, publicly: Bool, author: MessageAuthor, now: EpochMillis)
+        async throws -> Result<OutboxChange, CommentReplyRefusal>
+
     // MARK: Rules
 
     /// Every rule (or only the active ones), in priority order.

@@ -13,7 +13,11 @@ public struct IngestOutcome: Sendable {
     /// Threads with new pending inbound messages, for the reply processor.
     public var threadsToProcess: Set<String> = []
     public var storedMessages = 0
+    /// New comments stored (a redelivered one counts as a duplicate).
+    public var storedComments = 0
     public var duplicates = 0
+    /// Outbox rows committed `pending` by this delivery (a comment rule's private reply), for the outbox worker.
+    public var outbound: [OutboundRecord] = []
     public init() {}
 }
 
@@ -117,6 +121,8 @@ extension SQLiteStore {
                 $0.text = e.text
                 $0.edited = true
             }
+        case .comment(let c):
+            try applyComment(event, c, db: db, now: now, outcome: &outcome)
         case .invalid(let reason):
             outcome.events.append(try journalInvalid(event, reason: reason, db: db))
         case .unknown(let name):

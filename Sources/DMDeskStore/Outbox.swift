@@ -294,6 +294,7 @@ extension SQLiteStore {
             events.append(try journal(db, type: EventType.messageUpdated, thread: message.thread_id, data: .from(message.view)))
         }
         events.append(try journal(db, type: EventType.outboundUpdated, thread: record.thread_id, data: JSONValue(record.view)))
+        events += try commentReplyOutcome(record, db: db)
         return OutboxChange(record: record, events: events)
     }
 

@@ -161,8 +161,14 @@ public struct RuleRecord: Codable, Sendable, Equatable {
     public var active: Bool
     public var action: RuleAction
     public var created_at: EpochMillis
+    /// What the rule answers: messages (nil, the default) or comments (a private reply), since migration v7.
+    public var scope: RuleScope?
 
-    public init(pattern: String, matchKind: RuleMatchKind, reply: String?, priority: Int, active: Bool = true, action: RuleAction) {
+    public init(
+        pattern: String, matchKind: RuleMatchKind, reply: String?, priority: Int, active: Bool = true, action: RuleAction,
+        scope: RuleScope? = nil
+    ) {
+        self.scope = scope == .messages ? nil : scope
         self.pattern = pattern
         self.match_kind = matchKind
         self.reply = reply

@@ -13,6 +13,11 @@ public enum RuleMatchKind: String, Sendable, CaseIterable, Codable {
     case regex
 }
 
+/// What a rule answers: direct messages (the default) or comments under posts, with a private reply.
+public enum RuleScope: String, Sendable, CaseIterable, Codable {
+    case messages, comments
+}
+
 /// What a matching rule does.
 public enum RuleAction: String, Sendable, CaseIterable, Codable {
     case reply, handover, both
@@ -145,7 +150,7 @@ extension SQLiteStore {
 
     static func activeRules(_ db: Database) throws -> [RuleRecord] {
         try RuleRecord.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM response_rules WHERE active = 1 ORDER BY priority, id"))
+            db.cachedStatement(sql: "SELECT * FROM response_rules WHERE active = 1 AND scope IS NULL ORDER BY priority, id"))
     }
 
     public func addRule(_ rule: RuleRecord) async throws -> RuleRecord {
@@ -169,7 +174,7 @@ extension SQLiteStore {
             var added: [RuleRecord] = []
             for var rule in StarterRules.shop {
                 let exists = try Bool.fetchOne(
-                    db, sql: "SELECT EXISTS(SELECT 1 FROM response_rules WHERE pattern = ? AND match_kind = ?)",
+                    db, sql: "SELECT EXISTS(SELECT 1 FROM response_rules WHERE pattern = ? AND match_kind = ? AND scope IS NULL)",
                     arguments: [rule.pattern, rule.match_kind]) ?? false
                 if exists { continue }
                 try rule.insert(db)

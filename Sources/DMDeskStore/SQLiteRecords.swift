@@ -25,6 +25,7 @@ extension OutboundRecord.Status: DatabaseValueConvertible {}
 extension RuleMatchKind: DatabaseValueConvertible {}
 extension RuleAction: DatabaseValueConvertible {}
 extension MessageKind: DatabaseValueConvertible {}
+extension RuleScope: DatabaseValueConvertible {}
 
 extension ProfileRecord: FetchableRecord, PersistableRecord {
     public static let databaseTableName = "profiles"

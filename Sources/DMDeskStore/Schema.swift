@@ -191,6 +191,7 @@ enum Schema {
         m.registerMigration("v7: full-text search of messages") { db in
             try FullTextIndex.create(db)
         }
+        m.registerMigration("v8: comments") { db in try CommentSchema.create(db) }
         return m
     }
 }

@@ -20,7 +20,8 @@ struct DMDesk: AsyncParsableCommand {
             ThreadsCommand.self, HistoryCommand.self, SearchCommand.self, SendCommand.self,
             ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
             ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
-            RulesCommand.self, ProfileCommand.self, TokenCommand.self, BackupCommand.self, RestoreCommand.self, DoctorCommand.self,
+            CommentsCommand.self, CommentReplyCommand.self, RulesCommand.self, ProfileCommand.self, TokenCommand.self,
+            BackupCommand.self, RestoreCommand.self, DoctorCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions

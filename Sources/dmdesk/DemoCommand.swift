@@ -3,6 +3,7 @@ import DMDeskConsole
 import DMDeskCore
 import DMDeskDaemon
 import DMDeskDemo
+import DMDeskStore
 import Foundation
 
 struct DemoCommand: AsyncParsableCommand {
@@ -101,9 +102,10 @@ struct DemoCommand: AsyncParsableCommand {
         await DemoSetup.seedRules(embedded.daemon.runtime)
         let simulator = DemoSimulator(listenerURL: "http://127.0.0.1:\(embedded.port)", appSecret: secret, speed: speed)
         let simulation = Task {
-            await simulator.run(crowd: crowd ? DemoCrowd() : nil) { customer in
-                fake.setProfile(customer.id, name: customer.name, username: customer.username)
-            }
+            await simulator.run(
+                crowd: crowd ? DemoCrowd() : nil,
+                introduce: { customer in fake.setProfile(customer.id, name: customer.name, username: customer.username) },
+                comment: { id, from in fake.addComment(id, fromId: from) })
         }
 
         let status: Int32
@@ -134,5 +136,15 @@ enum DemoSetup {
     /// The shop starter rules (`dmdesk rules seed`), so the bot has something to say.
     static func seedRules(_ runtime: DaemonRuntime) async {
         _ = try? await runtime.store.seedRules()
+        // A comment rule, so the demo's "PRICE?" comment is answered with a private reply.
+        let rules = (try? await runtime.store.rules(includeInactive: true)) ?? []
+        if !rules.contains(where: { $0.scope == .comments && $0.pattern == commentRule.pattern }) {
+            _ = try? await runtime.store.addRule(commentRule)
+        }
     }
+
+    static let commentRule = RuleRecord(
+        pattern: "price|how much", matchKind: .regex,
+        reply: "Hi! 👋 Thanks for your comment — we've sent you the prices here in your DMs. Which size would you like?",
+        priority: 50, action: .reply, scope: .comments)
 }

@@ -5,6 +5,8 @@ import Foundation
 
 /// `dmdesk rules list|add|remove|test|seed`: the bot's keyword rules, edited straight in the SQLite database of
 /// the data directory (the daemon picks changes up with its next batch; no restart needed).
+extension RuleScope: ExpressibleByArgument {}
+
 struct RulesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
@@ -12,7 +14,9 @@ struct RulesCommand: AsyncParsableCommand {
         discussion: """
             Rules are matched case-insensitively against each message of a batch, in priority order (lower number \
             first); the first match wins. Match kinds: contains (substring), word (whole words), regex. \
-            Actions: reply, handover (switch the thread to a person, notify the manager), both.
+            Actions: reply, handover (switch the thread to a person, notify the manager), both. \
+            A rule added with `--on comments` answers comments under your posts instead, with one private reply \
+            (a DM to the commenter) per comment.
             """,
         subcommands: [List.self, Add.self, Remove.self, Test.self, Seed.self],
         defaultSubcommand: List.self)
@@ -29,6 +33,7 @@ struct RulesCommand: AsyncParsableCommand {
             "id": .number(Double(rule.id ?? 0)), "pattern": .string(rule.pattern), "match": .string(rule.match_kind.rawValue),
             "reply": rule.reply.map { .string($0) } ?? .null, "priority": .number(Double(rule.priority)),
             "active": .bool(rule.active), "action": .string(rule.action.rawValue),
+            "on": .string((rule.scope ?? .messages).rawValue),
         ]
     }
 
@@ -37,7 +42,7 @@ struct RulesCommand: AsyncParsableCommand {
         let prio = String(rule.priority).padding(toLength: 5, withPad: " ", startingAt: 0)
         let kind = rule.match_kind.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
         let action = rule.action.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-        let state = rule.active ? "" : " (inactive)"
+        let state = (rule.active ? "" : " (inactive)") + (rule.scope == .comments ? " (on comments)" : "")
         var text = "\(id) \(prio) \(kind) \(action) \(rule.pattern)\(state)"
         if let reply = rule.reply, !reply.isEmpty { text += "\n" + String(repeating: " ", count: 28) + "→ " + reply }
         return text
@@ -76,10 +81,14 @@ struct RulesCommand: AsyncParsableCommand {
                   dmdesk rules add "opening hours" --reply "We're open 9–18, Monday to Friday."
                   dmdesk rules add refund --match word --action both --reply "A colleague will help you with that."
                   dmdesk rules add '(talk|speak) to (a )?human' --match regex --action handover --priority 10
+                  dmdesk rules add --on comments price "Hi! We sent you the price in a DM."
                 """)
         @OptionGroup var global: GlobalOptions
         @Argument(help: "The keyword, words or regular expression.") var pattern: String
+        @Argument(help: "What the bot answers (the same as --reply).") var replyText: String?
         @Option(name: .long, help: "What the bot answers (needed for action reply or both).") var reply: String?
+        @Option(name: .long, help: "What the rule answers: messages (DMs, the default) or comments (with a private reply).")
+        var on: RuleScope = .messages
         @Option(name: .long, help: "contains, word or regex.") var match: String = "contains"
         @Option(name: .long, help: "reply, handover or both.") var action: String = "reply"
         @Option(name: .long, help: "Lower numbers are tried first.") var priority: Int = 100
@@ -89,6 +98,10 @@ struct RulesCommand: AsyncParsableCommand {
         func validate() throws {
             guard RuleMatchKind(rawValue: match) != nil else { throw ValidationError("--match must be contains, word or regex") }
             guard RuleAction(rawValue: action) != nil else { throw ValidationError("--action must be reply, handover or both") }
+            if reply != nil && replyText != nil { throw ValidationError("give the reply once: as an argument or with --reply") }
+            if on == .comments && action != "reply" {
+                throw ValidationError("a rule on comments answers with a private reply: --action must be reply")
+            }
         }
 
         func run() async throws {
@@ -98,8 +111,8 @@ struct RulesCommand: AsyncParsableCommand {
                 // `validate()` checked both names.
                 rule = try await store.addRule(
                     RuleRecord(
-                        pattern: pattern, matchKind: RuleMatchKind(rawValue: match)!, reply: reply, priority: priority,
-                        active: !inactive, action: RuleAction(rawValue: action)!))
+                        pattern: pattern, matchKind: RuleMatchKind(rawValue: match)!, reply: reply ?? replyText,
+                        priority: priority, active: !inactive, action: RuleAction(rawValue: action)!, scope: on))
             } catch let error as RuleError {
                 fail(error.message)
             }
@@ -127,7 +140,7 @@ struct RulesCommand: AsyncParsableCommand {
 
         func run() async throws {
             let (store, config) = RulesCommand.openStore(global)
-            let set = RuleSet(try await store.rules(includeInactive: false))
+            let set = RuleSet(try await store.rules(includeInactive: false).filter { $0.scope == nil })
             let match = set.firstMatch(text)
             var outcome: [String: JSONValue] = ["text": .string(text)]
             var lines: [String] = []

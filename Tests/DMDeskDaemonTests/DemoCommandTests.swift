@@ -40,7 +40,12 @@ struct DemoCommandTests {
         #expect(counts.threads == DemoScript.customers.count)
         let inbound = try await count(store, "SELECT COUNT(*) FROM messages WHERE direction = 'in'")
         let unsends = DemoScript.steps.filter { if case .unsend = $0.action { true } else { false } }.count
-        #expect(inbound == DemoScript.steps.count - unsends, "an unsend adds no message")
+        let comments = DemoScript.steps.filter { if case .comment = $0.action { true } else { false } }.count
+        #expect(inbound == DemoScript.steps.count - unsends - comments, "an unsend adds no message, nor does a comment")
+        #expect(try await count(store, "SELECT COUNT(*) FROM comments") == comments)
+        #expect(
+            try await count(store, "SELECT COUNT(*) FROM outbound_messages WHERE kind = 'private_reply' AND status = 'sent'") == comments,
+            "the seeded comment rule answered the comment with a private reply")
         #expect(try await count(store, "SELECT COUNT(*) FROM messages WHERE deleted = 1 AND text IS NULL") == unsends)
         #expect(try await count(store, "SELECT COUNT(*) FROM messages WHERE kind = 'audio'") == 1, "the voice note")
         #expect(try await count(store, "SELECT COUNT(*) FROM events WHERE instr(payload, '4111 1111') > 0") == 0,
