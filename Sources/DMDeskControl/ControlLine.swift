@@ -71,7 +71,7 @@ public enum ControlLine {
                 status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
                 search: try fields.string("search"), outbound: try fields.wholeNumber("outbound"),
                 attachment: try fields.attachment("attachment"),
-                path: try fields.string("path")))
+                path: try fields.string("path"), after: try fields.wholeNumber("after")))
         } catch {
             return refuse(id, error.message)
         }

@@ -13,6 +13,8 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     case notify, subscribe, status, retry, backup
     /// An operator opened the thread in a console (with `DMDESK_MARK_SEEN`, the customer is told it was seen).
     case open
+    /// Pull conversations and messages since `after` from Meta's Conversations API and store what is missing.
+    case sync
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.
@@ -35,13 +37,16 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var attachment: OutgoingAttachment?
     /// `backup`: the absolute path of the file to write.
     public var path: String?
+    /// `sync`: messages from this time on (epoch ms).
+    public var after: EpochMillis?
 
     public init(
         id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,
         reaction: String? = nil, before: EpochMillis? = nil, limit: Int? = nil, since: Int64? = nil,
         mode: ThreadMode? = nil, status: ThreadStatus? = nil, unread: Bool? = nil, search: String? = nil,
-        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil, path: String? = nil
+        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil, path: String? = nil, after: EpochMillis? = nil
     ) {
+        self.after = after
         self.id = id
         self.type = type.rawValue
         self.thread = thread

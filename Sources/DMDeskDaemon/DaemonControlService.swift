@@ -11,6 +11,7 @@ struct DaemonControlService: ControlService {
     let fanOut: FanOut
     let health: HealthReporter
     let notifier: ManagerNotifier
+    let sync: ConversationSync
 
     func helloLine() -> ServerLine {
         .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener, humanAgentTag: config.humanAgentTag)
@@ -116,6 +117,11 @@ struct DaemonControlService: ControlService {
                 throw ControlError.badRequest("backup needs `path`, an absolute file path (the daemon's working directory is not yours)")
             }
             return .from(try await store.backup(to: path))
+        case .sync:
+            guard let after = r.after else { throw ControlError.badRequest("sync needs `after`: the time (epoch ms) to sync from") }
+            do { return .from(try await sync.run(since: after)) } catch let failure as SyncFailure {
+                throw ControlError(code: "sync_failed", message: failure.description)
+            }
         case .subscribe:
             throw ControlError.badRequest("subscribe is handled by the server")
         }

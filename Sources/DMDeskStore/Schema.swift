@@ -188,6 +188,18 @@ enum Schema {
                     ALTER TABLE threads ADD COLUMN last_away_at INTEGER;
                     """)
         }
+        m.registerMigration("v7: synced messages and webhook health") { db in
+            // Small facts kept across restarts: the last accepted webhook's time (WebhookHealthStore.swift). Synced
+            // messages need no column: their `messages.source` is 'sync'.
+            try db.execute(
+                sql: """
+                    CREATE TABLE daemon_state (
+                        key TEXT PRIMARY KEY,
+                        value INTEGER,
+                        updated_at INTEGER NOT NULL
+                    );
+                    """)
+        }
         return m
     }
 }

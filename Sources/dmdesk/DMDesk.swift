@@ -21,6 +21,7 @@ struct DMDesk: AsyncParsableCommand {
             ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
             ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
             RulesCommand.self, ProfileCommand.self, BackupCommand.self, RestoreCommand.self, DoctorCommand.self,
+            StatusCommand.self, SyncCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions
