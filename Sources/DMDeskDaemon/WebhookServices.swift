@@ -7,7 +7,8 @@ import ServiceLifecycle
 /// Webhook health (`WebhookHealth`): restores the last webhook's time at start-up, writes it to the store when it
 /// moves (at most every `persistEvery`, and once more at shutdown, after the listener has stopped), asks the
 /// Conversations API whether messages are missing once the webhooks have been silent for `DMDESK_WEBHOOK_SILENCE`,
-/// and tells consoles (a `daemon.status` event) when the verdict changes or the shown age would be a minute off.
+/// and tells consoles (a `daemon.status` event) when webhooks start or stop looking failing. The age itself is not
+/// announced (an event a minute would fill the journal): consoles ask `status` once a minute.
 struct WebhookHealthService: Service {
     let webhooks: WebhookHealth
     let store: any InboxStore
@@ -19,8 +20,6 @@ struct WebhookHealthService: Service {
     static let tick: Duration = .seconds(1)
     /// A busy listener writes the time at most this often (a restart loses at most this much of it).
     static let persistEvery: Duration = .seconds(30)
-    /// A console's "webhook 3m" may lag by this much before a status event corrects it.
-    static let announceEveryMillis: EpochMillis = 60_000
     /// While silent, Meta is asked again after this long (daemon clock), or after the silence if shorter.
     static let recheckMillis: EpochMillis = 10 * 60_000
 
@@ -62,9 +61,7 @@ struct WebhookHealthService: Service {
                 if let reason = webhooks.report().reason { logger.warning("\(reason)") }
             }
             let report = webhooks.report()
-            let ageMoved = report.lastAt != announced.lastAt
-                && (announced.lastAt == nil || (report.lastAt ?? 0) - (announced.lastAt ?? 0) >= Self.announceEveryMillis)
-            if report.verdict != announced.verdict || ageMoved {
+            if (report.verdict == .failing) != (announced.verdict == .failing) {
                 if await health.publishStatus() { announced = report }
             }
         }

@@ -217,6 +217,31 @@ struct WebhookHealthSyncTests {
         #expect(error.isTokenInvalid)
     }
 
+    @Test("the binary: `dmdesk status` says when the last webhook came; `dmdesk sync` prints its counts; a bad --since is usage",
+          .enabled(if: dmdeskExecutable() != nil))
+    func commands() async throws {
+        try await ReplyRig.with(env: ["DMDESK_REPLY_DELAY_MS": "600000"]) { rig in
+            let socket = rig.d.dataDir + "/dmdesk.sock"
+            let cwd = rig.d.dataDir
+            let (never, neverOut, _) = try await onThread { try runDmdesk(["status", "--socket", socket], cwd: cwd) }
+            #expect(never == 0 && neverOut.contains("last webhook: never"), "\(neverOut)")
+
+            try await rig.say("8001", "hello")
+            let (ok, out, _) = try await onThread { try runDmdesk(["status", "--socket", socket], cwd: cwd) }
+            #expect(ok == 0 && out.contains("last webhook just now"), "\(out)")
+            #expect(out.contains("sqlite") && !out.contains("WARNING"))
+
+            rig.fake.addUndeliveredMessage(customer: "8002", text: "never delivered")
+            let (synced, syncOut, syncErr) = try await onThread { try runDmdesk(["sync", "--since", "2d", "--socket", socket], cwd: cwd) }
+            #expect(synced == 0, "\(syncErr)")
+            #expect(syncOut.contains("1 conversations") && syncOut.contains("1 inserted"), "\(syncOut)")
+            #expect(try await rig.d.store.thread("8002")?.unread == 1, "the synced message is in its thread")
+
+            let (usage, _, usageErr) = try await onThread { try runDmdesk(["sync", "--since", "7", "--socket", socket], cwd: cwd) }
+            #expect(usage == 2 && usageErr.contains("no unit"), "\(usageErr)")
+        }
+    }
+
     @Test("DMDESK_WEBHOOK_SILENCE and DMDESK_SYNC_EVERY are checked, and a mistake is named")
     func configChecks() throws {
         func load(_ env: [String: String]) throws -> DMDeskConfig {
