@@ -260,3 +260,25 @@ struct WebhookHealthSyncTests {
         }
     }
 }
+
+@Suite("Webhook health in the console's status bar (tmux)", .serialized)
+struct WebhookHealthInTerminalTests {
+    @Test("silent past a 1 s silence while the stand-in has a message never delivered: \"webhooks failing?\"; a webhook: \"webhook now\"",
+          .enabled(if: ConsoleInTerminalTests.enabled))
+    func statusBar() async throws {
+        let rig = try await ConsoleInTerminalTests.Rig.start(env: ["DMDESK_WEBHOOK_SILENCE": "1s"], width: 140, height: 30)
+        do {
+            #expect(await rig.terminal.waitAsync("token ok").0, "status bar drawn")
+            rig.fake.addUndeliveredMessage(customer: "9002", text: "did you get this?")
+            let (failing, screen) = await rig.terminal.waitAsync("webhooks failing?")
+            #expect(failing, "status bar:\n\(screen)")
+            try await rig.customerSays("hello again")
+            let (cleared, after) = await rig.terminal.waitAsync { $0.contains("webhook now") && !$0.contains("failing?") }
+            #expect(cleared, "status bar:\n\(after)")
+        } catch {
+            try? await rig.stop()
+            throw error
+        }
+        try await rig.stop()
+    }
+}
