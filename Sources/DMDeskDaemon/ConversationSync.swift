@@ -146,6 +146,9 @@ final class ConversationSync: Sendable {
 
     static func synced(_ m: GraphMessage, business: String, fallbackTime: EpochMillis?) -> SyncedMessage? {
         guard let from = m.fromId, let time = m.createdAt ?? fallbackTime else { return nil }
+        // Meta answers `message: ""` for media and shares (their details are not fetched): shown as an attachment.
+        var m = m
+        if m.text?.isEmpty == true { m.text = nil }
         if from == business {
             guard let customer = m.toIds.first(where: { $0 != business }) else { return nil }
             return SyncedMessage(mid: m.id, thread: customer, direction: .outbound, text: m.text, timestamp: time)
