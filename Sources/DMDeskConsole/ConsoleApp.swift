@@ -106,6 +106,9 @@ final class ConsoleController {
     var quitStatus: Int32? = nil
     var reconnectDelay = 0.25
     var nextReconnectAt = 0.0
+    /// When to ask the daemon's `status` again (0: not yet timed; attaching asks anyway).
+    var nextStatusAt = 0.0
+    static let statusEverySeconds = 60.0
     var signalPipeRead: Int32 = -1
     let decoder = JSONDecoder()
 
@@ -171,6 +174,11 @@ final class ConsoleController {
                 dirty = true
             }
             if expireNotice() { dirty = true }
+            // The daemon announces changes, not ages: the status bar's "webhook 3m" is refreshed by asking.
+            if client != nil && monotonicSeconds() >= nextStatusAt {
+                if nextStatusAt > 0 { send(.status) }
+                nextStatusAt = monotonicSeconds() + Self.statusEverySeconds
+            }
             if dirty && quitStatus == nil { draw() }
         }
         return quitStatus ?? 0

@@ -564,6 +564,10 @@ extension ConsoleController {
                 add(" │ ")
                 add(hours == "open" ? "open" : "closed · away text", hours == "open" ? .statusGood : .statusBad)
             }
+            if let hooks = WebhookBadge.of(status, now: nowMillis()) {
+                add(" │ ")
+                add(hooks.text, hooks.good ? .statusbar : .statusBad)
+            }
         }
         let unread = model.inbox.unreadThreadCount
         let counts = " \(model.inbox.threads.count) threads · \(unread) unread "

@@ -71,7 +71,7 @@ public enum ControlLine {
                 status: try fields.choice("status", ThreadStatus.self), unread: try fields.bool("unread"),
                 search: try fields.string("search"), outbound: try fields.wholeNumber("outbound"),
                 attachment: try fields.attachment("attachment"),
-                path: try fields.string("path"))
+                path: try fields.string("path"), after: try fields.wholeNumber("after"))
             request.comment = try fields.string("comment")
             request.public = try fields.bool("public")
             request.unanswered = try fields.bool("unanswered")

@@ -164,6 +164,8 @@ public enum ConfigKeys {
         ConfigKey("DMDESK_JOURNAL_RETENTION", default: "30d", help: "events older than this leave the journal (a console resuming from before gets resync); e.g. 30d, 12h, 90m", validate: ConfigChecks.period),
         ConfigKey("DMDESK_MESSAGE_RETENTION", default: "off", help: "off, or delete whole conversations whose last message is older than this (SQLite and Redis)", validate: ConfigChecks.periodOrOff),
         ConfigKey("DMDESK_PRUNE_INTERVAL", default: "10m", help: "how often the retention pass runs (in bounded batches)", validate: ConfigChecks.period),
+        ConfigKey("DMDESK_WEBHOOK_SILENCE", default: "6h", help: "no signed webhook for this long while Meta's Conversations API shows messages dmdesk lacks: /health says webhooks may be failing", validate: ConfigChecks.period),
+        ConfigKey("DMDESK_SYNC_EVERY", default: "off", help: "off, or run `dmdesk sync` in the daemon this often (at start-up too; each covers twice the period back, at least 1h)", validate: ConfigChecks.periodOrOff),
         ConfigKey("DMDESK_METRICS_ADDR", default: "off", help: "off, or HOST:PORT where Prometheus metrics are served at /metrics (its own listener, never the webhook port), e.g. 127.0.0.1:9464", validate: ConfigChecks.metricsAddress),
         ConfigKey("INTERNAL_SERVICE_TOKEN", secret: true, help: "x-service-token for /api/internal/*; unset disables them"),
         ConfigKey("DMDESK_DATA_DIR", help: "where the SQLite database lives (default $XDG_STATE_HOME/dmdesk or ~/.local/state/dmdesk)"),
@@ -433,6 +435,10 @@ public struct DMDeskConfig: Sendable {
     public var pruneInterval: RetentionPeriod
     /// `DMDESK_METRICS_ADDR`; nil: off.
     public var metricsAddress: HostPort?
+    /// `DMDESK_WEBHOOK_SILENCE`.
+    public var webhookSilence: RetentionPeriod
+    /// `DMDESK_SYNC_EVERY`; nil: off.
+    public var syncEvery: RetentionPeriod?
     public var internalServiceToken: String?
     public var dataDir: String
     public var socketPath: String
@@ -501,6 +507,8 @@ public struct DMDeskConfig: Sendable {
         messageRetention = periodOrOff("DMDESK_MESSAGE_RETENTION")
         pruneInterval = (try? RetentionPeriod.parse(req("DMDESK_PRUNE_INTERVAL")).get()) ?? RetentionPeriod(seconds: 600)
         metricsAddress = HostPort.parse(req("DMDESK_METRICS_ADDR"))
+        webhookSilence = (try? RetentionPeriod.parse(req("DMDESK_WEBHOOK_SILENCE")).get()) ?? RetentionPeriod(seconds: 6 * 3600)
+        syncEvery = periodOrOff("DMDESK_SYNC_EVERY")
         internalServiceToken = opt("INTERNAL_SERVICE_TOKEN")
         dataDir = opt("DMDESK_DATA_DIR") ?? Self.defaultDataDir(environment: environment)
         socketPath = opt("DMDESK_SOCKET") ?? Self.defaultSocketPath(dataDir: dataDir, environment: environment)

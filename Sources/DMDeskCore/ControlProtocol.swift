@@ -21,6 +21,8 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     /// Comments under the account's posts (`unanswered`, `limit`); and a reply to one (`comment`, `text`, `public`).
     case comments
     case commentReply = "comment_reply"
+    /// Pull conversations and messages since `after` from Meta's Conversations API and store what is missing.
+    case sync
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.
@@ -48,13 +50,16 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var `public`: Bool? = nil
     /// `comments`: only those without a reply.
     public var unanswered: Bool? = nil
+    /// `sync`: messages from this time on (epoch ms).
+    public var after: EpochMillis?
 
     public init(
         id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,
         reaction: String? = nil, before: EpochMillis? = nil, limit: Int? = nil, since: Int64? = nil,
         mode: ThreadMode? = nil, status: ThreadStatus? = nil, unread: Bool? = nil, search: String? = nil,
-        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil, path: String? = nil
+        outbound: Int64? = nil, attachment: OutgoingAttachment? = nil, path: String? = nil, after: EpochMillis? = nil
     ) {
+        self.after = after
         self.id = id
         self.type = type.rawValue
         self.thread = thread

@@ -28,6 +28,7 @@ extension JSONValue {
         if let text = v.replyToText { o["replyToText"] = .string(text) }
         if let unsent = v.replyToUnsent { o["replyToUnsent"] = .bool(unsent) }
         if let payload = v.payload { o["payload"] = .string(payload) }
+        if let synced = v.synced { o["synced"] = .bool(synced) }
         self = .object(o)
     }
 

@@ -207,14 +207,17 @@ public struct MessageView: Codable, Sendable, Equatable {
     public var replyToUnsent: Bool?
     /// A quick reply's or a button's payload.
     public var payload: String?
+    /// Pulled in by `dmdesk sync` (Meta's Conversations API), not delivered by webhook; nil otherwise.
+    public var synced: Bool?
 
     public init(
         id: String, thread: String, mid: String? = nil, direction: MessageDirection, author: MessageAuthor,
         text: String?, attachments: [Attachment] = [], timestamp: EpochMillis, delivery: OutboundStatus? = nil,
         error: String? = nil, reactions: [String] = [], replyToStory: String? = nil, deleted: Bool = false,
         edited: Bool = false, outboundId: Int64? = nil, kind: MessageKind? = nil, replyToMid: String? = nil,
-        replyToText: String? = nil, replyToUnsent: Bool? = nil, payload: String? = nil
+        replyToText: String? = nil, replyToUnsent: Bool? = nil, payload: String? = nil, synced: Bool? = nil
     ) {
+        self.synced = synced
         self.id = id
         self.thread = thread
         self.mid = mid
@@ -297,6 +300,11 @@ public struct DaemonStatus: Codable, Sendable, Equatable {
     public var uptimeSeconds: Int
     /// "open" or "closed" under `DMDESK_BUSINESS_HOURS`; nil when none are set.
     public var businessHours: String?
+    /// When the last signed webhook delivery was accepted (nil: never), and whether webhooks look healthy
+    /// (`WebhookHealthReport`: "ok", "never", "silent", "failing"); `webhookWarning` says why when failing.
+    public var lastWebhookAt: EpochMillis?
+    public var webhooks: String?
+    public var webhookWarning: String?
 
     public init(
         listener: String, sqlite: String, redis: String, redisError: String?, token: String, tokenError: String? = nil,

@@ -97,7 +97,7 @@ public final class Daemon: Service, Sendable {
             ? ControlServer(
                 path: config.socketPath, service: DaemonControlService(
                     store: store, config: config, fanOut: fanOut, health: runtime.health, notifier: notifier,
-                    tokenRefresher: runtime.tokenRefresher), bus: bus, logger: logger)
+                    tokenRefresher: runtime.tokenRefresher, sync: runtime.sync), bus: bus, logger: logger)
             : nil
         self.control = control
 
@@ -147,7 +147,12 @@ public final class Daemon: Service, Sendable {
             ("outbox", OutboxService(outbox: runtime.outbox, profiles: profiles, resumed: outboxResumed, grace: senderGrace)),
             ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed, started: processorStarted)),
             ("ingest", IngestService(ingest: ingest)),
+            // After the Graph callers' service (stopped before it: no Graph call after the outbox's), before the
+            // listener (stopped after it: the last webhook's time is written once no more can arrive).
+            ("webhooks", WebhookHealthService(
+                webhooks: runtime.webhooks, store: store, sync: runtime.sync, health: health, logger: logger)),
         ]
+        if let every = config.syncEvery { services.append(("sync", SyncService(sync: runtime.sync, every: every, logger: logger))) }
         if let control { services.append(("control", ControlSocketService(server: control))) }
         services.append(("listener", ListenerService(
                     app: app, host: config.host, port: config.port, readiness: readiness, partsStarted: processorStarted)))

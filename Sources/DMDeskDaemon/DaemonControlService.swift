@@ -12,6 +12,7 @@ struct DaemonControlService: ControlService {
     let health: HealthReporter
     let notifier: ManagerNotifier
     let tokenRefresher: TokenRefresher
+    let sync: ConversationSync
 
     func helloLine() -> ServerLine {
         .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener, humanAgentTag: config.humanAgentTag)
@@ -134,6 +135,11 @@ struct DaemonControlService: ControlService {
             return try await comments(r)  // DaemonControlService+Comments.swift
         case .commentReply:
             return try await commentReply(r)
+        case .sync:
+            guard let after = r.after else { throw ControlError.badRequest("sync needs `after`: the time (epoch ms) to sync from") }
+            do { return .from(try await sync.run(since: after)) } catch let failure as SyncFailure {
+                throw ControlError(code: "sync_failed", message: failure.description)
+            }
         case .subscribe:
             throw ControlError.badRequest("subscribe is handled by the server")
         }

@@ -28,6 +28,10 @@ public final class DaemonRuntime: Sendable {
     let connectionLimiter: ConnectionLimiter
     let fanOut: FanOut
     let health: HealthReporter
+    /// When the last webhook came, and whether Meta has messages that never did (`WebhookHealthService`).
+    let webhooks: WebhookHealth
+    /// `dmdesk sync` and the silence check's look at the Conversations API.
+    let sync: ConversationSync
     /// Prometheus metrics (`DMDESK_METRICS_ADDR`); counting does nothing when they are off.
     public let metrics: DaemonMetrics
 
@@ -60,9 +64,13 @@ public final class DaemonRuntime: Sendable {
             metrics: metrics, logger: logger, publish: { bus.publish($0) })
         connectionLimiter = ConnectionLimiter(limits: Self.listenerLimits(config: config, logger: logger))
         fanOut = FanOut(bus: bus, redis: redis, outbox: outbox)
+        let webhooks = WebhookHealth(silence: config.webhookSilence, clock: options.clock)
+        self.webhooks = webhooks
+        sync = ConversationSync(
+            graph: graph, store: store, accountId: config.accountId, logger: logger, publish: { bus.publish($0) })
         health = HealthReporter(
             config: config, store: store, redis: redis, bus: bus, token: token, connectionLimiter: connectionLimiter,
-            clock: options.clock, logger: logger)
+            webhooks: webhooks, clock: options.clock, logger: logger)
     }
 
     /// Tasks that may call the Graph API: the outbox's senders, sender actions and the profile lookups (none after a

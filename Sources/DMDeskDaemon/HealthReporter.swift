@@ -14,6 +14,7 @@ final class HealthReporter: Sendable {
     let bus: EventBus
     let token: TokenState
     let connectionLimiter: ConnectionLimiter
+    let webhooks: WebhookHealth
     let logger: Logger
     let clock: @Sendable () -> EpochMillis
     let startedAt = Date()
@@ -21,8 +22,10 @@ final class HealthReporter: Sendable {
 
     init(
         config: DMDeskConfig, store: any InboxStore, redis: RedisContextStore, bus: EventBus, token: TokenState,
-        connectionLimiter: ConnectionLimiter, clock: @escaping @Sendable () -> EpochMillis = nowMillis, logger: Logger
+        connectionLimiter: ConnectionLimiter, webhooks: WebhookHealth,
+        clock: @escaping @Sendable () -> EpochMillis = nowMillis, logger: Logger
     ) {
+        self.webhooks = webhooks
         self.clock = clock
         self.config = config
         self.store = store
@@ -99,8 +102,9 @@ final class HealthReporter: Sendable {
             ]
         }
         let tokenInvalid = token.invalidReason
-        let status =
-            sqlite.unusable ? "error" : (redisState.up && tokenInvalid == nil && sqlite.verdict == .up ? "ok" : "degraded")
+        let hooks = webhooks.report()
+        let healthy = redisState.up && tokenInvalid == nil && sqlite.verdict == .up && hooks.verdict != .failing
+        let status = sqlite.unusable ? "error" : (healthy ? "ok" : "degraded")
         let json: JSONValue = [
             "status": .string(status),
             "version": .string(DaemonRuntime.version),
@@ -115,6 +119,9 @@ final class HealthReporter: Sendable {
             "counts": countsJSON,
             "connections": listenerStats.map(Self.json) ?? .null,
             "business_hours": businessHours.map { .string($0) } ?? .null,
+            "last_webhook_at": hooks.lastAt.map { .string(InternalRoutes.iso($0)) } ?? .null,
+            "last_webhook_age_seconds": hooks.ageSeconds.map { .number(Double($0)) } ?? .null,
+            "webhooks": Self.json(hooks),
         ]
         return HealthReport(unavailable: sqlite.unusable, json: json)
     }
@@ -164,6 +171,16 @@ final class HealthReporter: Sendable {
         ]
     }
 
+    static func json(_ w: WebhookHealthReport) -> JSONValue {
+        [
+            "status": .string(w.verdict.rawValue), "reason": w.reason.map { .string($0) } ?? .null,
+            "last_at_ms": w.lastAt.map { .number(Double($0)) } ?? .null,
+            "silence_seconds": .number(Double(w.silenceSeconds)),
+            "last_check_at": w.lastCheckAt.map { .string(InternalRoutes.iso($0)) } ?? .null,
+            "check_error": w.checkError.map { .string($0) } ?? .null,
+        ]
+    }
+
     static func json(_ s: ListenerStats) -> JSONValue {
         [
             "open": .number(Double(s.open)), "idle": .number(Double(s.idle)), "max": .number(Double(s.maxConnections)),
@@ -177,10 +194,15 @@ final class HealthReporter: Sendable {
         let counts = try? await store.counts()
         let sqlite = await storeHealth()
         let redisState = redis.state
-        return DaemonStatus(
+        let hooks = webhooks.report()
+        var status = DaemonStatus(
             listener: listener, sqlite: sqlite.verdict.label, redis: redisState.up ? "up" : "down",
             redisError: redisState.lastError, token: tokenState, tokenError: token.invalidReason, threads: counts?.threads ?? 0,
             messages: counts?.messages ?? 0, pendingOutbound: counts?.pendingOutbound ?? 0,
             uptimeSeconds: Int(Date().timeIntervalSince(startedAt)), businessHours: businessHours)
+        status.lastWebhookAt = hooks.lastAt
+        status.webhooks = hooks.verdict.rawValue
+        status.webhookWarning = hooks.reason
+        return status
     }
 }

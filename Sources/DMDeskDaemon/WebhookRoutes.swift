@@ -45,6 +45,7 @@ struct WebhookRoutes: Sendable {
         let started = ContinuousClock.now
         let (response, result) = try await answer(request, context: context)
         metrics.webhook(result)
+        if config.appSecret != nil && (result == .accepted || result == .ignored) { health.webhooks.received() }
         if result == .accepted { metrics.ingested(after: started.duration(to: .now)) }
         return response
     }

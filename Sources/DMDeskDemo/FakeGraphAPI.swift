@@ -70,6 +70,9 @@ public final class FakeGraphAPI: Sendable {
         var account = Account()
         /// Added to the time in every answer's `Date` header: a Meta whose clock (or ours) is off.
         var clockSkew: TimeInterval = 0
+        /// Conversations API calls answered, and how many more may be before its rate limit (FakeGraphAPI+Conversations.swift).
+        var conversationCalls = 0
+        var conversationCallsLeft: Int?
     }
 
     /// The business account `GET /me` describes.
@@ -361,6 +364,9 @@ public final class FakeGraphAPI: Sendable {
         }
 
         if let first = segments.first, Self.isVersionSegment(first) { segments.removeFirst() }
+        if let answer = conversationsAPI(method: request.method, segments: segments, query: request.uri.query ?? "") {
+            return answer
+        }
 
         switch (request.method, segments.count) {
         case (.post, 2) where segments == ["me", "messages"] && json?["recipient"]?["comment_id"] != nil:

@@ -188,6 +188,18 @@ public protocol InboxStore: AnyObject, Sendable {
     func consumeVerification(token: String, igId: String, now: EpochMillis) async throws
         -> Result<VerificationResult, VerificationFailure>
 
+    // MARK: Webhook health and sync (WebhookHealthStore.swift)
+
+    /// When the last signed webhook delivery was accepted, as last recorded (nil: never).
+    func lastWebhookAt() async throws -> EpochMillis?
+    /// Records it (never moving it backwards).
+    func recordLastWebhook(at time: EpochMillis) async throws
+    /// The newest stored message's time, either direction (nil: none).
+    func newestMessageAt() async throws -> EpochMillis?
+    /// Stores what `dmdesk sync` found and the store lacks (by mid, our outbox's remote ids, echoes' remote mids),
+    /// in one transaction: `processed` (never answered), `source = sync`, journaled.
+    func insertSynced(_ messages: [SyncedMessage]) async throws -> SyncInsertOutcome
+
     // MARK: Health and lifecycle
 
     /// The outcome of the store's writes, by kind.

@@ -35,6 +35,8 @@ public struct ThreadRecord: Codable, Sendable, Equatable {
 /// for something we send).
 public enum MessageSource: String, Codable, Sendable, CaseIterable {
     case messaging, standby, changes, dmdesk
+    /// Pulled from Meta's Conversations API by `dmdesk sync` (never delivered by webhook); never answered by the bot.
+    case sync
 
     public init(_ source: WebhookEventSource) {
         switch source {
@@ -90,7 +92,7 @@ public struct MessageRecord: Codable, Sendable, Equatable {
             direction: direction, author: author, text: text, attachments: atts, timestamp: timestamp, delivery: delivery,
             error: error, reactions: reacts, replyToStory: reply_to_story, deleted: deleted, edited: edited,
             outboundId: outbound_id, kind: kind, replyToMid: reply_to_mid, replyToText: quote?.text,
-            replyToUnsent: quote?.unsent == true ? true : nil, payload: payload)
+            replyToUnsent: quote?.unsent == true ? true : nil, payload: payload, synced: source == .sync ? true : nil)
     }
 
     public var view: MessageView { view() }

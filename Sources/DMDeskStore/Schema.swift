@@ -192,6 +192,18 @@ enum Schema {
             try FullTextIndex.create(db)
         }
         m.registerMigration("v8: comments") { db in try CommentSchema.create(db) }
+        m.registerMigration("v9: synced messages and webhook health") { db in
+            // Small facts kept across restarts: the last accepted webhook's time (WebhookHealthStore.swift). Synced
+            // messages need no column: their `messages.source` is 'sync'.
+            try db.execute(
+                sql: """
+                    CREATE TABLE daemon_state (
+                        key TEXT PRIMARY KEY,
+                        value INTEGER,
+                        updated_at INTEGER NOT NULL
+                    );
+                    """)
+        }
         return m
     }
 }

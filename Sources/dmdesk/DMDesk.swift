@@ -22,6 +22,7 @@ struct DMDesk: AsyncParsableCommand {
             ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
             CommentsCommand.self, CommentReplyCommand.self, RulesCommand.self, ProfileCommand.self, TokenCommand.self,
             BackupCommand.self, RestoreCommand.self, DoctorCommand.self,
+            StatusCommand.self, SyncCommand.self,
         ])
 
     @OptionGroup var global: GlobalOptions
