@@ -7,6 +7,8 @@ enum ConsoleAction: Equatable, Sendable {
     case quit(status: Int32)
     /// Ring the terminal bell (if the operator wants it).
     case bell
+    /// Open `thread`'s draft in the operator's `$VISUAL`/`$EDITOR` (curses suspended) and bring the text back.
+    case editDraft(thread: String)
 }
 
 extension ConsoleAction {

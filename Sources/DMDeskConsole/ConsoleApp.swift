@@ -210,6 +210,10 @@ final class ConsoleController {
             case .request(let request): send(request)
             case .quit(let status): quitStatus = quitStatus ?? status
             case .bell: if options.bell { screen.bell() }
+            case .editDraft(let thread):
+                let draft = model.drafts[thread]?.text ?? ""
+                let result = screen.suspended { ExternalEditor(environment: ProcessInfo.processInfo.environment).edit(draft) }
+                model.editorFinished(thread: thread, result)
             }
         }
     }

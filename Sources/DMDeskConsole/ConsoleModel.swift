@@ -18,6 +18,10 @@ struct ConsoleModel: Sendable {
     var helpScroll = 0
     /// The last search (`S`): what was asked, what came back, which result is highlighted.
     var search = SearchResults()
+    /// Ctrl-X just opened the editor: a Ctrl-E right after it is the second key of Ctrl-X Ctrl-E, not "end of line".
+    var pendingEditorKey = false
+    /// The open thread's unread count when it was opened: the conversation draws a "new" line above those messages.
+    var unreadWhenOpened: [String: Int] = [:]
     /// Conversation lines hidden below the bottom edge (0 = following the newest message).
     var conversationScroll = 0
     /// Set when the highlighted message moved: the next frame scrolls it into view.
@@ -208,6 +212,25 @@ struct ConsoleModel: Sendable {
 
     mutating func historyArrived(thread: String, _ list: [MessageView], steps: [AgentStepView]) {
         inbox.loadHistory(thread: thread, list, steps: steps, limit: historyPageSize)
+    }
+
+    // MARK: - The external editor
+
+    /// Back from `$EDITOR`: its text becomes the draft (the compose line stays open to send it); an empty file or an
+    /// editor that failed leaves the draft as it was.
+    mutating func editorFinished(thread: String, _ result: ExternalEditor.Outcome) {
+        switch result {
+        case .edited(let text):
+            drafts[thread] = LineEditor(text)
+            mode = .compose
+            inbox.notice = nil
+        case .emptied:
+            mode = .compose
+            // Shown like an error, over the compose hints: the edit did not take effect.
+            inbox.notice = Notice("the editor left the file empty: draft unchanged", isError: true)
+        case .failed(let why):
+            inbox.notice = Notice("editor: \(why)", isError: true)
+        }
     }
 
     // MARK: - After drawing

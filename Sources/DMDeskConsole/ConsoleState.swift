@@ -277,11 +277,21 @@ public struct ConsoleState: Sendable {
 
     /// The next thread with unread messages after the selected one (wrapping), if any.
     public func nextUnreadThreadID() -> String? {
+        nextThreadID { $0.unread > 0 }
+    }
+
+    /// The next open thread waiting for a person (⚑ needs you) after the selected one (wrapping), if any.
+    public func nextNeedingOperatorThreadID() -> String? {
+        nextThreadID { $0.awaitingOperator && $0.status == .open }
+    }
+
+    /// The next listed thread after the selected one (wrapping), other than the open one, that `matches`.
+    func nextThreadID(where matches: (ThreadSummary) -> Bool) -> String? {
         guard !visibleThreadIDs.isEmpty else { return nil }
         let start = selectedThreadIndex ?? -1
         for step in 1...visibleThreadIDs.count {
             let id = visibleThreadIDs[(start + step + visibleThreadIDs.count) % visibleThreadIDs.count]
-            if (threads[id]?.unread ?? 0) > 0 && id != openThreadID { return id }
+            if let thread = threads[id], matches(thread), id != openThreadID { return id }
         }
         return nil
     }

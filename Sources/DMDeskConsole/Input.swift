@@ -108,6 +108,33 @@ extension ConsoleModel {
         case .nextUnread:
             if let id = inbox.nextUnreadThreadID() { return openThread(id, screen: screen) }
             inbox.notice = Notice("no unread threads", isError: false)
+        case .nextNeedingYou:
+            if let id = inbox.nextNeedingOperatorThreadID() { return openThread(id, screen: screen) }
+            inbox.notice = Notice("no thread needs you", isError: false)
+        case .resolveAndNext:
+            guard let id = targetThreadID(screen), let thread = inbox.threads[id] else {
+                inbox.notice = Notice("select a thread first", isError: true)
+                return []
+            }
+            var actions = thread.status == .resolved ? [] : ask(.threadAction(.resolve, thread: id))
+            if let next = inbox.nextNeedingOperatorThreadID() ?? inbox.nextUnreadThreadID() {
+                actions += openThread(next, screen: screen)
+            } else {
+                inbox.notice = Notice("resolved; nothing else needs you or is unread", isError: false)
+            }
+            return actions
+        case .markAllRead:
+            let unread = inbox.visibleThreadIDs.filter { (inbox.threads[$0]?.unread ?? 0) > 0 }
+            guard !unread.isEmpty else {
+                inbox.notice = Notice("no unread threads", isError: false)
+                return []
+            }
+            guard isConnected else {
+                inbox.notice = Notice(Self.notConnected, isError: true)
+                return []
+            }
+            inbox.notice = Notice("marked \(unread.count) thread\(unread.count == 1 ? "" : "s") read", isError: false)
+            return unread.map { .request(.markRead(thread: $0)) }
         case .filter:
             prompt = LineEditor(inbox.filter)
             mode = .prompt(.filter)
@@ -200,11 +227,25 @@ extension ConsoleModel {
             prompt = LineEditor(refusedAttachURL ?? "")
             refusedAttachURL = nil
             mode = .prompt(.attach(thread: thread, type: nil))
+        case .externalEditor:
+            if mode == .browse {
+                // As `r` would: open the selected thread first.
+                let actions = perform(.compose, key: key, screen: screen, keyMap: keyMap)
+                guard mode == .compose, let thread = inbox.openThreadID else { return actions }
+                pendingEditorKey = true
+                return actions + [.editDraft(thread: thread)]
+            }
+            guard mode == .compose, let thread = inbox.openThreadID else { return [] }
+            pendingEditorKey = true
+            return [.editDraft(thread: thread)]
         case .cursorSideways: edit { key == .left ? $0.moveLeft() : $0.moveRight() }
         case .cursorUp: edit { $0.moveUp() }
         case .cursorDown: edit { $0.moveDown() }
         case .lineStart: edit { $0.moveToLineStart() }
-        case .lineEnd: edit { $0.moveToLineEnd() }
+        case .lineEnd:
+            // The Ctrl-E of Ctrl-X Ctrl-E (Emacs and bash's "edit in $EDITOR") has been done by Ctrl-X.
+            if pendingEditorKey, key == .ctrl("e") { pendingEditorKey = false; return [] }
+            edit { $0.moveToLineEnd() }
         case .deleteBack: edit { $0.backspace() }
         case .deleteForward: edit { $0.deleteForward() }
         case .deleteWord: edit { $0.deleteWordBackward() }
@@ -238,7 +279,10 @@ extension ConsoleModel {
 
     private mutating func openThread(_ id: String, screen: ScreenSize) -> [ConsoleAction] {
         var actions: [ConsoleAction] = []
-        let hadUnread = (inbox.threads[id]?.unread ?? 0) > 0
+        let unread = inbox.threads[id]?.unread ?? 0
+        let hadUnread = unread > 0
+        // Where the "new" marker goes: above the first of the messages that were unread when the thread was opened.
+        if inbox.openThreadID != id { unreadWhenOpened = [id: unread] }
         if inbox.openThreadID != id { conversationScroll = 0 }
         inbox.open(thread: id)
         if inbox.history[id] == nil { actions += requestHistory(id) }

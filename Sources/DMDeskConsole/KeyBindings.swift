@@ -38,13 +38,13 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     // browsing
     case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
     case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
-    case searchMessages
+    case searchMessages, nextNeedingYou, resolveAndNext, markAllRead
     // search results (`S`)
     case moveResult, openResult, closeResults, searchAgain
     // the comments view (`c`)
     case toggleComments, replyComment
     // editing (compose line and prompts)
-    case send, newline, cancel, attach
+    case send, newline, cancel, attach, externalEditor
     case cursorSideways, lineStart, lineEnd, deleteBack, deleteForward, deleteWord, deleteToStart
     case deleteToEnd, cursorUp, cursorDown
     // the reaction picker (`e`)
@@ -165,11 +165,15 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.enter, .char("o")], .openThread, "open the selected thread"),
         KeyBinding(.inbox, [.tab, .backTab], .switchPane, "switch pane: threads ↔ conversation"),
         KeyBinding(.inbox, [.char("r"), .char("i")], .compose, "reply in the open thread"),
+        KeyBinding(.inbox, [.char("E")], .externalEditor, "reply in $EDITOR"),
         KeyBinding(.inbox, [.char("t")], .takeOver, "take the thread over from the bot"),
         KeyBinding(.inbox, [.char("a")], .handBack, "hand the thread back to the bot"),
         KeyBinding(.inbox, [.char("n")], .notifyManager, "notify the manager on WhatsApp"),
         KeyBinding(.inbox, [.char("e")], .react, "react to the selected message"),
         KeyBinding(.inbox, [.char("u")], .nextUnread, "jump to the next unread thread"),
+        KeyBinding(.inbox, [.char("!")], .nextNeedingYou, "next thread that needs you (⚑)"),
+        KeyBinding(.inbox, [.char("X")], .resolveAndNext, "resolve, then the next one"),
+        KeyBinding(.inbox, [.char("M")], .markAllRead, "mark every listed thread read"),
         KeyBinding(.inbox, [.char("/")], .filter, "filter threads (Esc clears)"),
         KeyBinding(.inbox, [.char("S"), .ctrl("r")], .searchMessages, "search all messages"),
         KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
@@ -194,6 +198,7 @@ public struct KeyMap: Sendable {
         KeyBinding(.editor, [.altEnter], .newline, "new line in the reply"),
         KeyBinding(.editor, [.escape], .cancel, "stop editing, keep the draft"),
         KeyBinding(.editor, [.ctrl("o")], .attach, "attach media by URL (again: type)"),
+        KeyBinding(.editor, [.ctrl("x")], .externalEditor, "reply in $EDITOR (Ctrl-X Ctrl-E)"),
         KeyBinding(.editor, [.left, .right], .cursorSideways, "cursor left / right"),
         KeyBinding(.editor, [.up], .cursorUp, "line above"),
         KeyBinding(.editor, [.down], .cursorDown, "line below"),

@@ -223,6 +223,17 @@ extension ConsoleController {
         return placement
     }
 
+    /// The first of the last `unread` customer messages: where the "new" line goes (nil when none were unread).
+    static func firstUnreadIndex(_ messages: [MessageView], unread: Int) -> Int? {
+        guard unread > 0 else { return nil }
+        var left = unread
+        for index in messages.indices.reversed() where messages[index].direction == .inbound && !messages[index].id.hasPrefix("step:") {
+            left -= 1
+            if left == 0 { return index }
+        }
+        return messages.firstIndex { $0.direction == .inbound }
+    }
+
     /// A line under the title bar on every console while something stops replies from reaching customers.
     static func banner(for status: DaemonStatus?) -> String? {
         guard let status, status.token == "invalid" else { return nil }
@@ -384,7 +395,14 @@ extension ConsoleController {
         if model.inbox.history[threadID] == .loaded(hasOlder: true) {
             lines.append(ConversationLine(segments: [Segment("  ↑ older messages: g or PgUp at the top loads them", .muted)], messageIndex: nil))
         }
+        let firstUnread = Self.firstUnreadIndex(messages, unread: model.unreadWhenOpened[threadID] ?? 0)
         for (index, message) in messages.enumerated() {
+            if index == firstUnread {
+                let label = " new "
+                let side = max(0, (innerWidth - TextWidth.width(label)) / 2)
+                let rule = String(repeating: "╌", count: side)
+                lines.append(ConversationLine(segments: [Segment(rule + label + rule, .unread)], messageIndex: nil))
+            }
             let day = TimeFormat.day(message.timestamp)
             if day.key != lastDay {
                 lastDay = day.key

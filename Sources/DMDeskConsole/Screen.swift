@@ -77,6 +77,22 @@ final class Screen {
         }
     }
 
+    /// Hands the terminal to another program (an editor) and takes it back after `body`: curses' modes are saved,
+    /// the terminal is restored for it, and the whole screen is redrawn afterwards.
+    func suspended<T>(_ body: () throws -> T) rethrows -> T {
+        _ = def_prog_mode()
+        _ = curs_set(1)
+        _ = endwin()
+        defer {
+            _ = reset_prog_mode()
+            _ = curs_set(0)
+            _ = clearok(window, true)
+            _ = refresh()
+            updateSize()
+        }
+        return try body()
+    }
+
     /// Restores the terminal. Safe to call twice.
     func end() {
         guard isActive else { return }
