@@ -46,6 +46,8 @@ final class ConversationSync: Sendable {
     let configuredAccount: String?
     let logger: Logger
     let publish: @Sendable ([JournalEvent]) -> Void
+    /// A 190 here is the token's state like any other call's: the banner, /health and the manager's message.
+    let token: TokenState?
     /// Meta's answers for whole seconds against our milliseconds: a message this close to the newest stored one
     /// is "newer" only if its id is unknown.
     static let secondRounding: EpochMillis = 1000
@@ -55,9 +57,10 @@ final class ConversationSync: Sendable {
     private let account = Mutex<String?>(nil)
 
     init(
-        graph: GraphClient, store: any InboxStore, accountId: String?, logger: Logger,
+        graph: GraphClient, store: any InboxStore, accountId: String?, logger: Logger, token: TokenState? = nil,
         publish: @escaping @Sendable ([JournalEvent]) -> Void
     ) {
+        self.token = token
         self.graph = graph
         self.store = store
         configuredAccount = accountId
@@ -101,6 +104,7 @@ final class ConversationSync: Sendable {
                 after = next
             }
         } catch let error as GraphError {
+            if error.isTokenInvalid { token?.markInvalid("\(error)") }
             logger.warning("sync stopped", metadata: ["error": "\(error)", "inserted": "\(report.inserted)"])
             throw SyncFailure(message: Self.explain(error), report: report)
         }
@@ -159,6 +163,13 @@ final class ConversationSync: Sendable {
     /// How many messages Meta shows, newer than the newest stored one, that the store lacks: the silence check.
     /// Reads the first page of conversations only (newest activity first) and the messages of those newer.
     func newerUnknownMessages() async throws -> Int {
+        do { return try await countNewerUnknown() } catch let error as GraphError {
+            if error.isTokenInvalid { token?.markInvalid("\(error)") }
+            throw error
+        }
+    }
+
+    private func countNewerUnknown() async throws -> Int {
         let newest = try await store.newestMessageAt() ?? 0
         let page = try await graph.conversations()
         var count = 0

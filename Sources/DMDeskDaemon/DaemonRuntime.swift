@@ -67,7 +67,7 @@ public final class DaemonRuntime: Sendable {
         let webhooks = WebhookHealth(silence: config.webhookSilence, clock: options.clock)
         self.webhooks = webhooks
         sync = ConversationSync(
-            graph: graph, store: store, accountId: config.accountId, logger: logger, publish: { bus.publish($0) })
+            graph: graph, store: store, accountId: config.accountId, logger: logger, token: token, publish: { bus.publish($0) })
         health = HealthReporter(
             config: config, store: store, redis: redis, bus: bus, token: token, connectionLimiter: connectionLimiter,
             webhooks: webhooks, clock: options.clock, logger: logger)

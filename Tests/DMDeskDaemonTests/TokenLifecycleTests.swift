@@ -169,11 +169,35 @@ struct TokenLifecycleTests {
                 let report = try await Self.tokenStatus(d)
                 #expect(report.status == "invalid" && (report.error ?? "").contains("190"), "\(report)")
 
+                // A 190 to `sync` is the same news: no second message to the manager.
+                let path = d.dataDir + "/dmdesk.sock"
+                let syncRefusal = try await onThread { () throws -> ControlError? in
+                    let client = try ControlClient.connect(path: path)
+                    defer { client.close() }
+                    do {
+                        _ = try client.request(ControlRequest(id: 1, type: .sync, after: nowMillis() - 86_400_000), timeout: 30)
+                        return nil
+                    } catch ControlClientError.server(let error) { return error }
+                }
+                #expect(syncRefusal?.code == "sync_failed" && (syncRefusal?.message ?? "").contains("190"), "\(String(describing: syncRefusal))")
+                try await Task.sleep(for: .milliseconds(300))
+                #expect(fake.whatsAppMessages().count == 1)
+
                 // Once Meta takes the token again, a refresh it accepts proves the token works.
                 fake.restoreToken(Self.token)
                 let refreshed = try await Self.tokenStatus(d, type: .tokenRefresh)
                 #expect(refreshed.status == "ok" && refreshed.error == nil)
                 #expect(try await d.health()["token"]?["status"]?.stringValue == "ok")
+
+                // And a sync that Meta refuses after that turns it invalid again, by itself.
+                fake.revokeToken(try #require(AccessTokenFile.load(dataDir: dir, configured: Self.token)).accessToken)
+                _ = try? await onThread {
+                    let client = try ControlClient.connect(path: path)
+                    defer { client.close() }
+                    return try client.request(ControlRequest(id: 1, type: .sync, after: nowMillis() - 86_400_000), timeout: 30)
+                }
+                #expect(try await Self.tokenStatus(d).status == "invalid", "a 190 from the Conversations API counts")
+                #expect(await eventually(timeout: 5) { fake.whatsAppMessages().count == 2 }, "it turned invalid again: told again")
             } catch {
                 try? await d.stop()
                 throw error
