@@ -302,7 +302,7 @@ final class ConsoleController {
         var markRead: Set<String> = []
         for raw in rawLines {
             if let handled = decodeLargeReply(raw) { actions += handled; continue }
-            guard let line = try? decoder.decode(ServerLine.self, from: raw) else { continue }
+            guard let line = ServerLine.read(raw) else { continue }
             if line.type == "ok" || line.type == "error", let id = ControlClient.replyId(line) {
                 if let request = pending.removeValue(forKey: id) { actions += model.replied(line, to: request) }
                 continue

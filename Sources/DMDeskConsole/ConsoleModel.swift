@@ -162,7 +162,7 @@ struct ConsoleModel: Sendable {
         case .react: inbox.notice = Notice("reaction sent", isError: false)
         case .retry: inbox.notice = Notice("retrying…", isError: false)
         case .search(let text):
-            let hits = (try? result["hits"]?.decode([SearchHit].self)) ?? []
+            let hits = result["hits"]?.arrayValue?.compactMap(SearchHit.init(json:)) ?? []
             guard !hits.isEmpty else {
                 inbox.notice = Notice("no messages match “\(text)” — S to search again", isError: false)
                 return []

@@ -26,7 +26,7 @@ struct ExternalEditor {
             let code = errno
             return .failed("cannot create a temporary file in \(directory): \(String(cString: strerror(code)))")
         }
-        let path = String(cString: template)
+        let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         defer { unlink(path) }
         let bytes = Array(draft.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }

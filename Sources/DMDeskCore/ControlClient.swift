@@ -54,7 +54,6 @@ public final class ControlClient: @unchecked Sendable {
     private var scanFrom = 0
     /// Lines read while `request` waited for its own reply; handed out by `readAvailable`.
     private var queued: [Data] = []
-    private let decoder = JSONDecoder()
     private var sawEOF = false
     /// Replies can be large (10,000 threads); this only guards against a runaway peer.
     private let maxLineBytes = 256 << 20
@@ -103,7 +102,7 @@ public final class ControlClient: @unchecked Sendable {
         while true {
             let lines = try client.readLines(until: deadline)
             if let raw = lines.first {
-                guard let first = try? client.decoder.decode(ServerLine.self, from: raw), first.type == "hello" else { throw .protocolMismatch(expected: ControlProtocol.version, got: nil) }
+                guard let first = ServerLine.read(raw), first.type == "hello" else { throw .protocolMismatch(expected: ControlProtocol.version, got: nil) }
                 guard first.protocol == ControlProtocol.version else {
                     throw .protocolMismatch(expected: ControlProtocol.version, got: first.protocol)
                 }
@@ -147,7 +146,7 @@ public final class ControlClient: @unchecked Sendable {
         while true {
             var reply: ServerLine? = nil
             if let index = queued.firstIndex(where: { raw in
-                guard let line = try? decoder.decode(ServerLine.self, from: raw), Self.isReply(line, to: id) else { return false }
+                guard let line = ServerLine.read(raw), Self.isReply(line, to: id) else { return false }
                 reply = line
                 return true
             }), let reply {
@@ -164,7 +163,7 @@ public final class ControlClient: @unchecked Sendable {
     /// Everything readable right now, split into lines (partial lines wait for the rest).
     /// Throws `.closed` once the daemon has hung up and every complete line has been handed out.
     public func readAvailable() throws(ControlClientError) -> [ServerLine] {
-        try readAvailableRaw().compactMap { try? decoder.decode(ServerLine.self, from: $0) }
+        try readAvailableRaw().compactMap { ServerLine.read($0) }
     }
 
     /// Like `readAvailable`, but each line's undecoded JSON: a client expecting a large reply (10,000

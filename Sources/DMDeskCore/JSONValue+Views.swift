@@ -68,3 +68,17 @@ extension ServerLine {
         return .object(o)
     }
 }
+
+extension JSONValue {
+    /// What `JSONValue.from(hit)` returns (a search answers up to 500 of these at a time).
+    public init(_ h: SearchHit) {
+        var o: [String: JSONValue] = [
+            "mid": .string(h.mid), "thread": .string(h.thread), "direction": .string(h.direction.rawValue),
+            "author": .string(h.author), "timestamp": .number(Double(h.timestamp)), "snippet": .string(h.snippet),
+            "highlights": .array(h.highlights.map { ["start": .number(Double($0.start)), "length": .number(Double($0.length))] }),
+        ]
+        if let name = h.name { o["name"] = .string(name) }
+        if let username = h.username { o["username"] = .string(username) }
+        self = .object(o)
+    }
+}

@@ -112,7 +112,7 @@ struct DaemonControlService: ControlService {
                 throw ControlError.badRequest("search needs `text`: the words to look for")
             }
             let query = MessageSearch(text: text, thread: r.thread, limit: min(max(r.limit ?? 50, 1), 500))
-            return ["hits": .array(try await store.search(query).map { .from($0) })]
+            return ["hits": .array(try await store.search(query).map(JSONValue.init))]
         case .tokenStatus:
             return ["token": .from(tokenRefresher.report)]
         case .tokenRefresh:

@@ -26,7 +26,7 @@ struct SearchCommand: ParsableCommand {
     func run() throws {
         let result = script.call(ControlRequest(id: 1, type: .search, thread: thread, text: words.joined(separator: " "), limit: limit))
         if script.json { return script.printJSON(result) }
-        let hits = (try? result["hits"]?.decode([SearchHit].self)) ?? []
+        let hits = result["hits"]?.arrayValue?.compactMap(SearchHit.init(json:)) ?? []
         let bold = isatty(STDOUT_FILENO) == 1
         for hit in hits {
             let who = hit.name ?? hit.username.map { "@" + $0 } ?? hit.thread

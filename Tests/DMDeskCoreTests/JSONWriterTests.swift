@@ -21,6 +21,15 @@ struct JSONFastPathTests {
         #expect(JSONValue(Self.message) == JSONValue.from(Self.message))
         #expect(JSONValue(Self.thread) == JSONValue.from(Self.thread))
         #expect(JSONValue(Self.message).compactString == JSONValue.from(Self.message).encodedString())
+        for hit in [
+            SearchHit(
+                mid: "m1", thread: "t1", direction: .outbound, author: "operator", timestamp: 1_732_190_000_123, name: "Ana \"A\"",
+                username: "ana", snippet: "…the blue ✨ hoodie", highlights: [.init(start: 4, length: 4), .init(start: 12, length: 6)]),
+            SearchHit(mid: "m2", thread: "t2", direction: .inbound, author: "customer", timestamp: 1, name: nil, username: nil,
+                      snippet: "", highlights: []),
+        ] {
+            #expect(JSONValue(hit) == JSONValue.from(hit))
+        }
     }
 
     @Test("every kind of server line encodes to the same bytes as JSONEncoder.compact")
