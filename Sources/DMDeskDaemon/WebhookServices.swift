@@ -7,7 +7,7 @@ import ServiceLifecycle
 /// Webhook health (`WebhookHealth`): restores the last webhook's time at start-up, writes it to the store when it
 /// moves (at most every `persistEvery`, and once more at shutdown, after the listener has stopped), asks the
 /// Conversations API whether messages are missing once the webhooks have been silent for `DMDESK_WEBHOOK_SILENCE`,
-/// and tells consoles (a `daemon.status` event) when webhooks start or stop looking failing. The age itself is not
+/// and tells consoles (a `daemon.status` event) when the verdict changes (never, ok, silent, failing). The age itself is not
 /// announced (an event a minute would fill the journal): consoles ask `status` once a minute.
 struct WebhookHealthService: Service {
     let webhooks: WebhookHealth
@@ -60,8 +60,10 @@ struct WebhookHealthService: Service {
                 }
                 if let reason = webhooks.report().reason { logger.warning("\(reason)") }
             }
+            // Every change of verdict (the first webhook, a silence beginning or ending, failing): rare, and without
+            // it a console attached before the first webhook would say "no webhook yet" until its next status poll.
             let report = webhooks.report()
-            if (report.verdict == .failing) != (announced.verdict == .failing) {
+            if report.verdict != announced.verdict {
                 if await health.publishStatus() { announced = report }
             }
         }
