@@ -93,6 +93,16 @@ private func readEveryField(of event: WebhookEvent, now: EpochMillis) {
         consume(e.text)
         consume(e.editCount)
         text = e.text
+    case .comment(let c):
+        // Comments are stored and shown like messages: their text reaches the sanitiser and the journal.
+        consume(c.id)
+        consume(c.text)
+        consume(c.fromId)
+        consume(c.fromUsername)
+        consume(c.mediaId)
+        consume(c.mediaProductType)
+        consume(c.parentId)
+        text = c.text
     case .unknown(let name):
         consume(name)
     case .invalid(let reason):

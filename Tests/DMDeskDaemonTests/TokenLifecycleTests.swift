@@ -122,7 +122,8 @@ struct TokenLifecycleTests {
                 #expect(failed.status == "ok" && failed.source == "configured", "a transient error is not a bad token")
                 #expect(AccessTokenFile.load(dataDir: dir, configured: Self.token) == nil)
                 #expect(await eventually(timeout: 10) { fake.refreshCount == 1 }, "tried again after the delay")
-                #expect(AccessTokenFile.load(dataDir: dir, configured: Self.token) != nil)
+                // Meta has answered; the file is written right after.
+                #expect(await eventually(timeout: 5) { AccessTokenFile.load(dataDir: dir, configured: Self.token) != nil })
 
                 let first = try #require(AccessTokenFile.load(dataDir: dir, configured: Self.token))
                 let manual = try await Self.tokenStatus(d, type: .tokenRefresh)
