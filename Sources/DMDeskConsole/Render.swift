@@ -397,12 +397,6 @@ extension ConsoleController {
         }
         let firstUnread = Self.firstUnreadIndex(messages, unread: model.unreadWhenOpened[threadID] ?? 0)
         for (index, message) in messages.enumerated() {
-            if index == firstUnread {
-                let label = " new "
-                let side = max(0, (innerWidth - TextWidth.width(label)) / 2)
-                let rule = String(repeating: "╌", count: side)
-                lines.append(ConversationLine(segments: [Segment(rule + label + rule, .unread)], messageIndex: nil))
-            }
             let day = TimeFormat.day(message.timestamp)
             if day.key != lastDay {
                 lastDay = day.key
@@ -410,6 +404,12 @@ extension ConsoleController {
                 let side = max(0, (innerWidth - TextWidth.width(label)) / 2)
                 let rule = String(repeating: "─", count: side)
                 lines.append(ConversationLine(segments: [Segment(rule + label + rule, .border)], messageIndex: nil))
+            }
+            if index == firstUnread {
+                let label = " new "
+                let side = max(0, (innerWidth - TextWidth.width(label)) / 2)
+                let rule = String(repeating: "╌", count: side)
+                lines.append(ConversationLine(segments: [Segment(rule + label + rule, .unread)], messageIndex: nil))
             }
             let start = lines.count
             let rows = renderCache.lines(for: message, customerName: customerName, seen: model.inbox.isSeen(message), width: innerWidth)
