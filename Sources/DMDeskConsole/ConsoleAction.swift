@@ -9,6 +9,8 @@ enum ConsoleAction: Equatable, Sendable {
     case bell
     /// Open `thread`'s draft in the operator's `$VISUAL`/`$EDITOR` (curses suspended) and bring the text back.
     case editDraft(thread: String)
+    /// Put `text` on the operator's clipboard (OSC 52: their own terminal's, over SSH too).
+    case copyToClipboard(String)
 }
 
 extension ConsoleAction {

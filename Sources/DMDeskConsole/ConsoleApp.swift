@@ -214,6 +214,11 @@ final class ConsoleController {
                 let draft = model.drafts[thread]?.text ?? ""
                 let result = screen.suspended { ExternalEditor(environment: ProcessInfo.processInfo.environment).edit(draft) }
                 model.editorFinished(thread: thread, result)
+            case .copyToClipboard(let text):
+                let shown = Sanitizer.visible(text, newlines: .space)
+                model.inbox.notice = screen.copyToClipboard(text)
+                    ? Notice("copied to your clipboard: \(shown)", isError: false)
+                    : Notice("this terminal takes no OSC 52 (DMDESK_HYPERLINKS=1 forces it); the link: \(shown)", isError: true)
             }
         }
     }

@@ -18,6 +18,10 @@ struct ConsoleModel: Sendable {
     var helpScroll = 0
     /// The last search (`S`): what was asked, what came back, which result is highlighted.
     var search = SearchResults()
+    /// `/` in a conversation: the words found there and the highlighted match (nil when not finding).
+    var find: ThreadFind?
+    /// `o`: the open thread's links, while the list is shown.
+    var links: LinkList?
     /// Ctrl-X just opened the editor: a Ctrl-E right after it is the second key of Ctrl-X Ctrl-E, not "end of line".
     var pendingEditorKey = false
     /// The open thread's unread count when it was opened: the conversation draws a "new" line above those messages.

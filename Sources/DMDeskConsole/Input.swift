@@ -14,7 +14,7 @@ extension ConsoleModel {
             let key = keys[index]
             index += 1
             if key == .resize { continue }
-            let context = mode.keyContext
+            let context = keyContext
             if context == .editor, case .char = key {
                 // Typed or pasted text goes in as one insert, so emoji sequences join up at once.
                 var text = ""
@@ -30,6 +30,13 @@ extension ConsoleModel {
             if context == .editor, case .prompt(.filter) = mode { inbox.setFilter(prompt.text) }
         }
         return actions
+    }
+
+    /// The key table in force: the input mode's, except that while finding in the open conversation (and looking
+    /// at it) `n`, `N` and Esc move between the matches.
+    var keyContext: KeyContext {
+        if mode == .browse, let find, find.thread == inbox.openThreadID, inbox.focus == .conversation { return .conversationFind }
+        return mode.keyContext
     }
 
     /// In one-pane mode the list is visible only while it has the focus.
@@ -136,9 +143,30 @@ extension ConsoleModel {
             inbox.notice = Notice("marked \(unread.count) thread\(unread.count == 1 ? "" : "s") read", isError: false)
             return unread.map { .request(.markRead(thread: $0)) }
         case .filter:
+            if inbox.focus == .conversation || !showsList(screen), let thread = inbox.openThreadID {
+                prompt = LineEditor(find?.thread == thread ? find?.query ?? "" : "")
+                mode = .prompt(.find(thread: thread))
+                return []
+            }
             prompt = LineEditor(inbox.filter)
             mode = .prompt(.filter)
             inbox.focus = .list
+        case .listLinks:
+            guard let thread = inbox.openThreadID else {
+                inbox.notice = Notice("open a thread first: o lists its links", isError: true)
+                return []
+            }
+            let list = LinkList.collect(thread: thread, from: inbox.openMessages)
+            guard !list.links.isEmpty else {
+                inbox.notice = Notice("no links in this conversation", isError: false)
+                return []
+            }
+            links = list
+            mode = .linkList
+        case .findOlder, .findNewer: moveFind(older: command == .findOlder)
+        case .endFind:
+            find = nil
+            inbox.notice = nil
         case .retryFailed:
             guard let thread = inbox.openThreadID else { return [] }
             let selected = inbox.selectedMessage
@@ -198,6 +226,18 @@ extension ConsoleModel {
             keepSelectedMessageVisible = true
             return actions
         case .closeResults: mode = .browse
+
+        // The link list
+        case .moveLink: links?.move(by: key == .char("j") || key == .down ? 1 : -1)
+        case .copyLink:
+            mode = .browse
+            if case .char(let c) = key, let number = c.wholeNumberValue { links?.selected = number - 1 }
+            guard let link = links?.selectedLink else { links = nil; return [] }
+            links = nil
+            return [.copyToClipboard(link.url)]
+        case .closeLinks:
+            mode = .browse
+            links = nil
         case .quit:
             if hasUnsentDraft { mode = .confirmQuit } else { return [.quit(status: 0)] }
         case .back:
@@ -279,6 +319,7 @@ extension ConsoleModel {
 
     private mutating func openThread(_ id: String, screen: ScreenSize) -> [ConsoleAction] {
         var actions: [ConsoleAction] = []
+        if find?.thread != id { find = nil }
         let unread = inbox.threads[id]?.unread ?? 0
         let hadUnread = unread > 0
         // Where the "new" marker goes: above the first of the messages that were unread when the thread was opened.
@@ -290,6 +331,50 @@ extension ConsoleModel {
         actions += ask(.opened(thread: id))
         if !screen.isTwoPane { inbox.focus = .conversation }
         return actions
+    }
+
+    /// Enter in the find prompt: highlights the newest match (a conversation is read from the bottom up).
+    private mutating func startFind(thread: String, query: String) {
+        guard !query.isEmpty else { find = nil; return }
+        var found = ThreadFind(thread: thread, query: query)
+        let ids = found.matchIDs(in: inbox.openMessages)
+        guard let newest = ids.last else {
+            find = nil
+            let older = inbox.history[thread] == .loaded(hasOlder: true) ? "; g loads older messages" : ""
+            inbox.notice = Notice("“\(query)” is not in this conversation\(older)", isError: false)
+            return
+        }
+        found.current = newest
+        find = found
+        inbox.focus = .conversation
+        showMatch(newest, of: ids)
+    }
+
+    /// `n` (older) and `N` (newer), from the highlighted match; past the last one it starts again at the other end.
+    private mutating func moveFind(older: Bool) {
+        guard var found = find else { return }
+        let ids = found.matchIDs(in: inbox.openMessages)
+        guard !ids.isEmpty else {
+            inbox.notice = Notice("“\(found.query)” is no longer in this conversation", isError: false)
+            return
+        }
+        let at = found.current.flatMap { ids.firstIndex(of: $0) } ?? ids.count
+        var next = older ? at - 1 : at + 1
+        var wrapped = false
+        if next < 0 { next = ids.count - 1; wrapped = true }
+        if next >= ids.count { next = 0; wrapped = true }
+        found.current = ids[next]
+        find = found
+        showMatch(ids[next], of: ids, wrapped: wrapped ? (older ? "back at the newest" : "back at the oldest") : nil)
+    }
+
+    private mutating func showMatch(_ id: String, of ids: [String], wrapped: String? = nil) {
+        inbox.selectedMessageID = id
+        keepSelectedMessageVisible = true
+        let position = (ids.firstIndex(of: id) ?? 0) + 1
+        let query = find.map { Sanitizer.visible($0.query, newlines: .space) } ?? ""
+        inbox.notice = Notice("“\(query)” \(ids.count - position + 1) of \(ids.count)\(wrapped.map { " (" + $0 + ")" } ?? "")"
+            + " · n older · N newer · Esc stops", isError: false)
     }
 
     private mutating func threadAction(_ action: ThreadAction, screen: ScreenSize) -> [ConsoleAction] {
@@ -333,6 +418,9 @@ extension ConsoleModel {
         case .prompt(.filter):
             mode = .browse
             inbox.selectThread(at: 0)
+        case .prompt(.find(let thread)):
+            mode = .browse
+            startFind(thread: thread, query: prompt.text.trimmingCharacters(in: .whitespacesAndNewlines))
         case .prompt(.search):
             mode = .browse
             let text = prompt.text.trimmingCharacters(in: .whitespacesAndNewlines)

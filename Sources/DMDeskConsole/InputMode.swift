@@ -8,6 +8,8 @@ enum InputMode: Equatable, Sendable {
     case reactPicker
     /// `S`: the results of a search across conversations (`ConsoleModel.search`).
     case searchResults
+    /// `o`: the open thread's links (`ConsoleModel.links`).
+    case linkList
     case confirmQuit
     case help
 
@@ -18,6 +20,7 @@ enum InputMode: Equatable, Sendable {
         case .compose, .prompt: return .editor
         case .reactPicker: return .reactionPicker
         case .searchResults: return .searchResults
+        case .linkList: return .linkList
         case .confirmQuit: return .confirmQuit
         case .help: return .help
         }
@@ -27,6 +30,8 @@ enum InputMode: Equatable, Sendable {
 enum PromptKind: Equatable, Sendable {
     case filter
     case search
+    /// `/` in a conversation: the words to find in `thread`.
+    case find(thread: String)
     case notify(thread: String?)
     /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Ctrl-O` again picks one).
     case attach(thread: String, type: AttachmentKind?)
@@ -38,6 +43,7 @@ enum PromptKind: Equatable, Sendable {
         switch self {
         case .filter: return "Filter: "
         case .search: return "Search messages: "
+        case .find: return "Find in this conversation: "
         case .notify: return "Notify manager: "
         case .commentReply(_, let to, let publicly):
             return publicly ? "Public reply to \(to): " : "Private reply (DM) to \(to): "

@@ -38,7 +38,11 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     // browsing
     case moveDown, moveUp, openThread, switchPane, compose, takeOver, handBack, notifyManager, react
     case nextUnread, filter, resolve, retryFailed, pageUp, pageDown, top, bottom, help, quit, back
-    case searchMessages, nextNeedingYou, resolveAndNext, markAllRead
+    case searchMessages, nextNeedingYou, resolveAndNext, markAllRead, listLinks
+    // finding in a conversation (`/` there)
+    case findOlder, findNewer, endFind
+    // the link list (`o`)
+    case copyLink, moveLink, closeLinks
     // search results (`S`)
     case moveResult, openResult, closeResults, searchAgain
     // the comments view (`c`)
@@ -58,17 +62,25 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
 /// Which table applies: one per thing the keys can be for (see `InputMode.keyContext`). The help overlay lists
 /// them in this order.
 public enum KeyContext: String, CaseIterable, Sendable {
-    case inbox, reactionPicker, editor, searchResults, help, confirmQuit
+    case inbox, conversationFind, reactionPicker, editor, searchResults, linkList, help, confirmQuit
 
     public var title: String {
         switch self {
         case .inbox: return "Inbox"
+        case .conversationFind: return "Finding in a conversation"
+        case .linkList: return "Links in a conversation"
         case .reactionPicker: return "Reaction picker"
         case .editor: return "Compose and prompts"
         case .searchResults: return "Search results"
         case .help: return "This help"
         case .confirmQuit: return "Quit with a draft"
         }
+    }
+
+    /// Where a key this context does not bind is looked up next: finding in a conversation changes a few keys and
+    /// leaves the rest as they are.
+    public var parent: KeyContext? {
+        self == .conversationFind ? .inbox : nil
     }
 }
 
@@ -80,13 +92,16 @@ public struct KeyBinding: Sendable {
     public var isAnyOtherKey: Bool
     public var command: ConsoleCommand
     public var description: String
+    /// How the help writes a run of keys ("1–9"), instead of listing each.
+    public var label: String?
 
-    public init(_ context: KeyContext, _ keys: [Key], _ command: ConsoleCommand, _ description: String) {
+    public init(_ context: KeyContext, _ keys: [Key], _ command: ConsoleCommand, _ description: String, label: String? = nil) {
         self.context = context
         self.keys = keys
         self.isAnyOtherKey = false
         self.command = command
         self.description = description
+        self.label = label
     }
 
     /// The entry for every key not bound in `context`.
@@ -97,7 +112,7 @@ public struct KeyBinding: Sendable {
     }
 
     /// How the keys are written in the help overlay.
-    public var keysLabel: String { isAnyOtherKey ? "any other key" : keys.map(\.label).joined(separator: " ") }
+    public var keysLabel: String { isAnyOtherKey ? "any other key" : label ?? keys.map(\.label).joined(separator: " ") }
 }
 
 /// The one table that drives both key dispatch and the `?` help overlay (as in tig).
@@ -116,9 +131,10 @@ public struct KeyMap: Sendable {
         }
     }
 
-    /// The command `key` asks for in `context`: its own binding, else the context's "any other key" entry, else none.
+    /// The command `key` asks for in `context`: its own binding, else the context's "any other key" entry, else its
+    /// parent's, else none.
     public func command(for key: Key, in context: KeyContext) -> ConsoleCommand? {
-        lookup[context]?[key] ?? fallback[context]
+        lookup[context]?[key] ?? fallback[context] ?? context.parent.flatMap { command(for: key, in: $0) }
     }
 
     /// Keys bound more than once in the same context, and a second "any other key" in one (the table must have
@@ -162,7 +178,7 @@ public struct KeyMap: Sendable {
     public static let standard = KeyMap([
         KeyBinding(.inbox, [.char("j"), .down], .moveDown, "next thread / message"),
         KeyBinding(.inbox, [.char("k"), .up], .moveUp, "previous thread / message"),
-        KeyBinding(.inbox, [.enter, .char("o")], .openThread, "open the selected thread"),
+        KeyBinding(.inbox, [.enter], .openThread, "open the selected thread"),
         KeyBinding(.inbox, [.tab, .backTab], .switchPane, "switch pane: threads ↔ conversation"),
         KeyBinding(.inbox, [.char("r"), .char("i")], .compose, "reply in the open thread"),
         KeyBinding(.inbox, [.char("E")], .externalEditor, "reply in $EDITOR"),
@@ -174,7 +190,8 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("!")], .nextNeedingYou, "next thread that needs you (⚑)"),
         KeyBinding(.inbox, [.char("X")], .resolveAndNext, "resolve, then the next one"),
         KeyBinding(.inbox, [.char("M")], .markAllRead, "mark every listed thread read"),
-        KeyBinding(.inbox, [.char("/")], .filter, "filter threads (Esc clears)"),
+        KeyBinding(.inbox, [.char("/")], .filter, "filter; in a conversation: find"),
+        KeyBinding(.inbox, [.char("o")], .listLinks, "the conversation's links: copy one"),
         KeyBinding(.inbox, [.char("S"), .ctrl("r")], .searchMessages, "search all messages"),
         KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
         KeyBinding(.inbox, [.char("R")], .retryFailed, "retry a failed send"),
@@ -188,9 +205,13 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("q")], .quit, "quit (asks if a draft would be lost)"),
         KeyBinding(.inbox, [.escape], .back, "clear the filter, or back to the list"),
 
+        KeyBinding(.conversationFind, [.char("n")], .findOlder, "next match (older)"),
+        KeyBinding(.conversationFind, [.char("N")], .findNewer, "previous match (newer)"),
+        KeyBinding(.conversationFind, [.escape], .endFind, "stop finding"),
+
         // The numbers are the picker line's: "1 ♥ love  2 👍 like …" (`ReactionChoice.allCases`).
         KeyBinding(.reactionPicker, (1...ReactionChoice.allCases.count).map { .char(Character(String($0))) }, .pickReaction,
-                   "the reaction with that number"),
+                   "the reaction with that number", label: "1–\(ReactionChoice.allCases.count)"),
         KeyBinding(.reactionPicker, [.char("h"), .enter], .pickHeart, "♥ (love)"),
         .anyOtherKey(.reactionPicker, .cancelReaction, "cancel"),
 
@@ -214,6 +235,11 @@ public struct KeyMap: Sendable {
         KeyBinding(.searchResults, [.enter, .char("o")], .openResult, "open it in its conversation"),
         KeyBinding(.searchResults, [.char("S"), .ctrl("r")], .searchAgain, "change the search"),
         .anyOtherKey(.searchResults, .closeResults, "close the results"),
+
+        KeyBinding(.linkList, (1...9).map { .char(Character(String($0))) }, .copyLink, "copy link 1–9 to the clipboard", label: "1–9"),
+        KeyBinding(.linkList, [.enter], .copyLink, "copy the highlighted link"),
+        KeyBinding(.linkList, [.char("j"), .down, .char("k"), .up], .moveLink, "next / previous link"),
+        .anyOtherKey(.linkList, .closeLinks, "close the list"),
 
         KeyBinding(.help, [.char("j"), .down], .helpLineDown, "scroll down a line"),
         KeyBinding(.help, [.char("k"), .up], .helpLineUp, "scroll up a line"),

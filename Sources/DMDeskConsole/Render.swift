@@ -84,7 +84,7 @@ enum MessageLayout {
                 if storyExpired { addNote("↪ replied to your story · story expired") } else { addLink("↪ replied to your story", story) }
             }
             if let text = message.text, !text.isEmpty {
-                addWrapped(Sanitizer.visible(text), role)
+                body += linkedRows(Sanitizer.visible(text), role: role, width: textWidth)
             }
             for attachment in message.attachments {
                 let label = "[" + Sanitizer.visible(MessageKind.label(forAttachmentType: attachment.type), newlines: .space) + "]"
@@ -139,6 +139,49 @@ enum MessageLayout {
         return body.enumerated().map { index, segments in
             (index == 0 ? [clock, name] : [Segment(blank, .list)]) + segments
         }
+    }
+}
+
+extension MessageLayout {
+    /// `text` wrapped, with each URL in it (or the part of one a row holds) an OSC 8 link to the whole URL. Rows are
+    /// found in the text in order: wrapping only drops the spaces it breaks at.
+    static func linkedRows(_ text: String, role: UIRole, width: Int) -> [[Segment]] {
+        let rows = TextWidth.wrap(text, width: width)
+        let urls = LinkFinder.ranges(in: text).compactMap { range in Hyperlink.target(for: String(text[range])).map { (range, $0) } }
+        guard !urls.isEmpty else { return rows.map { [Segment($0, role)] } }
+        var cursor = text.startIndex
+        return rows.map { row in
+            guard !row.isEmpty, let found = text.range(of: row, range: cursor..<text.endIndex) else { return [Segment(row, role)] }
+            cursor = found.upperBound
+            var segments: [Segment] = []
+            var at = found.lowerBound
+            for (range, target) in urls where range.overlaps(found) {
+                let start = max(range.lowerBound, found.lowerBound), end = min(range.upperBound, found.upperBound)
+                if at < start { segments.append(Segment(String(text[at..<start]), role)) }
+                segments.append(Segment(String(text[start..<end]), role, link: target))
+                at = end
+            }
+            if at < found.upperBound { segments.append(Segment(String(text[at..<found.upperBound]), role)) }
+            return segments
+        }
+    }
+
+    /// A row with what finding matched drawn in the match style; only the message's own text is looked in, not the
+    /// clock, the name or the marks.
+    static func highlighting(_ query: String, in row: [Segment]) -> [Segment] {
+        var out: [Segment] = []
+        for segment in row {
+            guard [.customer, .bot, .operator, .muted].contains(segment.role), segment.link == nil else { out.append(segment); continue }
+            let text = segment.text
+            var at = text.startIndex
+            for range in ThreadFind.ranges(of: query, in: text) {
+                if at < range.lowerBound { out.append(Segment(String(text[at..<range.lowerBound]), segment.role)) }
+                out.append(Segment(String(text[range]), .match))
+                at = range.upperBound
+            }
+            if at < text.endIndex || at == text.startIndex { out.append(Segment(String(text[at...]), segment.role)) }
+        }
+        return out
     }
 }
 
@@ -217,6 +260,9 @@ extension ConsoleController {
             cursor = nil
         } else if model.mode == .searchResults {
             drawSearchResults(top: bodyTop, height: bodyHeight)
+            cursor = nil
+        } else if model.mode == .linkList {
+            drawLinkList(top: bodyTop, height: bodyHeight)
             cursor = nil
         }
         screen.endFrame(cursor: cursor)
@@ -396,6 +442,7 @@ extension ConsoleController {
             lines.append(ConversationLine(segments: [Segment("  ↑ older messages: g or PgUp at the top loads them", .muted)], messageIndex: nil))
         }
         let firstUnread = Self.firstUnreadIndex(messages, unread: model.unreadWhenOpened[threadID] ?? 0)
+        let find = model.find?.thread == threadID ? model.find : nil
         for (index, message) in messages.enumerated() {
             let day = TimeFormat.day(message.timestamp)
             if day.key != lastDay {
@@ -412,7 +459,13 @@ extension ConsoleController {
                 lines.append(ConversationLine(segments: [Segment(rule + label + rule, .unread)], messageIndex: nil))
             }
             let start = lines.count
-            let rows = renderCache.lines(for: message, customerName: customerName, seen: model.inbox.isSeen(message), width: innerWidth)
+            var rows = renderCache.lines(for: message, customerName: customerName, seen: model.inbox.isSeen(message), width: innerWidth)
+            if let find, find.matches(message) {
+                rows = rows.enumerated().map { $0.offset == 0 ? $0.element : MessageLayout.highlighting(find.query, in: $0.element) }
+                if let first = rows.first, first.count > 2 {
+                    rows[0] = Array(first.prefix(2)) + MessageLayout.highlighting(find.query, in: Array(first.dropFirst(2)))
+                }
+            }
             for row in rows { lines.append(ConversationLine(segments: row, messageIndex: index)) }
             if index == selectedIndex { selectedRange = start..<lines.count }
         }
@@ -601,21 +654,8 @@ extension ConsoleController {
         let results = model.search
         let width = screen.cols, left = 0
         guard height >= 3 else { return }
-        for row in 0..<height { screen.fill(y: top + row, x: left, width: width, role: .help) }
-        let horizontal = String(repeating: "─", count: max(0, width - 2))
-        screen.put("┌" + horizontal + "┐", y: top, x: left, width: width, role: .help)
-        screen.put("└" + horizontal + "┘", y: top + height - 1, x: left, width: width, role: .help)
-        for row in 1..<(height - 1) {
-            screen.put("│", y: top + row, x: left, width: 1, role: .help)
-            screen.put("│", y: top + row, x: left + width - 1, width: 1, role: .help)
-        }
         let title = " \(results.hits.count) message\(results.hits.count == 1 ? "" : "s") with “\(Sanitizer.visible(results.query, newlines: .space))” "
-        screen.put(title, y: top, x: left + 2, width: width - 4, role: .title)
-        let footer = " Enter opens · j/k move · S searches again · any other key closes "
-        let footerWidth = TextWidth.width(footer)
-        if footerWidth + 4 < width {
-            screen.put(footer, y: top + height - 1, x: width - footerWidth - 2, width: footerWidth, role: .help)
-        }
+        drawOverlayFrame(top: top, height: height, title: title, footer: " Enter opens · j/k move · S searches again · any other key closes ")
         let rows = height - 2
         let first = max(0, min(results.selected - rows + 1, results.hits.count - rows))
         let now = nowMillis()
@@ -649,6 +689,56 @@ extension ConsoleController {
                 at = range.start + range.length
             }
             add(piece(at, scalars.count), base)
+        }
+    }
+
+    /// A box over the whole body, as the search results and the link list use.
+    private func drawOverlayFrame(top: Int, height: Int, title: String, footer: String) {
+        let width = screen.cols
+        for row in 0..<height { screen.fill(y: top + row, x: 0, width: width, role: .help) }
+        let horizontal = String(repeating: "─", count: max(0, width - 2))
+        screen.put("┌" + horizontal + "┐", y: top, x: 0, width: width, role: .help)
+        screen.put("└" + horizontal + "┘", y: top + height - 1, x: 0, width: width, role: .help)
+        for row in 1..<(height - 1) {
+            screen.put("│", y: top + row, x: 0, width: 1, role: .help)
+            screen.put("│", y: top + row, x: width - 1, width: 1, role: .help)
+        }
+        screen.put(title, y: top, x: 2, width: width - 4, role: .title)
+        let footerWidth = TextWidth.width(footer)
+        if footerWidth + 4 < width {
+            screen.put(footer, y: top + height - 1, x: width - footerWidth - 2, width: footerWidth, role: .help)
+        }
+    }
+
+    /// `o`'s list: a number per link (1–9 copy with one key), its kind, who sent it and when, and the URL (a link
+    /// itself, cut at the edge).
+    private func drawLinkList(top: Int, height: Int) {
+        guard let list = model.links, height >= 3 else { return }
+        let width = screen.cols
+        drawOverlayFrame(top: top, height: height, title: " \(list.links.count) link\(list.links.count == 1 ? "" : "s") in this conversation ",
+                         footer: " 1–9 or Enter copies (OSC 52) · j/k move · any other key closes ")
+        let rows = height - 2
+        let first = max(0, min(list.selected - rows + 1, list.links.count - rows))
+        let now = nowMillis()
+        let numberWidth = String(list.links.count).count
+        for row in 0..<rows {
+            let index = first + row
+            guard index < list.links.count else { break }
+            let link = list.links[index]
+            let y = top + 1 + row
+            let selected = index == list.selected
+            if selected { screen.fill(y: y, x: 1, width: width - 2, role: .selection) }
+            var x = 2
+            let limit = width - 2
+            func add(_ text: String, _ role: UIRole, target: String? = nil) {
+                guard x < limit else { return }
+                x += screen.putLink(text, target: target, y: y, x: x, width: limit - x, role: role)
+            }
+            let who = link.author == .customer ? "customer" : (link.author == .operator ? "you" : link.author.rawValue)
+            add(TextWidth.fit(String(index + 1), to: numberWidth) + "  ", selected ? .selection : .helpKey)
+            add(TextWidth.fit(Sanitizer.visible(link.kind, newlines: .space), to: 14) + " ", selected ? .selection : .helpKey)
+            add(TextWidth.fit(who + " " + TimeFormat.relative(link.timestamp, now: now), to: 16) + " ", selected ? .selection : .help)
+            add(TextWidth.truncate(link.url, to: max(1, limit - x)), selected ? .selection : .help, target: link.url)
         }
     }
 

@@ -1,4 +1,5 @@
 import CNcursesw
+import Foundation
 import Glibc
 
 /// The only code that talks to curses. Owned by the console's single input loop; never touched
@@ -144,13 +145,15 @@ final class Screen {
         }
     }
 
-    /// Draws checked links over the cells curses just drew with the same text: DECSC/DECRC keep curses' cursor and
-    /// attributes as it believes them.
-    private func writeLinks(_ links: [DrawnLink]) {
-        guard !links.isEmpty else { return }
-        var out = "\u{1B}7"
-        for link in links { out += "\u{1B}[\(link.y + 1);\(link.x + 1)H" + Hyperlink.sequence(target: link.target, text: link.text) }
-        out += "\u{1B}8"
+    /// Puts `text` on the clipboard of the operator's terminal with OSC 52 (tmux passes it on with `set-clipboard on`).
+    /// Base64 keeps whatever `text` holds inside the sequence. False when the terminal is not one to send OSC to.
+    func copyToClipboard(_ text: String) -> Bool {
+        guard hyperlinks else { return false }
+        writeToTerminal("\u{1B}]52;c;" + Data(text.utf8).base64EncodedString() + "\u{1B}\\")
+        return true
+    }
+
+    private func writeToTerminal(_ out: String) {
         var bytes = Array(out.utf8)
         var offset = 0
         while offset < bytes.count {
@@ -158,6 +161,16 @@ final class Screen {
             if n <= 0 { if n < 0 && errno == EINTR { continue }; break }
             offset += n
         }
+    }
+
+    /// Draws checked links over the cells curses just drew with the same text: DECSC/DECRC keep curses' cursor and
+    /// attributes as it believes them.
+    private func writeLinks(_ links: [DrawnLink]) {
+        guard !links.isEmpty else { return }
+        var out = "\u{1B}7"
+        for link in links { out += "\u{1B}[\(link.y + 1);\(link.x + 1)H" + Hyperlink.sequence(target: link.target, text: link.text) }
+        out += "\u{1B}8"
+        writeToTerminal(out)
     }
 
     /// `put`, and when the terminal takes them and `target` passed `Hyperlink.target`, an OSC 8 link over the

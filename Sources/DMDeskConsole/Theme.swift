@@ -16,6 +16,8 @@ public enum UIRole: String, CaseIterable, Sendable {
     case statusGood = "status_good"
     case statusBad = "status_bad"
     case hintKey = "hint_key"
+    /// What finding in a conversation (`/`) matched.
+    case match
 
     /// For an optional role: take fg from one role and bg from another, plus attributes. When the fg
     /// role has a background of its own (e.g. white on red for errors) its fg and bg are kept together.
@@ -26,6 +28,7 @@ public enum UIRole: String, CaseIterable, Sendable {
         case .statusGood: return (.bot, .statusbar, [])
         case .statusBad: return (.error, .statusbar, [.bold])
         case .hintKey: return (.operator, .muted, [.bold])
+        case .match: return (.unread, .list, [.reverse, .bold])
         default: return nil
         }
     }

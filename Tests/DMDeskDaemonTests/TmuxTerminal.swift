@@ -70,6 +70,14 @@ final class TmuxTerminal: @unchecked Sendable {
 
     func screen() -> String { (try? tmux(["capture-pane", "-p", "-t", session])) ?? "" }
 
+    /// tmux's newest paste buffer (where OSC 52 copies land with `set-clipboard on`), through a file: only
+    /// capture-pane's output is read directly.
+    func pasteBuffer(via path: String) -> String? {
+        try? FileManager.default.removeItem(atPath: path)
+        guard (try? tmux(["save-buffer", path])) != nil else { return nil }
+        return try? String(contentsOfFile: path, encoding: .utf8)
+    }
+
     /// Types literal text (UTF-8, emoji included).
     func type(_ text: String) throws { try tmux(["send-keys", "-t", session, "-l", text]) }
 
