@@ -12,7 +12,8 @@ import Glibc
 struct BenchConsoleToolsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "console", abstract: "Console benchmark helpers (used by scripts/bench-console).",
-        subcommands: [BenchPopulateCommand.self, BenchFirstFrameCommand.self, BenchLatencyCommand.self, BenchSearchCommand.self])
+        subcommands: [BenchPopulateCommand.self, BenchFirstFrameCommand.self, BenchLatencyCommand.self, BenchSearchCommand.self,
+                       BenchConsoleSearchCommand.self])
 }
 
 // MARK: - populate

@@ -73,3 +73,56 @@ struct BenchSearchCommand: ParsableCommand {
         print("messages=\(total) samples=\(socketTimes.count) hits=\(matches.joined(separator: ","))")
     }
 }
+
+/// Times a search in the console, as the operator sees it: from `S`, the words and Enter sent to the pane until its
+/// results box (or the "no messages match" line) is on screen; then any key closes it. Prints
+/// `console_p50=… console_p99=… console_max=…` (milliseconds) and writes each sample to `--out`.
+struct BenchConsoleSearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "search-screen", abstract: "Time S → results on screen.")
+
+    @Option(name: .customLong("tmux-socket")) var tmuxSocket: String
+    @Option(name: .customLong("control-session")) var controlSession: String = "keep"
+    @Option(help: "The pane running the console (tmux target).") var target: String
+    @Option(help: "Searches per query.") var runs: Int = 20
+    @Option(help: "Write samples (ms), one a line.") var out: String
+    @Option(name: .customLong("poll-us"), help: "Pause between screen polls (µs).") var pollMicroseconds: Int = 1000
+
+    func run() throws {
+        let tmux = try TmuxControl(socketName: tmuxSocket, session: controlSession)
+        var samples: [Double] = []
+        var timeouts = 0
+        for query in BenchSearchCommand.queries {
+            for _ in 0..<runs {
+                // The typing is not timed: only Enter to the answer drawn, which is what the operator waits for.
+                // The prompt starts from the last search's words: Ctrl-U clears them.
+                _ = try tmux.command("send-keys -t \(target) S C-u")
+                _ = try tmux.command("send-keys -t \(target) -l \(tmuxQuote(query))")
+                let start = benchMonotonicSeconds()
+                _ = try tmux.command("send-keys -t \(target) Enter")
+                var seen = false
+                while benchMonotonicSeconds() < start + 10 {
+                    let screen = try tmux.capture(target)
+                    if screen.contains(where: { $0.contains("with “\(query)”") || $0.contains("no messages match “\(query)”") }) {
+                        seen = true
+                        break
+                    }
+                    sleepMicroseconds(pollMicroseconds)
+                }
+                if seen { samples.append((benchMonotonicSeconds() - start) * 1000) } else { timeouts += 1 }
+                // Any key closes the results; a no-match notice needs none. Wait for the box to go.
+                _ = try tmux.command("send-keys -t \(target) Escape")
+                let closing = benchMonotonicSeconds()
+                while benchMonotonicSeconds() < closing + 5,
+                      try tmux.capture(target).contains(where: { $0.contains("with “\(query)”") })
+                {
+                    sleepMicroseconds(pollMicroseconds)
+                }
+                sleepMicroseconds(20_000)
+            }
+        }
+        try samples.map { String(format: "%.3f", $0) }.joined(separator: "\n").appending("\n").write(toFile: out, atomically: true, encoding: .utf8)
+        let sorted = samples.sorted()
+        print(String(format: "console_p50=%.3f console_p99=%.3f console_max=%.3f console_timeouts=%d", benchPercentile(sorted, 50),
+                     benchPercentile(sorted, 99), sorted.last ?? 0, timeouts))
+    }
+}
