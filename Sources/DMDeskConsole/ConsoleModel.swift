@@ -176,6 +176,10 @@ struct ConsoleModel: Sendable {
             if mode == .browse { mode = .searchResults }
         case .comments:
             if let list = try? result["comments"]?.decode([CommentView].self) { inbox.loadComments(list) }
+        case .snooze(_, let until, let cancel):
+            if let summary = try? result["thread"]?.decode(ThreadSummary.self) { inbox.upsertThread(summary) }
+            let when = until.map { "until " + SnoozeTime.describe($0) } ?? "until they write"
+            inbox.notice = Notice(cancel ? "snooze ended" : "snoozed \(when) — Z shows snoozed threads", isError: false)
         case .commentReply(_, _, let publicly):
             if let comment = try? result["comment"]?.decode(CommentView.self) { inbox.upsertComment(comment) }
             inbox.notice = Notice(publicly ? "public reply queued" : "private reply queued — it continues as a DM thread", isError: false)
@@ -199,6 +203,7 @@ struct ConsoleModel: Sendable {
         case .search: inbox.notice = Notice("search failed: \(message)", isError: true)
         case .comments: inbox.notice = Notice("could not list comments: \(message)", isError: true)
         case .commentReply: inbox.notice = Notice("reply refused: \(message)", isError: true)
+        case .snooze: inbox.notice = Notice("snooze refused: \(message)", isError: true)
         case .subscribe: inbox.notice = Notice("subscribe failed: \(message)", isError: true)
         case .threads: inbox.notice = Notice("could not list threads: \(message)", isError: true)
         case .status, .markRead, .opened: break

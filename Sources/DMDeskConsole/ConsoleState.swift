@@ -164,6 +164,7 @@ public struct ConsoleState: Sendable {
     public mutating func loadThreads(_ list: [ThreadSummary]) {
         threads = Dictionary(list.map { ($0.id, $0) }, uniquingKeysWith: { _, last in last })
         unreadThreadCount = threads.values.reduce(0) { $0 + ($1.unread > 0 ? 1 : 0) }
+        snoozedThreadIDs = Set(threads.values.filter { $0.status == .snoozed }.map(\.id))
         visibleThreadIDs = []  // drop the shared buffer first (see `reposition`)
         sortedThreadIDs = threads.values.sorted(by: Self.isMoreRecent).map(\.id)
         refilter()
@@ -191,6 +192,7 @@ public struct ConsoleState: Sendable {
     public mutating func removeThread(_ id: String) {
         let old = threads.removeValue(forKey: id)
         if (old?.unread ?? 0) > 0 { unreadThreadCount -= 1 }
+        snoozedThreadIDs.remove(id)
         reposition(id, old: old)
         messages[id] = nil
         history[id] = nil
@@ -211,8 +213,13 @@ public struct ConsoleState: Sendable {
 
     /// A `{"thread": ThreadSummary}` reply or a `thread.updated` event.
     public mutating func upsertThread(_ summary: ThreadSummary) {
+        let selectedIndex = summary.id == selectedThreadID ? selectedThreadIndex : nil
         let old = setThread(summary)
         reposition(summary.id, old: old)
+        // Snoozed away from under the highlight: the row that takes its place is highlighted instead.
+        if let selectedIndex, summary.status == .snoozed, !showsSnoozed, !visibleThreadIDs.isEmpty {
+            selectedThreadID = visibleThreadIDs[min(selectedIndex, visibleThreadIDs.count - 1)]
+        }
     }
 
     /// A `send` reply or an `outbound.updated` event: shows or updates our message's delivery mark.
@@ -335,6 +342,17 @@ public struct ConsoleState: Sendable {
 
     /// Threads with unread messages; kept up to date by every change to `threads` (drawn every frame).
     public private(set) var unreadThreadCount = 0
+    /// Snoozed threads stay out of the list unless `showsSnoozed` (`Z`).
+    public private(set) var snoozedThreadIDs: Set<String> = []
+    public private(set) var showsSnoozed = false
+
+    public mutating func setShowsSnoozed(_ shown: Bool) {
+        showsSnoozed = shown
+        visibleThreadIDs = []
+        refilter()
+        if let selected = selectedThreadID, visibleThreadIDs.contains(selected) { return }
+        selectedThreadID = visibleThreadIDs.first
+    }
 
     /// The customer's newest message in a thread (for the manager-notification prompt).
     public func lastCustomerMessage(in thread: String) -> MessageView? {
@@ -363,6 +381,7 @@ public struct ConsoleState: Sendable {
     private mutating func setThread(_ summary: ThreadSummary) -> ThreadSummary? {
         let old = threads.updateValue(summary, forKey: summary.id)
         unreadThreadCount += (summary.unread > 0 ? 1 : 0) - ((old?.unread ?? 0) > 0 ? 1 : 0)
+        if summary.status == .snoozed { snoozedThreadIDs.insert(summary.id) } else if old?.status == .snoozed { snoozedThreadIDs.remove(summary.id) }
         return old
     }
 
@@ -402,8 +421,12 @@ public struct ConsoleState: Sendable {
 
     private mutating func refilter() {
         let needle = filter.trimmingCharacters(in: .whitespaces).lowercased()
-        guard !needle.isEmpty else { visibleThreadIDs = sortedThreadIDs; return }
+        // With nothing snoozed (or snoozed shown) and no filter, the list is the sorted ids themselves: no copy.
+        let hideSnoozed = !showsSnoozed && !snoozedThreadIDs.isEmpty
+        guard !needle.isEmpty || hideSnoozed else { visibleThreadIDs = sortedThreadIDs; return }
         visibleThreadIDs = sortedThreadIDs.filter { id in
+            if hideSnoozed && snoozedThreadIDs.contains(id) { return false }
+            guard !needle.isEmpty else { return true }
             guard let t = threads[id] else { return false }
             return t.displayName.lowercased().contains(needle) || (t.username?.lowercased().contains(needle) ?? false)
                 || (t.lastText?.lowercased().contains(needle) ?? false) || t.id.contains(needle)

@@ -22,6 +22,8 @@ enum DaemonRequest: Equatable, Sendable {
     /// The comments under the account's posts, and a reply to one (private: a DM; public: under the comment).
     case comments
     case commentReply(comment: String, text: String, publicly: Bool)
+    /// `z`: until a time (epoch ms), nil meaning until the customer writes; or `cancel` the snooze.
+    case snooze(thread: String, until: EpochMillis?, cancel: Bool)
 
     /// The line on the socket (the client gives it its `id`).
     var controlRequest: ControlRequest {
@@ -46,6 +48,11 @@ enum DaemonRequest: Equatable, Sendable {
             var request = ControlRequest(id: .null, type: .commentReply, text: text)
             request.comment = comment
             request.public = publicly
+            return request
+        case .snooze(let thread, let until, let cancel):
+            var request = ControlRequest(id: .null, type: .snooze, thread: thread)
+            request.until = until
+            request.cancel = cancel ? true : nil
             return request
         }
     }

@@ -163,6 +163,32 @@ extension ConsoleModel {
             }
             links = list
             mode = .linkList
+        case .snooze:
+            guard let id = targetThreadID(screen), let thread = inbox.threads[id] else {
+                inbox.notice = Notice("select a thread first", isError: true)
+                return []
+            }
+            if thread.status == .snoozed { return ask(.snooze(thread: id, until: nil, cancel: true)) }
+            mode = .snoozePicker(thread: id)
+        case .toggleSnoozed:
+            inbox.setShowsSnoozed(!inbox.showsSnoozed)
+            let count = inbox.snoozedThreadIDs.count
+            inbox.notice = Notice(inbox.showsSnoozed ? "showing snoozed threads (\(count)) — Z hides them" : "snoozed threads hidden", isError: false)
+        case .snoozePreset:
+            guard case .snoozePicker(let thread) = mode, case .char(let c) = key, let number = c.wholeNumberValue,
+                  SnoozeTime.presets.indices.contains(number - 1)
+            else { mode = .browse; return [] }
+            mode = .browse
+            return snooze(thread, SnoozeTime.presets[number - 1].text)
+        case .snoozeUntilReply:
+            guard case .snoozePicker(let thread) = mode else { return [] }
+            mode = .browse
+            return ask(.snooze(thread: thread, until: nil, cancel: false))
+        case .snoozeTypedTime:
+            guard case .snoozePicker(let thread) = mode else { return [] }
+            prompt = LineEditor()
+            mode = .prompt(.snoozeUntil(thread: thread))
+        case .cancelSnooze: mode = .browse
         case .findOlder, .findNewer: moveFind(older: command == .findOlder)
         case .endFind:
             find = nil
@@ -333,6 +359,17 @@ extension ConsoleModel {
         return actions
     }
 
+    /// A snooze until `when`, read in the operator's time zone.
+    private mutating func snooze(_ thread: String, _ when: String) -> [ConsoleAction] {
+        switch SnoozeTime.parse(when, now: nowMillis()) {
+        case .failure(let problem):
+            inbox.notice = Notice(problem.description, isError: true)
+            return []
+        case .success(let until):
+            return ask(.snooze(thread: thread, until: until, cancel: false))
+        }
+    }
+
     /// Enter in the find prompt: highlights the newest match (a conversation is read from the bottom up).
     private mutating func startFind(thread: String, query: String) {
         guard !query.isEmpty else { find = nil; return }
@@ -418,6 +455,13 @@ extension ConsoleModel {
         case .prompt(.filter):
             mode = .browse
             inbox.selectThread(at: 0)
+        case .prompt(.snoozeUntil(let thread)):
+            let text = prompt.text.trimmingCharacters(in: .whitespaces)
+            guard !text.isEmpty else { mode = .browse; return [] }
+            let actions = snooze(thread, text)
+            // A time that cannot be read keeps the prompt, with the notice saying why.
+            if !actions.isEmpty || inbox.notice?.isError != true { mode = .browse }
+            return actions
         case .prompt(.find(let thread)):
             mode = .browse
             startFind(thread: thread, query: prompt.text.trimmingCharacters(in: .whitespacesAndNewlines))

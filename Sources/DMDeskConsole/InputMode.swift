@@ -10,6 +10,8 @@ enum InputMode: Equatable, Sendable {
     case searchResults
     /// `o`: the open thread's links (`ConsoleModel.links`).
     case linkList
+    /// `z`: when `thread`'s snooze ends (`SnoozeTime.presets`, until reply, or a typed time).
+    case snoozePicker(thread: String)
     case confirmQuit
     case help
 
@@ -21,6 +23,7 @@ enum InputMode: Equatable, Sendable {
         case .reactPicker: return .reactionPicker
         case .searchResults: return .searchResults
         case .linkList: return .linkList
+        case .snoozePicker: return .snoozePicker
         case .confirmQuit: return .confirmQuit
         case .help: return .help
         }
@@ -32,6 +35,8 @@ enum PromptKind: Equatable, Sendable {
     case search
     /// `/` in a conversation: the words to find in `thread`.
     case find(thread: String)
+    /// `z` then `t`: a time typed for `thread`'s snooze to end.
+    case snoozeUntil(thread: String)
     case notify(thread: String?)
     /// `Ctrl-O` in the reply: media by URL for `thread`; `type` nil means guessed from the URL (`Ctrl-O` again picks one).
     case attach(thread: String, type: AttachmentKind?)
@@ -44,6 +49,7 @@ enum PromptKind: Equatable, Sendable {
         case .filter: return "Filter: "
         case .search: return "Search messages: "
         case .find: return "Find in this conversation: "
+        case .snoozeUntil: return "Snooze until (1h, tomorrow 14:00, fri, 2026-12-24 10:00): "
         case .notify: return "Notify manager: "
         case .commentReply(_, let to, let publicly):
             return publicly ? "Public reply to \(to): " : "Private reply (DM) to \(to): "

@@ -1,3 +1,5 @@
+import DMDeskCore
+
 /// A key press, decoded from curses input.
 public enum Key: Hashable, Sendable {
     case char(Character)
@@ -43,6 +45,8 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
     case findOlder, findNewer, endFind
     // the link list (`o`)
     case copyLink, moveLink, closeLinks
+    // snoozing (`z`)
+    case snooze, toggleSnoozed, snoozePreset, snoozeUntilReply, snoozeTypedTime, cancelSnooze
     // search results (`S`)
     case moveResult, openResult, closeResults, searchAgain
     // the comments view (`c`)
@@ -62,13 +66,14 @@ public enum ConsoleCommand: String, CaseIterable, Sendable {
 /// Which table applies: one per thing the keys can be for (see `InputMode.keyContext`). The help overlay lists
 /// them in this order.
 public enum KeyContext: String, CaseIterable, Sendable {
-    case inbox, conversationFind, reactionPicker, editor, searchResults, linkList, help, confirmQuit
+    case inbox, conversationFind, reactionPicker, snoozePicker, editor, searchResults, linkList, help, confirmQuit
 
     public var title: String {
         switch self {
         case .inbox: return "Inbox"
         case .conversationFind: return "Finding in a conversation"
         case .linkList: return "Links in a conversation"
+        case .snoozePicker: return "Snooze until"
         case .reactionPicker: return "Reaction picker"
         case .editor: return "Compose and prompts"
         case .searchResults: return "Search results"
@@ -194,6 +199,8 @@ public struct KeyMap: Sendable {
         KeyBinding(.inbox, [.char("o")], .listLinks, "the conversation's links: copy one"),
         KeyBinding(.inbox, [.char("S"), .ctrl("r")], .searchMessages, "search all messages"),
         KeyBinding(.inbox, [.char("x")], .resolve, "resolve the thread (again: reopen)"),
+        KeyBinding(.inbox, [.char("z")], .snooze, "snooze the thread (again: wake it)"),
+        KeyBinding(.inbox, [.char("Z")], .toggleSnoozed, "show / hide snoozed threads"),
         KeyBinding(.inbox, [.char("R")], .retryFailed, "retry a failed send"),
         KeyBinding(.inbox, [.pageUp, .ctrl("b")], .pageUp, "scroll up a page"),
         KeyBinding(.inbox, [.pageDown, .ctrl("f")], .pageDown, "scroll down a page"),
@@ -214,6 +221,12 @@ public struct KeyMap: Sendable {
                    "the reaction with that number", label: "1–\(ReactionChoice.allCases.count)"),
         KeyBinding(.reactionPicker, [.char("h"), .enter], .pickHeart, "♥ (love)"),
         .anyOtherKey(.reactionPicker, .cancelReaction, "cancel"),
+
+        KeyBinding(.snoozePicker, (1...SnoozeTime.presets.count).map { .char(Character(String($0))) }, .snoozePreset,
+                   "1 h · 4 h · tomorrow · next Monday", label: "1–\(SnoozeTime.presets.count)"),
+        KeyBinding(.snoozePicker, [.char("r")], .snoozeUntilReply, "until the customer writes"),
+        KeyBinding(.snoozePicker, [.char("t")], .snoozeTypedTime, "type a time"),
+        .anyOtherKey(.snoozePicker, .cancelSnooze, "cancel"),
 
         KeyBinding(.editor, [.enter], .send, "send the reply / accept a prompt"),
         KeyBinding(.editor, [.altEnter], .newline, "new line in the reply"),

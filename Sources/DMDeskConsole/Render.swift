@@ -317,6 +317,9 @@ extension ConsoleController {
             if model.inbox.connection != .connected && model.inbox.threads.isEmpty { text = "Waiting for the daemon…" }
             else if loading { text = "Loading threads…" }
             else if !model.inbox.filter.isEmpty { text = "No threads match “\(Sanitizer.visible(model.inbox.filter, newlines: .space))”. Esc clears." }
+            else if !model.inbox.snoozedThreadIDs.isEmpty {
+                text = "Nothing else: \(model.inbox.snoozedThreadIDs.count) snoozed (Z shows them)."
+            }
             else { text = "No conversations yet." }
             screen.put(text, y: y + 1, x: x + 2, width: width - 3, role: .muted)
             return
@@ -371,8 +374,13 @@ extension ConsoleController {
         }
         switch thread.status {
         case .resolved: px += screen.put("✓ resolved · ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .muted)
-        case .snoozed: px += screen.put("◷ snoozed · ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .muted)
-        case .open: break
+        case .snoozed:
+            let until = thread.snoozedUntil.map { "till " + SnoozeTime.describe($0, now: now) } ?? "till they write"
+            px += screen.put("◷ snoozed \(until) · ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .muted)
+        case .open:
+            if thread.snoozeEndedAt != nil {
+                px += screen.put("⏰ back from snooze · ", y: y + 1, x: px, width: previewEnd - px, role: highlight ? .selection : .unread)
+            }
         }
         let preview = Sanitizer.visible(thread.lastText ?? "", newlines: .space)
         screen.put(TextWidth.truncate(preview, to: previewEnd - px - 1), y: y + 1, x: px, width: previewEnd - px - 1,
@@ -595,6 +603,9 @@ extension ConsoleController {
                           ("Ctrl-W", "delete word"), ("Ctrl-U", "clear line")], y: y, x: 1, width: width - 1)
         case .confirmQuit:
             screen.put("A draft would be lost. Quit anyway? (y/n)", y: y, x: 0, width: width, role: .error)
+        case .snoozePicker:
+            let choices = SnoozeTime.presets.enumerated().map { "\($0.offset + 1) \($0.element.label)" } + ["r until they write", "t a time"]
+            screen.put("Snooze: " + choices.joined(separator: "  ") + "  (Esc cancels)", y: y, x: 0, width: width, role: .title)
         case .reactPicker:
             let choices = ReactionChoice.allCases.enumerated().map { "\($0.offset + 1) \($0.element.symbol) \($0.element.rawValue)" }
             screen.put("React: " + choices.joined(separator: "  ") + "  (Esc cancels)", y: y, x: 0, width: width, role: .title)

@@ -75,6 +75,8 @@ public enum ControlLine {
             request.comment = try fields.string("comment")
             request.public = try fields.bool("public")
             request.unanswered = try fields.bool("unanswered")
+            request.until = try fields.wholeNumber("until")
+            request.cancel = try fields.bool("cancel")
             return .success(request)
         } catch {
             return refuse(id, error.message)

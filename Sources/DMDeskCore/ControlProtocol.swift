@@ -23,6 +23,9 @@ public enum ControlRequestType: String, Codable, Sendable, CaseIterable {
     case commentReply = "comment_reply"
     /// Pull conversations and messages since `after` from Meta's Conversations API and store what is missing.
     case sync
+    /// Snooze `thread` until `until` (epoch ms), or with no `until` until the customer writes; `cancel: true` ends a
+    /// snooze now.
+    case snooze
 }
 
 /// A request line: `{"id":1,"type":"send","thread":"…","text":"…"}`. Parameters sit beside `id` and `type`.
@@ -52,6 +55,9 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var unanswered: Bool? = nil
     /// `sync`: messages from this time on (epoch ms).
     public var after: EpochMillis?
+    /// `snooze`: when the thread comes back (epoch ms); `cancel` ends the snooze instead.
+    public var until: EpochMillis? = nil
+    public var cancel: Bool? = nil
 
     public init(
         id: JSONValue, type: ControlRequestType, thread: String? = nil, text: String? = nil, mid: String? = nil,

@@ -44,6 +44,8 @@ extension JSONValue {
         if let lastText = s.lastText { o["lastText"] = .string(lastText) }
         if let lastAt = s.lastAt { o["lastAt"] = .number(Double(lastAt)) }
         if let lastInboundAt = s.lastInboundAt { o["lastInboundAt"] = .number(Double(lastInboundAt)) }
+        if let snoozedUntil = s.snoozedUntil { o["snoozedUntil"] = .number(Double(snoozedUntil)) }
+        if let snoozeEndedAt = s.snoozeEndedAt { o["snoozeEndedAt"] = .number(Double(snoozeEndedAt)) }
         self = .object(o)
     }
 }

@@ -139,12 +139,19 @@ public struct ThreadSummary: Codable, Sendable, Equatable {
     public var lastAt: EpochMillis?
     public var lastInboundAt: EpochMillis?
     public var connected: Bool
+    /// Snoozed (`status` is `snoozed`): when it comes back; nil means when the customer next writes.
+    public var snoozedUntil: EpochMillis?
+    /// When a snooze last ended (its time came, or the customer wrote): the list marks the thread until it is read.
+    public var snoozeEndedAt: EpochMillis?
 
     public init(
         id: String, username: String? = nil, name: String? = nil, mode: ThreadMode = .auto, status: ThreadStatus = .open,
         assignee: String? = nil, unread: Int = 0, awaitingOperator: Bool = false, lastText: String? = nil,
-        lastAt: EpochMillis? = nil, lastInboundAt: EpochMillis? = nil, connected: Bool = false
+        lastAt: EpochMillis? = nil, lastInboundAt: EpochMillis? = nil, connected: Bool = false,
+        snoozedUntil: EpochMillis? = nil, snoozeEndedAt: EpochMillis? = nil
     ) {
+        self.snoozedUntil = snoozedUntil
+        self.snoozeEndedAt = snoozeEndedAt
         self.id = id
         self.username = username
         self.name = name

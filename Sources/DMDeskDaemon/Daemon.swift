@@ -23,6 +23,8 @@ public struct DaemonOptions: Sendable {
     public var systemd: SystemdNotify
     /// How long after a failed token refresh the next one is tried (`DMDESK_TOKEN_REFRESH=auto`).
     public var tokenRetryDelay: Duration
+    /// The time snoozes end by: the system clock, or `DMDESK_CLOCK_FILE`'s (tests).
+    public var snoozeClock: SnoozeClock = .fromEnvironment()
     public init(
         allowUnsigned: Bool = false, graphRetryPolicy: RetryPolicy = .default, controlSocket: Bool = true,
         clock: @escaping @Sendable () -> EpochMillis = nowMillis,
@@ -92,12 +94,13 @@ public final class Daemon: Service, Sendable {
             submitOutbound: { records in for record in records { fanOut.submit(record) } })
         self.ingest = ingest
         let notifier = ManagerNotifier(config: config, store: store, fanOut: fanOut)
+        let snoozes = SnoozeWaker(store: store, fanOut: fanOut, clock: options.snoozeClock, logger: logger)
         let control =
             options.controlSocket
             ? ControlServer(
                 path: config.socketPath, service: DaemonControlService(
                     store: store, config: config, fanOut: fanOut, health: runtime.health, notifier: notifier,
-                    tokenRefresher: runtime.tokenRefresher, sync: runtime.sync), bus: bus, logger: logger)
+                    tokenRefresher: runtime.tokenRefresher, sync: runtime.sync, snoozes: snoozes), bus: bus, logger: logger)
             : nil
         self.control = control
 
@@ -144,6 +147,8 @@ public final class Daemon: Service, Sendable {
                 pruner: RetentionPruner(config: config, store: store, redis: runtime.redis, bus: bus, logger: logger),
                 interval: config.pruneInterval.duration)),
             ("token", TokenRefreshService(refresher: runtime.tokenRefresher)),
+            // Before the control socket (stopped after it): a snooze set by the last request is still re-armed.
+            ("snooze", SnoozeService(waker: snoozes)),
             ("outbox", OutboxService(outbox: runtime.outbox, profiles: profiles, resumed: outboxResumed, grace: senderGrace)),
             ("processor", ProcessorService(processor: processor, outboxResumed: outboxResumed, started: processorStarted)),
             ("ingest", IngestService(ingest: ingest)),

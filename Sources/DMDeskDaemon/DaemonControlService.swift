@@ -13,6 +13,7 @@ struct DaemonControlService: ControlService {
     let notifier: ManagerNotifier
     let tokenRefresher: TokenRefresher
     let sync: ConversationSync
+    let snoozes: SnoozeWaker
 
     func helloLine() -> ServerLine {
         .hello(daemon: DaemonRuntime.version, account: config.accountId, listener: health.listener, humanAgentTag: config.humanAgentTag)
@@ -90,14 +91,25 @@ struct DaemonControlService: ControlService {
                 $0.awaiting_operator = false
             }
         case .resolve:
+            defer { snoozes.rearm() }
             return try await updateThread(r) {
                 $0.status = .resolved
                 $0.awaiting_operator = false
+                $0.snoozed_until = nil
             }
         case .reopen:
-            return try await updateThread(r) { $0.status = .open }
+            defer { snoozes.rearm() }
+            return try await updateThread(r) {
+                $0.status = .open
+                $0.snoozed_until = nil
+            }
         case .markRead:
-            return try await updateThread(r) { $0.unread = 0 }
+            return try await updateThread(r) {
+                $0.unread = 0
+                $0.snooze_ended_at = nil
+            }
+        case .snooze:
+            return try await snooze(r)
         case .open:
             // Off by default: opening a thread by mistake should not tell a customer it was read.
             let thread = try await requireThread(r)
@@ -142,6 +154,28 @@ struct DaemonControlService: ControlService {
             }
         case .subscribe:
             throw ControlError.badRequest("subscribe is handled by the server")
+        }
+    }
+
+    /// `snooze`: until `until`, or until the customer writes; `cancel` opens the thread again now. A time already
+    /// past is refused (the console and the CLI read times in the operator's zone and send epoch milliseconds).
+    private func snooze(_ r: ControlRequest) async throws -> JSONValue {
+        defer { snoozes.rearm() }
+        if r.cancel == true {
+            let thread = try await requireThread(r)
+            guard thread.status == .snoozed else { throw ControlError.badRequest("thread \(thread.id) is not snoozed") }
+            return try await updateThread(r) {
+                $0.status = .open
+                $0.snoozed_until = nil
+            }
+        }
+        if let until = r.until, until <= snoozes.clock.now() {
+            throw ControlError.badRequest("`until` is in the past: a snooze must end later")
+        }
+        return try await updateThread(r) {
+            $0.status = .snoozed
+            $0.snoozed_until = r.until
+            $0.snooze_ended_at = nil
         }
     }
 

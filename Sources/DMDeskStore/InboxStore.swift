@@ -56,6 +56,11 @@ public protocol InboxStore: AnyObject, Sendable {
     /// Throws `StoreError.notFound` for an unknown thread.
     func updateThread(_ id: String, _ change: @escaping @Sendable (inout ThreadRecord) -> Void) async throws
         -> (ThreadSummary, JournalEvent?)
+    /// Snoozes whose time is at or before `now` end: each thread opens again, marked as back from a snooze
+    /// (`snoozeEndedAt`), with its `thread.updated` journaled. (The customer writing ends a snooze in ingest.)
+    func wakeSnoozed(dueBy now: EpochMillis) async throws -> [(ThreadSummary, JournalEvent)]
+    /// The earliest time a snooze ends, or nil when none is set for a time.
+    func nextSnoozeEnd() async throws -> EpochMillis?
     /// The latest `limit` lines of a thread (optionally only those before `before`), oldest first.
     func history(thread: String, before: EpochMillis?, limit: Int) async throws -> [MessageView]
     /// One stored message by its `mid` (ours are `out:<outbox id>`), or nil.

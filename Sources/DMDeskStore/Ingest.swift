@@ -166,7 +166,9 @@ extension SQLiteStore {
                     last_inbound_at = MAX(COALESCE(last_inbound_at, 0), ?1),
                     last_message_at = MAX(COALESCE(last_message_at, 0), ?1),
                     last_text = CASE WHEN ?1 >= COALESCE(last_message_at, 0) THEN ?2 ELSE last_text END,
-                    status = CASE WHEN status = 'resolved' THEN 'open' ELSE status END,
+                    status = CASE WHEN status IN ('resolved', 'snoozed') THEN 'open' ELSE status END,
+                    snoozed_until = NULL,
+                    snooze_ended_at = CASE WHEN status = 'snoozed' THEN ?3 ELSE snooze_ended_at END,
                     awaiting_operator = CASE WHEN mode = 'human' THEN 1 ELSE awaiting_operator END,
                     updated_at = ?3
                 WHERE id = ?4

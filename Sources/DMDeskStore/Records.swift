@@ -29,6 +29,10 @@ public struct ThreadRecord: Codable, Sendable, Equatable {
     public var last_text: String?
     public var created_at: EpochMillis
     public var updated_at: EpochMillis
+    /// Snoozed: when it comes back (NULL: when the customer writes). Migration v11.
+    public var snoozed_until: EpochMillis? = nil
+    /// When the last snooze ended, until the thread is read (the list marks it).
+    public var snooze_ended_at: EpochMillis? = nil
 }
 
 /// Where a stored message came from: a webhook's `messaging`, `standby` or `changes` list, or dmdesk itself (a line

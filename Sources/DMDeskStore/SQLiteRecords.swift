@@ -95,6 +95,8 @@ extension ThreadSummary: FetchableRecord {
             unread: try row.decode(forColumn: "unread"), awaitingOperator: try row.decode(forColumn: "awaiting_operator"),
             lastText: try row.decode(forColumn: "last_text"), lastAt: try row.decode(forColumn: "last_message_at"),
             lastInboundAt: try row.decode(forColumn: "last_inbound_at"),
-            connected: (try row.decode(Bool?.self, forColumn: "connected")) ?? false)
+            connected: (try row.decode(Bool?.self, forColumn: "connected")) ?? false,
+            snoozedUntil: row.hasColumn("snoozed_until") ? try row.decode(forColumn: "snoozed_until") : nil,
+            snoozeEndedAt: row.hasColumn("snooze_ended_at") ? try row.decode(forColumn: "snooze_ended_at") : nil)
     }
 }

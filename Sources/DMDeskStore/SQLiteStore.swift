@@ -269,7 +269,7 @@ public final class SQLiteStore: InboxStore, Sendable {
 
     static let summarySQL = """
         SELECT t.id, p.username, p.name, t.mode, t.status, t.assignee, t.unread, t.awaiting_operator, t.last_text,
-               t.last_message_at, t.last_inbound_at, p.connected
+               t.last_message_at, t.last_inbound_at, p.connected, t.snoozed_until, t.snooze_ended_at
         FROM threads t LEFT JOIN profiles p ON p.id = t.id
         """
 
@@ -320,6 +320,30 @@ public final class SQLiteStore: InboxStore, Sendable {
             let summary = try Self.threadSummary(db, id: id)!
             let event = try Self.journal(db, type: EventType.threadUpdated, thread: id, data: .from(summary))
             return (summary, event)
+        }
+    }
+
+    public func wakeSnoozed(dueBy now: EpochMillis) async throws -> [(ThreadSummary, JournalEvent)] {
+        try await write(.commands) { db in
+            let due = try String.fetchAll(
+                db, sql: "SELECT id FROM threads WHERE status = 'snoozed' AND snoozed_until IS NOT NULL AND snoozed_until <= ?",
+                arguments: [now])
+            return try due.map { id in
+                try db.execute(
+                    sql: """
+                        UPDATE threads SET status = 'open', snoozed_until = NULL, snooze_ended_at = ?, updated_at = ?
+                        WHERE id = ?
+                        """, arguments: [now, nowMillis(), id])
+                let summary = try Self.threadSummary(db, id: id)!
+                return (summary, try Self.journal(db, type: EventType.threadUpdated, thread: id, data: .from(summary)))
+            }
+        }
+    }
+
+    public func nextSnoozeEnd() async throws -> EpochMillis? {
+        try await read { db in
+            try EpochMillis.fetchOne(
+                db, sql: "SELECT MIN(snoozed_until) FROM threads WHERE status = 'snoozed' AND snoozed_until IS NOT NULL")
         }
     }
 

@@ -204,6 +204,15 @@ enum Schema {
                     );
                     """)
         }
+        m.registerMigration("v11: snooze") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE threads ADD COLUMN snoozed_until INTEGER;
+                    ALTER TABLE threads ADD COLUMN snooze_ended_at INTEGER;
+                    -- The snooze service's one question: which snoozes with a time come due first.
+                    CREATE INDEX threads_snoozed ON threads(snoozed_until) WHERE status = 'snoozed' AND snoozed_until IS NOT NULL;
+                    """)
+        }
         return m
     }
 }

@@ -19,7 +19,7 @@ struct DMDesk: AsyncParsableCommand {
             AttachCommand.self, DemoCommand.self, ConfigCommand.self,
             ThreadsCommand.self, HistoryCommand.self, SearchCommand.self, SendCommand.self,
             ThreadActionCommand<TakeoverAction>.self, ThreadActionCommand<ReleaseAction>.self,
-            ThreadActionCommand<ResolveAction>.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
+            ThreadActionCommand<ResolveAction>.self, SnoozeCommand.self, NotifyCommand.self, ReactCommand.self, TailCommand.self,
             CommentsCommand.self, CommentReplyCommand.self, RulesCommand.self, ProfileCommand.self, TokenCommand.self,
             BackupCommand.self, RestoreCommand.self, DoctorCommand.self,
             StatusCommand.self, SyncCommand.self,

@@ -76,7 +76,9 @@ enum Render {
     static func thread(_ t: ThreadSummary) -> String {
         let badge = t.mode == .human ? "YOU" : "BOT"
         let preview = safe(t.lastText).replacingOccurrences(of: "\n", with: " ")
-        return "\(t.id)\t\(safe(t.displayName))\t\(badge)\t\(t.status.rawValue)\tunread=\(t.unread)\t\(time(t.lastAt))\t\(preview.prefix(60))"
+        var status = t.status.rawValue
+        if t.status == .snoozed { status += t.snoozedUntil.map { " until " + time($0) } ?? " until reply" }
+        return "\(t.id)\t\(safe(t.displayName))\t\(badge)\t\(status)\tunread=\(t.unread)\t\(time(t.lastAt))\t\(preview.prefix(60))"
     }
 
     static func message(_ m: MessageView) -> String {

@@ -230,7 +230,7 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
 
 @Suite struct HelpOverlayTests {
     @Test func helpScrollsToItsEndAndCloses() {
-        let screen = ScreenSize(rows: 24, cols: 100)  // two columns, not every row fits
+        let screen = ScreenSize(rows: 24, cols: 100)  // not every row fits
         let end = HelpLayout(keyMap: .standard, screen: screen).maxScroll
         #expect(end > 0)
         var model = inboxModel()
@@ -242,7 +242,7 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
         #expect(model.helpScroll == 1)
         _ = model.handle([.pageDown], screen: screen)
         #expect(model.helpScroll == min(end, 11))
-        _ = model.handle(Array(repeating: .char(" "), count: 5), screen: screen)
+        _ = model.handle(Array(repeating: .char(" "), count: end / 10 + 3), screen: screen)
         #expect(model.helpScroll == end, "stops at the end")
         _ = model.handle([.pageUp], screen: screen)
         #expect(model.helpScroll == max(0, end - 10))
@@ -308,7 +308,7 @@ private func inboxModel(historyPageSize: Int = 200) -> ConsoleModel {
     @Test func everyContextHasAModeAndEveryCommandAKey() {
         let modes: [InputMode] = [
             .browse, .compose, .prompt(.filter), .prompt(.notify(thread: nil)), .reactPicker, .searchResults, .linkList,
-            .confirmQuit, .help,
+            .snoozePicker(thread: "t"), .confirmQuit, .help,
         ]
         // Finding in a conversation is browsing with a find going (`ConsoleModel.keyContext`), not a mode.
         #expect(Set(modes.map(\.keyContext)).union([.conversationFind]) == Set(KeyContext.allCases))

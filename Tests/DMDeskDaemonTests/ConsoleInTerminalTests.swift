@@ -16,7 +16,8 @@ struct ConsoleInTerminalTests {
         let terminal: TmuxTerminal
 
         static func start(
-            env extra: [String: String] = [:], width: Int = 100, height: Int = 30, terminalEnv: [String: String] = [:]
+            env extra: [String: String] = [:], width: Int = 100, height: Int = 30, terminalEnv: [String: String] = [:],
+            snoozeClock: SnoozeClock = SnoozeClock()
         ) async throws -> Rig {
             let redis = try RedisServer()
             try redis.start()
@@ -27,8 +28,9 @@ struct ConsoleInTerminalTests {
                 "DMDESK_REPLY_DELAY_MS": "600000",
             ]
             env.merge(extra) { _, new in new }
-            let daemon = try await DaemonHarness(
-                redisURL: redis.url, env: env, options: DaemonOptions(graphRetryPolicy: .immediate))
+            var options = DaemonOptions(graphRetryPolicy: .immediate)
+            options.snoozeClock = snoozeClock
+            let daemon = try await DaemonHarness(redisURL: redis.url, env: env, options: options)
             let terminal = try await attach(daemon, width: width, height: height, env: terminalEnv)
             return Rig(redis: redis, fake: fake, daemon: daemon, terminal: terminal)
         }
