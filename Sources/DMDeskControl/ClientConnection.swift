@@ -131,6 +131,13 @@ final class ClientConnection: @unchecked Sendable {
         case .success(let request) where request.type == ControlRequestType.subscribe.rawValue:
             enqueue(.subscribe(id: request.id, since: request.since))
         case .success(let request):
+            if let answer = service.answerOnReaderThread(request) {
+                switch answer {
+                case .success(let result): enqueue(.reply(.ok(id: request.id, result: result)))
+                case .failure(let error): enqueue(.reply(.error(id: request.id, error)))
+                }
+                return
+            }
             // Requests run concurrently with each other and with event streaming.
             let service = service
             Task { [self] in

@@ -7,6 +7,10 @@ public protocol ControlService: Sendable {
     func helloLine() -> ServerLine
     /// Answers one request. Never called for `subscribe`, which the server handles itself.
     func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError>
+    /// A read-only request answered right on the client's reader thread (a thread of its own, so it may block), or
+    /// nil for `handle`: a search waits for no task to be scheduled, which is most of its time on a busy machine.
+    /// That client's next request waits for it; other clients do not.
+    func answerOnReaderThread(_ request: ControlRequest) -> Result<JSONValue, ControlError>?
     /// Journal rows with `seq > after`, ascending, at most `limit` of them (replay for `subscribe since`).
     func journal(after seq: Int64, limit: Int) throws -> [JournalEvent]
     /// What the journal still holds, to tell whether `subscribe since` can resume; nil when unknown (no check).
@@ -15,4 +19,5 @@ public protocol ControlService: Sendable {
 
 extension ControlService {
     public func journalBounds() throws -> JournalBounds? { nil }
+    public func answerOnReaderThread(_ request: ControlRequest) -> Result<JSONValue, ControlError>? { nil }
 }

@@ -28,6 +28,26 @@ struct DaemonControlService: ControlService {
         try store.blocking.journalBounds()
     }
 
+    /// Search on the client's reader thread (see `ControlService.answerOnReaderThread`), through the store's blocking
+    /// form; everything else goes to `handle`.
+    func answerOnReaderThread(_ request: ControlRequest) -> Result<JSONValue, ControlError>? {
+        guard request.type == ControlRequestType.search.rawValue else { return nil }
+        do {
+            return .success(["hits": .array(try store.blocking.search(try Self.searchQuery(request)).map(JSONValue.init))])
+        } catch let error as ControlError {
+            return .failure(error)
+        } catch {
+            return .failure(ControlError(code: "internal", message: "search failed: \(error)"))
+        }
+    }
+
+    static func searchQuery(_ r: ControlRequest) throws -> MessageSearch {
+        guard let text = r.text, MessageSearch.fts5(text) != nil else {
+            throw ControlError.badRequest("search needs `text`: the words to look for")
+        }
+        return MessageSearch(text: text, thread: r.thread, limit: min(max(r.limit ?? 50, 1), 500))
+    }
+
     func handle(_ request: ControlRequest) async -> Result<JSONValue, ControlError> {
         do {
             return .success(try await dispatch(request))
@@ -120,11 +140,7 @@ struct DaemonControlService: ControlService {
         case .status:
             return ["status": .from(await health.status())]
         case .search:
-            guard let text = r.text, MessageSearch.fts5(text) != nil else {
-                throw ControlError.badRequest("search needs `text`: the words to look for")
-            }
-            let query = MessageSearch(text: text, thread: r.thread, limit: min(max(r.limit ?? 50, 1), 500))
-            return ["hits": .array(try await store.search(query).map(JSONValue.init))]
+            return ["hits": .array(try await store.search(try Self.searchQuery(r)).map(JSONValue.init))]
         case .tokenStatus:
             return ["token": .from(tokenRefresher.report)]
         case .tokenRefresh:

@@ -231,7 +231,7 @@ public protocol InboxStore: AnyObject, Sendable {
 
 /// The store calls made from threads of the daemon's own — the ingest writer (a dedicated thread so that group
 /// commit never waits for a task to be scheduled), the reply processor's loop, the control socket's per-client
-/// readers (journal replay) — and once at start-up. Each call blocks its thread until done. Never call these from
+/// readers (journal replay, search) — and once at start-up. Each call blocks its thread until done. Never call these from
 /// async code: a cooperative-pool thread blocked on the store can deadlock the store's own async completions, which
 /// need that pool. Same guarantees as the `InboxStore` methods of the same names.
 public protocol BlockingInboxStore: Sendable {
@@ -244,6 +244,7 @@ public protocol BlockingInboxStore: Sendable {
         thread: String, mids: [String], error: String, now: EpochMillis, maxAttempts: Int, backoffBaseMillis: EpochMillis
     ) throws -> BatchFailure
     func journal(after seq: Int64, limit: Int) throws -> [JournalEvent]
+    func search(_ query: MessageSearch) throws -> [SearchHit]
     func lastSeq() throws -> Int64
     func journalBounds() throws -> JournalBounds
 }

@@ -412,6 +412,10 @@ struct SQLiteBlockingStore: BlockingInboxStore {
         try store.readBlocking { db in try SQLiteStore.journal(after: seq, limit: limit, db: db) }
     }
 
+    func search(_ query: MessageSearch) throws -> [SearchHit] {
+        try store.readBlocking { db in try FullTextIndex.search(query, db: db) }
+    }
+
     func lastSeq() throws -> Int64 {
         try store.readBlocking { db in try SQLiteStore.lastSeq(db) }
     }
